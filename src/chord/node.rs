@@ -1,0 +1,375 @@
+//! One Chord node: its pointers, its fingers, its data, and how it answers
+//! requests.
+//!
+//! [`Node::handle`] is a pure reaction to one request: it reads and changes
+//! only this node and never calls out. The multi-message procedures a node
+//! runs on its own initiative (stabilize, fix_fingers, ...) live in
+//! [`crate::chord::ops`] and reach other nodes only through a transport.
+
+use super::finger::FingerTable;
+use super::id::{Bits, Id, NodeId};
+use super::message::{Request, Response, Step};
+use super::store::{Store, Versioned};
+
+/// Ring-wide settings every node is created with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Params {
+    /// Identifier width m.
+    pub bits: Bits,
+    /// Replication factor r: a key lives on r nodes, and successor lists hold
+    /// r entries. Zave's stable base is r + 1 nodes.
+    pub replicas: u8,
+}
+
+impl Params {
+    /// r as a count.
+    pub fn r(self) -> usize {
+        usize::from(self.replicas)
+    }
+}
+
+/// A node's state. Fields are public to the crate's observers (the invariant
+/// checker, persistence); protocol code changes them only in [`Node::handle`]
+/// and in [`crate::chord::ops`] procedures running as this node.
+#[derive(Clone, Debug)]
+pub struct Node {
+    /// This node's identifier.
+    pub id: NodeId,
+    /// Ring settings.
+    pub params: Params,
+    /// Predecessor, None when unknown (after create, join, or its failure).
+    pub pred: Option<NodeId>,
+    /// A notifier that could not be adopted because the current predecessor
+    /// looked alive; adopted by `check_predecessor` if the old one is dead.
+    /// This is Zave's `rectify` split across the message and the next tick.
+    pub pred_candidate: Option<NodeId>,
+    /// Successor list, nearest first, at most r entries; never empty (a lone
+    /// node lists itself). On rings of r nodes or fewer it wraps and repeats.
+    pub succs: Vec<NodeId>,
+    /// Predecessor list, nearest first, at most r entries: tells the node
+    /// which replicas it should hold (those of the keys in (preds[r-1], self]).
+    pub preds: Vec<NodeId>,
+    /// Finger table.
+    pub fingers: FingerTable,
+    /// The next finger fix_fingers refreshes.
+    pub next_finger: u8,
+    /// Stored keys and replicas.
+    pub store: Store,
+    /// Fingerprint of (pred, succs) at the last complete replica push; zero
+    /// means "push again" (a replica write failed or neighbours changed).
+    pub replicated: u64,
+}
+
+impl Node {
+    /// The first node of a ring (the paper's `create`): its own successor, no
+    /// predecessor.
+    pub fn create(id: NodeId, params: Params) -> Node {
+        Node {
+            id,
+            params,
+            pred: None,
+            pred_candidate: None,
+            succs: vec![id],
+            preds: Vec::new(),
+            fingers: FingerTable::all(id),
+            next_finger: 0,
+            store: Store::default(),
+            replicated: 0,
+        }
+    }
+
+    /// The nearest successor (first entry of the list).
+    pub fn successor(&self) -> NodeId {
+        self.succs[0]
+    }
+
+    /// True when `key` is this node's own (primary) responsibility as far as
+    /// it knows: in (pred, self]. Without a predecessor it cannot tell and
+    /// answers true, as the paper's node does.
+    pub fn responsible_for(&self, key: Id) -> bool {
+        self.responsible_unless_dead(key, &[])
+    }
+
+    /// As [`Node::responsible_for`], treating a predecessor the client found
+    /// dead as unknown: this node is then the first live successor of the key.
+    fn responsible_unless_dead(&self, key: Id, dead: &[NodeId]) -> bool {
+        self.pred.filter(|p| !dead.contains(p)).is_none_or(|p| key.in_half_open(p.id(), self.id.id()))
+    }
+
+    /// The paper's `closest_preceding_node`, over fingers and the successor
+    /// list (ToN version), skipping nodes in `avoid`.
+    pub fn closest_preceding(&self, key: Id, avoid: &[NodeId]) -> Option<NodeId> {
+        let me = self.id.id();
+        let usable = |n: &NodeId| n.id().in_open(me, key) && !avoid.contains(n);
+        let from_fingers = self.fingers.runs_descending().find(usable);
+        let from_succs = self.succs.iter().rev().copied().find(usable);
+        match (from_fingers, from_succs) {
+            (Some(f), Some(s)) => Some(if s.id().in_open(f.id(), key) { s } else { f }),
+            (f, s) => f.or(s),
+        }
+    }
+
+    /// One step of find_successor, answered from local state only.
+    pub fn find_step(&self, key: Id, avoid: &[NodeId]) -> Step {
+        let Some(s) = self.succs.iter().copied().find(|s| !avoid.contains(s)) else {
+            return Step::Stuck;
+        };
+        if key.in_half_open(self.id.id(), s.id()) {
+            return Step::Done(s);
+        }
+        Step::Next(self.closest_preceding(key, avoid).unwrap_or(s))
+    }
+
+    /// Where to send a data request for `key`, or None to serve it here.
+    /// Nodes the client found dead are never named.
+    fn route_data(&self, key: Id, dead: &[NodeId]) -> Option<NodeId> {
+        if self.responsible_unless_dead(key, dead) {
+            return None;
+        }
+        let live_succ = self.succs.iter().copied().find(|s| *s != self.id && !dead.contains(s));
+        match live_succ {
+            Some(s) if key.in_half_open(self.id.id(), s.id()) => Some(s),
+            _ => self.pred,
+        }
+    }
+
+    /// Successor list of a node whose successor is `s` with list `s_list`:
+    /// s followed by s's list, cut to r (the paper's and Zave's rule).
+    pub fn list_through(&self, s: NodeId, s_list: &[NodeId]) -> Vec<NodeId> {
+        let mut v = Vec::with_capacity(self.params.r());
+        v.push(s);
+        v.extend(s_list.iter().copied().take(self.params.r() - 1));
+        v
+    }
+
+    /// Distinct successors other than this node, nearest first: the nodes
+    /// that should hold replicas of this node's keys.
+    pub fn replica_targets(&self) -> Vec<NodeId> {
+        let mut out: Vec<NodeId> = Vec::new();
+        for &s in &self.succs {
+            if s != self.id && !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    /// Fingerprint of the neighbourhood a replica push was made for.
+    pub fn neighbourhood_fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = rustc_hash::FxHasher::default();
+        self.pred.hash(&mut h);
+        self.succs.hash(&mut h);
+        h.finish() | 1
+    }
+
+    /// Forgets a node known to have left or failed, everywhere but the
+    /// predecessor pointer (which `check_predecessor` owns).
+    pub fn forget(&mut self, gone: NodeId) {
+        self.fingers.forget(gone);
+        self.preds.retain(|&p| p != gone);
+        if self.succs.len() > 1 || self.succs[0] != gone {
+            self.succs.retain(|&s| s != gone);
+        }
+        if self.succs.is_empty() || self.succs == [gone] {
+            self.succs = vec![self.id];
+        }
+    }
+
+    /// Reacts to one request. Pure: reads and changes only this node.
+    pub fn handle(&mut self, req: Request) -> Response {
+        match req {
+            Request::Ping => Response::Pong,
+            Request::FindStep { key, avoid } => Response::Step(self.find_step(key, &avoid)),
+            Request::GetNeighbours => Response::Neighbours {
+                pred: self.pred,
+                succs: self.succs.clone(),
+                preds: self.preds.clone(),
+            },
+            Request::Notify { from } => self.rectify(from),
+            Request::Get { key, dead } => match self.store.get_versioned(&key) {
+                Some(v) => Response::Held { entry: Some(v.clone()), succs: Vec::new() },
+                None => match self.route_data(key.id, &dead) {
+                    None => Response::Held { entry: None, succs: self.succs.clone() },
+                    Some(next) => Response::Redirect(next),
+                },
+            },
+            Request::Put { key, value, version, dead } => {
+                if let Some(next) = self.route_data(key.id, &dead) {
+                    return Response::Redirect(next);
+                }
+                let before = self.store.get(&key).cloned();
+                self.store.merge(key, Versioned { version, value: Some(value) });
+                Response::Stored { replaced: before }
+            }
+            Request::Delete { key, version, dead } => {
+                if let Some(next) = self.route_data(key.id, &dead) {
+                    return Response::Redirect(next);
+                }
+                let before = self.store.get(&key).cloned();
+                self.store.merge(key, Versioned { version, value: None });
+                Response::Deleted(before)
+            }
+            Request::StoreReplica(key, v) => {
+                self.store.merge(key, v);
+                Response::Ack
+            }
+            Request::SyncRange { from, to, entries } => Response::Entries(self.store.sync_in(from, to, entries)),
+            Request::Merge(entries) => {
+                let mut learned = false;
+                for (k, v) in entries {
+                    learned |= self.store.merge(k, v).is_some();
+                }
+                if learned {
+                    self.replicated = 0;
+                }
+                Response::Ack
+            }
+            Request::FetchRange { from, to } => Response::Entries(self.store.entries_in(from, to)),
+            Request::HandOff { leaving, new_pred, entries } => {
+                for (k, v) in entries {
+                    self.store.merge(k, v);
+                }
+                if self.pred == Some(leaving) {
+                    self.pred = new_pred.filter(|&p| p != self.id);
+                }
+                self.forget(leaving);
+                if self.pred.is_none() {
+                    self.preds.clear();
+                }
+                self.replicated = 0;
+                Response::Ack
+            }
+            Request::SuccessorLeaving { leaving, succs } => {
+                if let Some(pos) = self.succs.iter().position(|&s| s == leaving) {
+                    let mut list: Vec<NodeId> = self.succs[..pos].to_vec();
+                    list.extend(succs.into_iter().filter(|&s| s != leaving));
+                    list.truncate(self.params.r());
+                    if list.is_empty() {
+                        list.push(self.id);
+                    }
+                    self.succs = list;
+                }
+                self.forget(leaving);
+                if self.pred == Some(leaving) {
+                    self.pred = None;
+                    self.preds.clear();
+                }
+                self.replicated = 0;
+                Response::Ack
+            }
+        }
+    }
+
+    /// Zave's `rectify`, in place of the paper's `notify`: adopt the notifier
+    /// if there is no predecessor or it lies between the current one and this
+    /// node. Otherwise remember it: if the current predecessor turns out dead
+    /// at the next `check_predecessor`, the notifier replaces it (rather than
+    /// the paper's reset to nil, which lets any later notifier in).
+    ///
+    /// On adoption the keys the notifier now answers for go to it: puts that
+    /// reached this node since the notifier joined would otherwise be missing
+    /// there until its next replica push.
+    fn rectify(&mut self, from: NodeId) -> Response {
+        if from == self.id {
+            return Response::Rectified { adopted: false, handoff: Vec::new() };
+        }
+        let adopt = match self.pred {
+            None => true,
+            Some(p) => from.id().in_open(p.id(), self.id.id()),
+        };
+        if !adopt {
+            if self.pred != Some(from) {
+                self.pred_candidate = Some(from);
+            }
+            return Response::Rectified { adopted: false, handoff: Vec::new() };
+        }
+        self.pred = Some(from);
+        self.pred_candidate = None;
+        self.preds = vec![from];
+        self.replicated = 0;
+        // Everything outside (from, self]: the old predecessor may be dead,
+        // and then its range is the notifier's too. Versions make the extra
+        // harmless; the notifier's garbage collection passes on what it
+        // should not keep.
+        Response::Rectified { adopted: true, handoff: self.store.entries_in(self.id.id(), from.id()) }
+    }
+
+    /// Heap and inline bytes of routing state, excluding stored data: the
+    /// figure the benchmark reports per node.
+    pub fn routing_bytes(&self) -> usize {
+        std::mem::size_of::<Node>()
+            + self.succs.capacity() * std::mem::size_of::<NodeId>()
+            + self.preds.capacity() * std::mem::size_of::<NodeId>()
+            + self.fingers.heap_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chord::store::Key;
+
+    fn p() -> Params {
+        Params { bits: Bits::new(6).unwrap(), replicas: 3 }
+    }
+    fn n(v: u128) -> NodeId {
+        NodeId::new(p().bits.id_from_u128(v).unwrap(), 0)
+    }
+
+    #[test]
+    fn lone_node_is_done_for_every_key() {
+        let a = Node::create(n(8), p());
+        for k in 0..64 {
+            let key = p().bits.id_from_u128(k).unwrap();
+            assert_eq!(a.find_step(key, &[]), Step::Done(n(8)));
+        }
+    }
+
+    #[test]
+    fn rectify_adopts_closer_notifier_and_hands_off_its_keys() {
+        let mut s = Node::create(n(32), p());
+        s.pred = Some(n(8));
+        let key = Key { id: p().bits.id_from_u128(10).unwrap(), text: "k".into() };
+        s.store.insert(key.clone(), serde_json::json!(1), 1);
+        let Response::Rectified { adopted, handoff } = s.handle(Request::Notify { from: n(14) }) else {
+            panic!()
+        };
+        assert!(adopted);
+        assert_eq!(handoff, vec![(key, Versioned { version: 1, value: Some(serde_json::json!(1)) })]);
+        assert_eq!(s.pred, Some(n(14)));
+        // A farther notifier is only remembered.
+        let Response::Rectified { adopted, .. } = s.handle(Request::Notify { from: n(8) }) else { panic!() };
+        assert!(!adopted);
+        assert_eq!((s.pred, s.pred_candidate), (Some(n(14)), Some(n(8))));
+    }
+
+    #[test]
+    fn data_requests_outside_the_range_are_redirected() {
+        let mut s = Node::create(n(32), p());
+        s.pred = Some(n(21));
+        s.succs = vec![n(38), n(42), n(48)];
+        let k = |v| Key { id: p().bits.id_from_u128(v).unwrap(), text: "x".into() };
+        assert!(matches!(s.handle(Request::Put { key: k(26), value: 1.into(), version: 1, dead: vec![] }), Response::Stored { .. }));
+        assert!(matches!(s.handle(Request::Put { key: k(10), value: 1.into(), version: 1, dead: vec![] }), Response::Redirect(r) if r == n(21)));
+        assert!(matches!(s.handle(Request::Get { key: k(36), dead: vec![] }), Response::Redirect(r) if r == n(38)));
+        assert!(matches!(s.handle(Request::Get { key: k(26), dead: vec![] }), Response::Held { entry: Some(_), .. }));
+        assert!(matches!(s.handle(Request::Get { key: k(30), dead: vec![] }), Response::Held { entry: None, .. }));
+        // A client that found the predecessor dead is served here.
+        let dead = vec![n(21)];
+        assert!(matches!(s.handle(Request::Put { key: k(10), value: 1.into(), version: 2, dead }), Response::Stored { .. }));
+    }
+
+    #[test]
+    fn successor_leaving_splices_its_list() {
+        let mut a = Node::create(n(1), p());
+        a.succs = vec![n(8), n(14), n(21)];
+        a.handle(Request::SuccessorLeaving { leaving: n(8), succs: vec![n(14), n(21), n(32)] });
+        assert_eq!(a.succs, vec![n(14), n(21), n(32)]);
+        // The last other node leaving a two-node ring leaves a lone node.
+        let mut b = Node::create(n(1), p());
+        b.succs = vec![n(8), n(1), n(8)];
+        b.handle(Request::SuccessorLeaving { leaving: n(8), succs: vec![n(1), n(8), n(1)] });
+        assert_eq!(b.succs[0], n(1));
+    }
+}

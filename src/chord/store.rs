@@ -1,0 +1,285 @@
+//! The data one node holds: its own keys and the replicas it keeps for the
+//! nodes before it, ordered by ring position.
+//!
+//! Keys keep their original text; several texts may share a position (always
+//! on a small teaching ring, never in practice at 160 bits), so each position
+//! holds a small bucket. Ranges are ring intervals (a, b] with wrap-around, as
+//! the protocol speaks of them. An optional journal records which keys changed,
+//! so a persistent layer can write back only those.
+
+use super::id::Id;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+use std::ops::Bound::{Excluded, Included, Unbounded};
+
+/// A stored key: its ring position and its original text.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Key {
+    /// Where the key lives on the ring: SHA-1 of the text, mod 2^m.
+    pub id: Id,
+    /// The text as the user gave it, kept exactly.
+    pub text: String,
+}
+
+/// A value with its version; `value` None is a tombstone left by a delete.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Versioned {
+    /// Orders writes of one key: higher wins. Assigned by the client's
+    /// logical clock.
+    pub version: u64,
+    /// The value, or None once deleted.
+    pub value: Option<Value>,
+}
+
+/// One key with its versioned value, as messages carry them.
+pub type Entry = (Key, Versioned);
+
+/// A node's stored data.
+#[derive(Clone, Debug, Default)]
+pub struct Store {
+    map: BTreeMap<Id, Vec<(String, Versioned)>>,
+    /// Entries held, tombstones included.
+    len: usize,
+    /// Live (non-tombstone) entries.
+    live: usize,
+    journal: Option<Box<BTreeSet<Key>>>,
+}
+
+impl Store {
+    /// Starts recording changed keys (see [`Store::take_journal`]).
+    pub fn enable_journal(&mut self) {
+        self.journal.get_or_insert_with(Default::default);
+    }
+
+    /// The keys inserted, replaced or removed since the journal was enabled or
+    /// last taken.
+    pub fn take_journal(&mut self) -> BTreeSet<Key> {
+        self.journal.as_mut().map(|j| std::mem::take(&mut **j)).unwrap_or_default()
+    }
+
+    fn touch(&mut self, id: Id, text: &str) {
+        if let Some(j) = &mut self.journal {
+            j.insert(Key { id, text: text.to_owned() });
+        }
+    }
+
+    /// Number of live keys held (tombstones excluded).
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// Entries held, tombstones included.
+    pub fn entries(&self) -> usize {
+        self.len
+    }
+
+    /// True when no live key is held.
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// The live value of a key, if held.
+    pub fn get(&self, key: &Key) -> Option<&Value> {
+        self.get_versioned(key)?.value.as_ref()
+    }
+
+    /// The versioned entry of a key (tombstones too), if held.
+    pub fn get_versioned(&self, key: &Key) -> Option<&Versioned> {
+        self.map.get(&key.id)?.iter().find(|(t, _)| *t == key.text).map(|(_, v)| v)
+    }
+
+    /// Keeps `v` if it is newer than what is held (or nothing is held).
+    /// Returns the live value it replaced when it did, as `Some(previous)`;
+    /// None when the held entry was as new or newer and nothing changed.
+    pub fn merge(&mut self, key: Key, v: Versioned) -> Option<Option<Value>> {
+        let bucket = self.map.entry(key.id).or_default();
+        if let Some(slot) = bucket.iter_mut().find(|(t, _)| *t == key.text) {
+            if slot.1.version >= v.version {
+                return None;
+            }
+            let old = std::mem::replace(&mut slot.1, v);
+            self.live = self.live + usize::from(slot.1.value.is_some()) - usize::from(old.value.is_some());
+            self.touch(key.id, &key.text);
+            return Some(old.value);
+        }
+        self.live += usize::from(v.value.is_some());
+        self.len += 1;
+        bucket.push((key.text.clone(), v));
+        bucket.sort_by(|a, b| a.0.cmp(&b.0));
+        self.touch(key.id, &key.text);
+        Some(None)
+    }
+
+    /// Stores a live value at a version (a test and bulk-load convenience).
+    pub fn insert(&mut self, key: Key, value: Value, version: u64) -> Option<Option<Value>> {
+        self.merge(key, Versioned { version, value: Some(value) })
+    }
+
+    /// Drops a key's entry entirely, tombstone or not (garbage collection).
+    pub fn remove(&mut self, key: &Key) -> Option<Versioned> {
+        let bucket = self.map.get_mut(&key.id)?;
+        let pos = bucket.iter().position(|(t, _)| *t == key.text)?;
+        let (_, v) = bucket.remove(pos);
+        if bucket.is_empty() {
+            self.map.remove(&key.id);
+        }
+        self.len -= 1;
+        self.live -= usize::from(v.value.is_some());
+        self.touch(key.id, &key.text);
+        Some(v)
+    }
+
+    /// Positions in the ring interval (a, b], in ring order starting after a.
+    /// When a == b the interval is the whole ring.
+    fn ids_in(&self, a: Id, b: Id) -> Vec<Id> {
+        let r = |lo, hi| self.map.range((lo, hi)).map(|(k, _)| *k);
+        if a < b {
+            r(Excluded(a), Included(b)).collect()
+        } else {
+            r(Excluded(a), Unbounded).chain(r(Unbounded, Included(b))).collect()
+        }
+    }
+
+    /// Copies of the entries whose position is in (a, b].
+    pub fn entries_in(&self, a: Id, b: Id) -> Vec<Entry> {
+        let mut out = Vec::new();
+        for id in self.ids_in(a, b) {
+            for (t, v) in &self.map[&id] {
+                out.push((Key { id, text: t.clone() }, v.clone()));
+            }
+        }
+        out
+    }
+
+    /// Number of entries whose position is in (a, b].
+    pub fn count_in(&self, a: Id, b: Id) -> usize {
+        self.ids_in(a, b).iter().map(|id| self.map[id].len()).sum()
+    }
+
+    /// Removes every entry in (a, b], tombstones included; returns how many went.
+    pub fn remove_in(&mut self, a: Id, b: Id) -> usize {
+        let mut n = 0;
+        for id in self.ids_in(a, b) {
+            let bucket = self.map.remove(&id).unwrap_or_default();
+            n += bucket.len();
+            for (t, v) in &bucket {
+                self.live -= usize::from(v.value.is_some());
+                self.touch(id, t);
+            }
+        }
+        self.len -= n;
+        n
+    }
+
+    /// Merges entries and returns those of `entries`' range (a, b] that this
+    /// store holds newer, or that `entries` lacks: what a replica push's
+    /// sender is missing.
+    pub fn sync_in(&mut self, a: Id, b: Id, entries: Vec<Entry>) -> Vec<Entry> {
+        let mut theirs: std::collections::BTreeMap<Key, u64> = std::collections::BTreeMap::new();
+        for (k, v) in entries {
+            theirs.insert(k.clone(), v.version);
+            self.merge(k, v);
+        }
+        self.entries_in(a, b)
+            .into_iter()
+            .filter(|(k, v)| theirs.get(k).is_none_or(|&ver| ver < v.version))
+            .collect()
+    }
+
+    /// Every entry in ring order from position zero, tombstones included.
+    pub fn iter(&self) -> impl Iterator<Item = (Key, &Versioned)> + '_ {
+        self.map
+            .iter()
+            .flat_map(|(id, b)| b.iter().map(move |(t, v)| (Key { id: *id, text: t.clone() }, v)))
+    }
+
+    /// Live entries in ring order from position zero.
+    pub fn iter_live(&self) -> impl Iterator<Item = (Key, &Value)> + '_ {
+        self.iter().filter_map(|(k, v)| v.value.as_ref().map(|x| (k, x)))
+    }
+
+    /// The entries held at one position, without copying.
+    pub fn at(&self, id: Id) -> &[(String, Versioned)] {
+        self.map.get(&id).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chord::id::Bits;
+    use serde_json::json;
+
+    fn key(v: u128, t: &str) -> Key {
+        Key { id: Bits::new(8).unwrap().id_from_u128(v).unwrap(), text: t.into() }
+    }
+    fn id(v: u128) -> Id {
+        Bits::new(8).unwrap().id_from_u128(v).unwrap()
+    }
+
+    fn ver(version: u64, v: serde_json::Value) -> Versioned {
+        Versioned { version, value: Some(v) }
+    }
+
+    #[test]
+    fn colliding_positions_keep_both_texts() {
+        let mut s = Store::default();
+        assert_eq!(s.insert(key(5, "a"), json!(1), 1), Some(None));
+        assert_eq!(s.insert(key(5, "b"), json!(2), 2), Some(None));
+        assert_eq!(s.insert(key(5, "a"), json!(3), 3), Some(Some(json!(1))));
+        assert_eq!(s.len(), 2);
+        assert_eq!(s.get(&key(5, "b")), Some(&json!(2)));
+        assert_eq!(s.remove(&key(5, "a")).unwrap().value, Some(json!(3)));
+        assert_eq!(s.remove(&key(5, "a")), None);
+        assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn older_versions_never_overwrite_newer() {
+        let mut s = Store::default();
+        s.merge(key(5, "a"), ver(5, json!("new")));
+        assert_eq!(s.merge(key(5, "a"), ver(4, json!("old"))), None);
+        assert_eq!(s.get(&key(5, "a")), Some(&json!("new")));
+        // A tombstone hides the value and wins over older writes.
+        s.merge(key(5, "a"), Versioned { version: 6, value: None });
+        assert_eq!(s.get(&key(5, "a")), None);
+        assert_eq!((s.len(), s.entries()), (0, 1));
+        assert_eq!(s.merge(key(5, "a"), ver(5, json!("new"))), None);
+        assert_eq!(s.get(&key(5, "a")), None);
+    }
+
+    #[test]
+    fn ranges_wrap_through_zero() {
+        let mut s = Store::default();
+        for v in [1, 100, 200, 250] {
+            s.insert(key(v, "k"), json!(v as u64), 1);
+        }
+        let ids = |e: Vec<Entry>| e.into_iter().map(|(k, _)| k.id).collect::<Vec<_>>();
+        assert_eq!(ids(s.entries_in(id(200), id(1))), vec![id(250), id(1)]);
+        assert_eq!(ids(s.entries_in(id(1), id(200))), vec![id(100), id(200)]);
+        assert_eq!(s.entries_in(id(7), id(7)).len(), 4);
+        assert_eq!(s.count_in(id(250), id(100)), 2);
+        assert_eq!(s.remove_in(id(240), id(50)), 2);
+        assert_eq!(s.len(), 2);
+    }
+
+    #[test]
+    fn sync_merges_and_returns_what_the_sender_lacks() {
+        let mut s = Store::default();
+        s.insert(key(10, "mine-newer"), json!(2), 9);
+        s.insert(key(11, "only-mine"), json!(3), 1);
+        s.insert(key(12, "theirs-newer"), json!(4), 1);
+        s.enable_journal();
+        let back = s.sync_in(
+            id(5),
+            id(15),
+            vec![(key(10, "mine-newer"), ver(3, json!(0))), (key(12, "theirs-newer"), ver(7, json!(5)))],
+        );
+        let texts: Vec<_> = back.iter().map(|(k, _)| k.text.as_str()).collect();
+        assert_eq!(texts, vec!["mine-newer", "only-mine"]);
+        assert_eq!(s.get(&key(12, "theirs-newer")), Some(&json!(5)));
+        let j: Vec<_> = s.take_journal().into_iter().map(|k| k.text).collect();
+        assert_eq!(j, vec!["theirs-newer"]);
+    }
+}

@@ -1,0 +1,114 @@
+//! The simulated network: delivers each request to the live node it is
+//! addressed to, or answers "unreachable" when that node has crashed or left.
+//!
+//! It counts messages, and it can crash a node after a given number of
+//! further messages, so a test can kill a successor in the middle of
+//! stabilize. It never chooses anything at random; the world does.
+
+use crate::chord::message::{Request, Response};
+use crate::chord::ops::{Transport, Unreachable};
+use crate::chord::{Node, NodeId};
+use rustc_hash::FxHashMap;
+
+/// Message counters since the network was made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NetStats {
+    /// Requests sent from one node to another (a node asking itself is free).
+    pub messages: u64,
+    /// Requests that found no live receiver.
+    pub unreachable: u64,
+}
+
+/// Live nodes by id, and the counters.
+#[derive(Debug, Default)]
+pub struct Network {
+    nodes: FxHashMap<NodeId, Node>,
+    stats: NetStats,
+    /// (message count at which to crash, node), soonest first.
+    crash_plan: Vec<(u64, NodeId)>,
+    /// Nodes the plan has crashed, not yet collected by the world.
+    crashed: Vec<NodeId>,
+}
+
+impl Network {
+    /// Connects a node; it can be reached from now on.
+    pub fn insert(&mut self, node: Node) {
+        self.nodes.insert(node.id, node);
+    }
+
+    /// Disconnects a node (crash or departure), returning its state.
+    pub fn remove(&mut self, id: NodeId) -> Option<Node> {
+        self.nodes.remove(&id)
+    }
+
+    /// A live node's state, for observers.
+    pub fn get(&self, id: NodeId) -> Option<&Node> {
+        self.nodes.get(&id)
+    }
+
+    /// A live node's state, for the simulator and persistence.
+    pub fn get_mut(&mut self, id: NodeId) -> Option<&mut Node> {
+        self.nodes.get_mut(&id)
+    }
+
+    /// True if the node is live.
+    pub fn contains(&self, id: NodeId) -> bool {
+        self.nodes.contains_key(&id)
+    }
+
+    /// Number of live nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// True when no node is live.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> NetStats {
+        self.stats
+    }
+
+    /// Crashes `node` just before the `after`-th message from now is delivered.
+    pub fn crash_after(&mut self, after: u64, node: NodeId) {
+        self.crash_plan.push((self.stats.messages + after, node));
+        self.crash_plan.sort();
+    }
+
+    /// Nodes crashed by the plan since the last call.
+    pub fn take_crashed(&mut self) -> Vec<NodeId> {
+        std::mem::take(&mut self.crashed)
+    }
+
+    /// Bytes of the id-to-node table itself, for the memory figure.
+    pub fn table_bytes(&self) -> usize {
+        self.nodes.capacity() * (std::mem::size_of::<(NodeId, Node)>() + 1)
+    }
+}
+
+impl Transport for Network {
+    fn call(&mut self, from: NodeId, to: NodeId, req: Request) -> Result<Response, Unreachable> {
+        if from != to {
+            self.stats.messages += 1;
+            while self.crash_plan.first().is_some_and(|&(at, _)| at <= self.stats.messages) {
+                let (_, victim) = self.crash_plan.remove(0);
+                if self.nodes.remove(&victim).is_some() {
+                    self.crashed.push(victim);
+                }
+            }
+        }
+        match self.nodes.get_mut(&to) {
+            Some(node) => Ok(node.handle(req)),
+            None => {
+                self.stats.unreachable += 1;
+                Err(Unreachable)
+            }
+        }
+    }
+
+    fn local(&mut self, id: NodeId) -> Option<&mut Node> {
+        self.nodes.get_mut(&id)
+    }
+}
