@@ -40,23 +40,31 @@ static ALLOC: Counting = Counting;
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let params = Params { bits: Bits::MAX, replicas: 3 };
+    let params = Params {
+        bits: Bits::MAX,
+        replicas: 3,
+    };
     let mut sizes: Vec<usize> = (4..=16).map(|k| 1usize << k).collect();
     if !quick {
         sizes.push(1_000_000);
     }
-    println!("| N | build s | mean hops | p99 hops | ½·log2 N | mean/½log2N | Chord lookups/s | baseline lookups/s | ratio | routing B/node | total B/node |");
+    println!(
+        "| N | build s | mean hops | p99 hops | ½·log2 N | mean/½log2N | Chord lookups/s | baseline lookups/s | ratio | routing B/node | total B/node |"
+    );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for n in sizes {
         let before = LIVE.load(Ordering::Relaxed);
         let t = Instant::now();
-        let mut w = World::bulk(params, 42, (0..n).map(|i| (format!("node-{i}"), None))).expect("bulk build");
+        let mut w = World::bulk(params, 42, (0..n).map(|i| (format!("node-{i}"), None)))
+            .expect("bulk build");
         let build = t.elapsed().as_secs_f64();
         let total = LIVE.load(Ordering::Relaxed) - before;
         let routing = w.routing_bytes();
 
         let lookups = 200_000usize;
-        let keys: Vec<_> = (0..lookups).map(|i| w.bits().hash(&format!("key-{i}"))).collect();
+        let keys: Vec<_> = (0..lookups)
+            .map(|i| w.bits().hash(&format!("key-{i}")))
+            .collect();
         let starts: Vec<NodeId> = (0..lookups).map(|_| w.pick().expect("nodes")).collect();
         let mut hops = Vec::with_capacity(lookups);
         let t = Instant::now();

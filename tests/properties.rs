@@ -27,7 +27,9 @@ proptest! {
 
 #[test]
 fn replay_seed() {
-    let Ok(seed) = std::env::var("DHT_SEED") else { return };
+    let Ok(seed) = std::env::var("DHT_SEED") else {
+        return;
+    };
     let seed: u64 = seed.parse().expect("DHT_SEED is a number");
     let summary = scenario::run(seed, Shape::from_env()).unwrap_or_else(|e| panic!("{e}"));
     println!("{summary:?}");
@@ -36,7 +38,11 @@ fn replay_seed() {
 #[test]
 fn a_fixed_set_of_seeds_with_longer_churn() {
     for seed in 0..16 {
-        let shape = Shape { periods: 6, actions: 60, ..Shape::default() };
+        let shape = Shape {
+            periods: 6,
+            actions: 60,
+            ..Shape::default()
+        };
         let s = scenario::run(seed, shape).unwrap_or_else(|e| panic!("{e}"));
         assert!(s.puts > 0 && s.gets > 0);
     }

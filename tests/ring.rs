@@ -7,7 +7,10 @@ use dht::sim::World;
 use serde_json::json;
 
 fn params(bits: u32, r: u8) -> Params {
-    Params { bits: Bits::new(bits).unwrap(), replicas: r }
+    Params {
+        bits: Bits::new(bits).unwrap(),
+        replicas: r,
+    }
 }
 
 /// A ring grown one join at a time through the protocol, converged.
@@ -17,14 +20,23 @@ fn grown(p: Params, seed: u64, n: usize) -> World {
         w.join(&format!("node-{i}"), None, None).unwrap();
         w.round();
     }
-    let rounds = w.converge(200).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    let rounds = w
+        .converge(200)
+        .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     assert!(rounds < 200);
     w
 }
 
 fn assert_clean(w: &World, what: &str) {
     let v = w.check();
-    assert!(v.is_empty(), "{what}: {}", v.iter().map(|x| w.describe(x)).collect::<Vec<_>>().join("\n"));
+    assert!(
+        v.is_empty(),
+        "{what}: {}",
+        v.iter()
+            .map(|x| w.describe(x))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 }
 
 fn put_keys(w: &mut World, n: usize) {
@@ -35,7 +47,9 @@ fn put_keys(w: &mut World, n: usize) {
 
 fn all_keys_read_back(w: &mut World, n: usize, what: &str) {
     for i in 0..n {
-        let got = w.get(&format!("k{i}"), None).unwrap_or_else(|e| panic!("{what}: get k{i}: {e}"));
+        let got = w
+            .get(&format!("k{i}"), None)
+            .unwrap_or_else(|e| panic!("{what}: get k{i}: {e}"));
         assert_eq!(got.result, Some(json!({ "i": i })), "{what}: k{i}");
     }
 }
@@ -61,7 +75,9 @@ fn paper_ring_by_hand() {
     assert_clean(&w, "paper ring");
     let n8 = w.find("N8").unwrap();
     let bits = w.bits();
-    let fingers: Vec<String> = (0..6).map(|i| w.name(w.node(n8).unwrap().fingers.get(i).unwrap())).collect();
+    let fingers: Vec<String> = (0..6)
+        .map(|i| w.name(w.node(n8).unwrap().fingers.get(i).unwrap()))
+        .collect();
     assert_eq!(fingers, ["N14", "N14", "N14", "N21", "N32", "N42"]);
     // lookup(54) from N8 goes N8 -> N42 -> N51, which names N56.
     let l = w.lookup(bits.id_from_u128(54).unwrap(), Some(n8)).unwrap();
@@ -71,10 +87,16 @@ fn paper_ring_by_hand() {
     assert_eq!(l.hops(), 2);
     // Key 10 is stored at N14 and replicated on N21 and N32.
     let n14 = w.find("N14").unwrap();
-    let key = dht::chord::Key { id: bits.id_from_u128(10).unwrap(), text: "ten".into() };
+    let key = dht::chord::Key {
+        id: bits.id_from_u128(10).unwrap(),
+        text: "ten".into(),
+    };
     dht::chord::ops::put(w.transport(), n8, &key, json!(10), 1).unwrap();
-    let holders: Vec<String> =
-        w.nodes().filter(|n| n.store.get(&key).is_some()).map(|n| w.name(n.id)).collect();
+    let holders: Vec<String> = w
+        .nodes()
+        .filter(|n| n.store.get(&key).is_some())
+        .map(|n| w.name(n.id))
+        .collect();
     assert_eq!(holders, ["N14", "N21", "N32"]);
     assert_eq!(w.node(n14).unwrap().pred, Some(w.find("N8").unwrap()));
 }
@@ -94,7 +116,12 @@ fn protocol_build_equals_bulk_build() {
             assert_eq!(a.pred, b.pred);
             assert_eq!(a.succs, b.succs);
             assert_eq!(a.preds, b.preds);
-            assert_eq!(a.fingers, b.fingers, "fingers of {} (m={bits})", grown.name(id));
+            assert_eq!(
+                a.fingers,
+                b.fingers,
+                "fingers of {} (m={bits})",
+                grown.name(id)
+            );
         }
     }
 }
@@ -107,7 +134,10 @@ fn one_node_ring() {
     w.converge(5).unwrap();
     all_keys_read_back(&mut w, 20, "lone node");
     assert_eq!(w.node(a).unwrap().store.len(), 20);
-    assert_eq!(w.leave(a), Err(dht::sim::WorldError::Op(dht::chord::ops::OpError::LastNode)));
+    assert_eq!(
+        w.leave(a),
+        Err(dht::sim::WorldError::Op(dht::chord::ops::OpError::LastNode))
+    );
 }
 
 #[test]
@@ -196,7 +226,9 @@ fn leave_next_to_a_join() {
     let ids: Vec<NodeId> = w.members().collect();
     // A new node lands right before ids[3] while ids[3] leaves.
     let target = ids[3].id().to_u160() - ruint::aliases::U160::from(1u8);
-    let (_, _) = w.join("newcomer", Some(Id::from_u160(target)), None).unwrap();
+    let (_, _) = w
+        .join("newcomer", Some(Id::from_u160(target)), None)
+        .unwrap();
     w.leave(ids[3]).unwrap();
     all_keys_read_back(&mut w, 200, "leave next to join, before maintenance");
     w.converge(50).unwrap();
@@ -253,7 +285,9 @@ fn same_seed_same_run() {
     let run = |seed| {
         let mut w = grown(params(160, 3), seed, 12);
         put_keys(&mut w, 50);
-        let paths: Vec<_> = (0..20).map(|i| w.get(&format!("k{i}"), None).unwrap().lookup.path).collect();
+        let paths: Vec<_> = (0..20)
+            .map(|i| w.get(&format!("k{i}"), None).unwrap().lookup.path)
+            .collect();
         (w.stats(), paths)
     };
     assert_eq!(run(77), run(77));
@@ -292,7 +326,10 @@ fn hundred_thousand_node_ring() {
     }
     let mean = hops as f64 / lookups as f64;
     let half_log = 0.5 * (n as f64).log2();
-    assert!((mean - half_log).abs() < 0.1 * half_log, "mean hops {mean} vs {half_log}");
+    assert!(
+        (mean - half_log).abs() < 0.1 * half_log,
+        "mean hops {mean} vs {half_log}"
+    );
     // A few puts and gets, and one crash routed around.
     put_keys(&mut w, 100);
     let victim = w.members().nth(n / 2).unwrap();

@@ -23,7 +23,9 @@ impl FingerTable {
     /// A table whose every finger is `node`, as after `create` or `join`
     /// (the paper initialises fingers to the successor).
     pub fn all(node: NodeId) -> Self {
-        FingerTable { runs: vec![(0, node)] }
+        FingerTable {
+            runs: vec![(0, node)],
+        }
     }
 
     /// Builds a table from runs already in order. Pre: first indices strictly
@@ -48,7 +50,8 @@ impl FingerTable {
         debug_assert!(from <= to && to < m);
         // The run that covers index to+1 keeps whatever covered it before.
         let after = if to + 1 < m { self.get(to + 1) } else { None };
-        self.runs.retain(|r| u32::from(r.0) < from || u32::from(r.0) > to + 1);
+        self.runs
+            .retain(|r| u32::from(r.0) < from || u32::from(r.0) > to + 1);
         let pos = self.runs.partition_point(|r| u32::from(r.0) < from);
         self.runs.insert(pos, (from as u8, node));
         if let Some(a) = after {

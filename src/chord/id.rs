@@ -18,7 +18,9 @@ use std::fmt;
 ///
 /// Small widths exist for teaching rings (the paper's m = 6 example); the
 /// default, 160, is the full SHA-1 output.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "u8", into = "u8")]
 pub struct Bits(u8);
 
@@ -305,7 +307,10 @@ mod tests {
         let m = Bits::MAX;
         let top = Id::from_u160(U160::MAX);
         assert_eq!(m.finger_start(top, 0), Id::ZERO);
-        assert_eq!(m.finger_start(Id::ZERO, 159).to_u160(), U160::from(1u8) << 159);
+        assert_eq!(
+            m.finger_start(Id::ZERO, 159).to_u160(),
+            U160::from(1u8) << 159
+        );
         assert_eq!(m.distance(top, Id::ZERO), U160::from(1u8));
         assert_eq!(m.distance(Id::ZERO, top), U160::MAX);
         assert!(Id::ZERO.in_half_open(top, Id::from_u160(U160::from(1u8))));
@@ -335,7 +340,10 @@ mod tests {
     fn hash_is_sha1_reduced_mod_2_to_the_m() {
         // SHA-1("abc") = a9993e364706816aba3e25717850c26c9cd0d89d
         let full = Bits::MAX.hash("abc");
-        assert_eq!(Bits::MAX.show(full), "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(
+            Bits::MAX.show(full),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
         assert_eq!(b(8).hash("abc"), id(8, 0x9d));
         assert_eq!(b(6).hash("abc"), id(6, 0x9d & 63));
     }
@@ -346,6 +354,9 @@ mod tests {
         assert_eq!(b(6).parse_id("42"), Some(id(6, 42)));
         assert_eq!(b(6).parse_id("64"), None);
         let x = Bits::MAX.hash("node-0");
-        assert_eq!(Bits::MAX.parse_id(&format!("0x{}", Bits::MAX.show(x))), Some(x));
+        assert_eq!(
+            Bits::MAX.parse_id(&format!("0x{}", Bits::MAX.show(x))),
+            Some(x)
+        );
     }
 }

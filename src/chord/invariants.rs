@@ -70,23 +70,48 @@ impl Violation {
     pub fn describe(&self, name: &dyn Fn(NodeId) -> String) -> String {
         let list = |v: &[NodeId]| v.iter().map(|&n| name(n)).collect::<Vec<_>>().join(", ");
         match self {
-            Violation::NoLiveSuccessor(n) => format!("{} has no live node in its successor list", name(*n)),
+            Violation::NoLiveSuccessor(n) => {
+                format!("{} has no live node in its successor list", name(*n))
+            }
             Violation::NoRing => "no ring: following successors never returns to a node".into(),
             Violation::SeveralRings(k) => format!("the nodes form {k} separate rings"),
-            Violation::Disordered { node, succ, skipped } => format!(
+            Violation::Disordered {
+                node,
+                succ,
+                skipped,
+            } => format!(
                 "ring out of order: {} points to {} but {} lies between them",
                 name(*node),
                 name(*succ),
                 name(*skipped)
             ),
             Violation::SuccessorListDisordered(n, l) => {
-                format!("successor list of {} is out of ring order: [{}]", name(*n), list(l))
+                format!(
+                    "successor list of {} is out of ring order: [{}]",
+                    name(*n),
+                    list(l)
+                )
             }
-            Violation::WrongPointer { node, what, has, want } => {
-                format!("{} {what} is [{}], should be [{}]", name(*node), list(has), list(want))
+            Violation::WrongPointer {
+                node,
+                what,
+                has,
+                want,
+            } => {
+                format!(
+                    "{} {what} is [{}], should be [{}]",
+                    name(*node),
+                    list(has),
+                    list(want)
+                )
             }
             Violation::Misplaced { key, has, want } => {
-                format!("key {:?} is on [{}], should be on [{}]", key.text, list(has), list(want))
+                format!(
+                    "key {:?} is on [{}], should be on [{}]",
+                    key.text,
+                    list(has),
+                    list(want)
+                )
             }
             Violation::Diverged { key, nodes } => {
                 format!("copies of key {:?} on [{}] differ", key.text, list(nodes))
@@ -162,7 +187,11 @@ pub fn check_ring(nodes: &BTreeMap<NodeId, &Node>) -> Vec<Violation> {
             let want = members[(k + 1) % members.len()];
             let has = next[c].expect("cycle member has a successor");
             if has != want {
-                out.push(Violation::Disordered { node: ids[c], succ: ids[has], skipped: ids[want] });
+                out.push(Violation::Disordered {
+                    node: ids[c],
+                    succ: ids[has],
+                    skipped: ids[want],
+                });
             }
         }
     }
@@ -177,11 +206,19 @@ pub fn check_ring(nodes: &BTreeMap<NodeId, &Node>) -> Vec<Violation> {
 /// lists with the ideal ring exactly.
 fn successor_list_ordered(n: &Node) -> bool {
     let bits = n.params.bits;
-    let wraps = n.succs.iter().enumerate().any(|(i, s)| *s == n.id || n.succs[..i].contains(s));
+    let wraps = n
+        .succs
+        .iter()
+        .enumerate()
+        .any(|(i, s)| *s == n.id || n.succs[..i].contains(s));
     if wraps {
         return true;
     }
-    let d: Vec<_> = n.succs.iter().map(|s| bits.distance(n.id.id(), s.id())).collect();
+    let d: Vec<_> = n
+        .succs
+        .iter()
+        .map(|s| bits.distance(n.id.id(), s.id()))
+        .collect();
     d.windows(2).all(|w| w[0] < w[1])
 }
 
@@ -189,7 +226,11 @@ fn successor_list_ordered(n: &Node) -> bool {
 /// key sits on exactly its r holders with one value. Pointers of very large
 /// rings are checked on every node; pass `check_fingers = false` to skip the
 /// finger tables.
-pub fn check_converged(nodes: &BTreeMap<NodeId, &Node>, params: Params, check_fingers: bool) -> Vec<Violation> {
+pub fn check_converged(
+    nodes: &BTreeMap<NodeId, &Node>,
+    params: Params,
+    check_fingers: bool,
+) -> Vec<Violation> {
     let mut out = Vec::new();
     if nodes.is_empty() {
         return out;
@@ -198,11 +239,21 @@ pub fn check_converged(nodes: &BTreeMap<NodeId, &Node>, params: Params, check_fi
     let ideal = Ideal::new(&ids, params);
     let mut wrong = |node: NodeId, what: &str, has: Vec<NodeId>, want: Vec<NodeId>| {
         if has != want {
-            out.push(Violation::WrongPointer { node, what: what.into(), has, want });
+            out.push(Violation::WrongPointer {
+                node,
+                what: what.into(),
+                has,
+                want,
+            });
         }
     };
     for n in nodes.values() {
-        wrong(n.id, "predecessor", n.pred.into_iter().collect(), ideal.pred(n.id).into_iter().collect());
+        wrong(
+            n.id,
+            "predecessor",
+            n.pred.into_iter().collect(),
+            ideal.pred(n.id).into_iter().collect(),
+        );
         wrong(n.id, "successor list", n.succs.clone(), ideal.succs(n.id));
         wrong(n.id, "predecessor list", n.preds.clone(), ideal.preds(n.id));
         if check_fingers {
@@ -210,7 +261,12 @@ pub fn check_converged(nodes: &BTreeMap<NodeId, &Node>, params: Params, check_fi
             for i in 0..params.bits.get() {
                 let (h, w) = (n.fingers.get(i), want.get(i));
                 if h != w {
-                    wrong(n.id, &format!("finger {i}"), h.into_iter().collect(), w.into_iter().collect());
+                    wrong(
+                        n.id,
+                        &format!("finger {i}"),
+                        h.into_iter().collect(),
+                        w.into_iter().collect(),
+                    );
                     break;
                 }
             }
@@ -228,7 +284,10 @@ pub fn check_converged(nodes: &BTreeMap<NodeId, &Node>, params: Params, check_fi
         has.sort();
         want.sort();
         if holders.iter().any(|h| h.1 != holders[0].1) {
-            out.push(Violation::Diverged { key: key.clone(), nodes: has.clone() });
+            out.push(Violation::Diverged {
+                key: key.clone(),
+                nodes: has.clone(),
+            });
         }
         if has != want {
             out.push(Violation::Misplaced { key, has, want });

@@ -93,7 +93,9 @@ impl Node {
     /// As [`Node::responsible_for`], treating a predecessor the client found
     /// dead as unknown: this node is then the first live successor of the key.
     fn responsible_unless_dead(&self, key: Id, dead: &[NodeId]) -> bool {
-        self.pred.filter(|p| !dead.contains(p)).is_none_or(|p| key.in_half_open(p.id(), self.id.id()))
+        self.pred
+            .filter(|p| !dead.contains(p))
+            .is_none_or(|p| key.in_half_open(p.id(), self.id.id()))
     }
 
     /// The paper's `closest_preceding_node`, over fingers and the successor
@@ -126,7 +128,11 @@ impl Node {
         if self.responsible_unless_dead(key, dead) {
             return None;
         }
-        let live_succ = self.succs.iter().copied().find(|s| *s != self.id && !dead.contains(s));
+        let live_succ = self
+            .succs
+            .iter()
+            .copied()
+            .find(|s| *s != self.id && !dead.contains(s));
         match live_succ {
             Some(s) if key.in_half_open(self.id.id(), s.id()) => Some(s),
             _ => self.pred,
@@ -188,18 +194,35 @@ impl Node {
             },
             Request::Notify { from } => self.rectify(from),
             Request::Get { key, dead } => match self.store.get_versioned(&key) {
-                Some(v) => Response::Held { entry: Some(v.clone()), succs: Vec::new() },
+                Some(v) => Response::Held {
+                    entry: Some(v.clone()),
+                    succs: Vec::new(),
+                },
                 None => match self.route_data(key.id, &dead) {
-                    None => Response::Held { entry: None, succs: self.succs.clone() },
+                    None => Response::Held {
+                        entry: None,
+                        succs: self.succs.clone(),
+                    },
                     Some(next) => Response::Redirect(next),
                 },
             },
-            Request::Put { key, value, version, dead } => {
+            Request::Put {
+                key,
+                value,
+                version,
+                dead,
+            } => {
                 if let Some(next) = self.route_data(key.id, &dead) {
                     return Response::Redirect(next);
                 }
                 let before = self.store.get(&key).cloned();
-                self.store.merge(key, Versioned { version, value: Some(value) });
+                self.store.merge(
+                    key,
+                    Versioned {
+                        version,
+                        value: Some(value),
+                    },
+                );
                 Response::Stored { replaced: before }
             }
             Request::Delete { key, version, dead } => {
@@ -207,14 +230,22 @@ impl Node {
                     return Response::Redirect(next);
                 }
                 let before = self.store.get(&key).cloned();
-                self.store.merge(key, Versioned { version, value: None });
+                self.store.merge(
+                    key,
+                    Versioned {
+                        version,
+                        value: None,
+                    },
+                );
                 Response::Deleted(before)
             }
             Request::StoreReplica(key, v) => {
                 self.store.merge(key, v);
                 Response::Ack
             }
-            Request::SyncRange { from, to, entries } => Response::Entries(self.store.sync_in(from, to, entries)),
+            Request::SyncRange { from, to, entries } => {
+                Response::Entries(self.store.sync_in(from, to, entries))
+            }
             Request::Merge(entries) => {
                 let mut learned = false;
                 for (k, v) in entries {
@@ -226,7 +257,11 @@ impl Node {
                 Response::Ack
             }
             Request::FetchRange { from, to } => Response::Entries(self.store.entries_in(from, to)),
-            Request::HandOff { leaving, new_pred, entries } => {
+            Request::HandOff {
+                leaving,
+                new_pred,
+                entries,
+            } => {
                 for (k, v) in entries {
                     self.store.merge(k, v);
                 }
@@ -272,7 +307,10 @@ impl Node {
     /// there until its next replica push.
     fn rectify(&mut self, from: NodeId) -> Response {
         if from == self.id {
-            return Response::Rectified { adopted: false, handoff: Vec::new() };
+            return Response::Rectified {
+                adopted: false,
+                handoff: Vec::new(),
+            };
         }
         let adopt = match self.pred {
             None => true,
@@ -282,7 +320,10 @@ impl Node {
             if self.pred != Some(from) {
                 self.pred_candidate = Some(from);
             }
-            return Response::Rectified { adopted: false, handoff: Vec::new() };
+            return Response::Rectified {
+                adopted: false,
+                handoff: Vec::new(),
+            };
         }
         self.pred = Some(from);
         self.pred_candidate = None;
@@ -292,7 +333,10 @@ impl Node {
         // and then its range is the notifier's too. Versions make the extra
         // harmless; the notifier's garbage collection passes on what it
         // should not keep.
-        Response::Rectified { adopted: true, handoff: self.store.entries_in(self.id.id(), from.id()) }
+        Response::Rectified {
+            adopted: true,
+            handoff: self.store.entries_in(self.id.id(), from.id()),
+        }
     }
 
     /// Heap and inline bytes of routing state, excluding stored data: the
@@ -311,7 +355,10 @@ mod tests {
     use crate::chord::store::Key;
 
     fn p() -> Params {
-        Params { bits: Bits::new(6).unwrap(), replicas: 3 }
+        Params {
+            bits: Bits::new(6).unwrap(),
+            replicas: 3,
+        }
     }
     fn n(v: u128) -> NodeId {
         NodeId::new(p().bits.id_from_u128(v).unwrap(), 0)
@@ -330,16 +377,31 @@ mod tests {
     fn rectify_adopts_closer_notifier_and_hands_off_its_keys() {
         let mut s = Node::create(n(32), p());
         s.pred = Some(n(8));
-        let key = Key { id: p().bits.id_from_u128(10).unwrap(), text: "k".into() };
+        let key = Key {
+            id: p().bits.id_from_u128(10).unwrap(),
+            text: "k".into(),
+        };
         s.store.insert(key.clone(), serde_json::json!(1), 1);
-        let Response::Rectified { adopted, handoff } = s.handle(Request::Notify { from: n(14) }) else {
+        let Response::Rectified { adopted, handoff } = s.handle(Request::Notify { from: n(14) })
+        else {
             panic!()
         };
         assert!(adopted);
-        assert_eq!(handoff, vec![(key, Versioned { version: 1, value: Some(serde_json::json!(1)) })]);
+        assert_eq!(
+            handoff,
+            vec![(
+                key,
+                Versioned {
+                    version: 1,
+                    value: Some(serde_json::json!(1))
+                }
+            )]
+        );
         assert_eq!(s.pred, Some(n(14)));
         // A farther notifier is only remembered.
-        let Response::Rectified { adopted, .. } = s.handle(Request::Notify { from: n(8) }) else { panic!() };
+        let Response::Rectified { adopted, .. } = s.handle(Request::Notify { from: n(8) }) else {
+            panic!()
+        };
         assert!(!adopted);
         assert_eq!((s.pred, s.pred_candidate), (Some(n(14)), Some(n(8))));
     }
@@ -349,27 +411,68 @@ mod tests {
         let mut s = Node::create(n(32), p());
         s.pred = Some(n(21));
         s.succs = vec![n(38), n(42), n(48)];
-        let k = |v| Key { id: p().bits.id_from_u128(v).unwrap(), text: "x".into() };
-        assert!(matches!(s.handle(Request::Put { key: k(26), value: 1.into(), version: 1, dead: vec![] }), Response::Stored { .. }));
-        assert!(matches!(s.handle(Request::Put { key: k(10), value: 1.into(), version: 1, dead: vec![] }), Response::Redirect(r) if r == n(21)));
-        assert!(matches!(s.handle(Request::Get { key: k(36), dead: vec![] }), Response::Redirect(r) if r == n(38)));
-        assert!(matches!(s.handle(Request::Get { key: k(26), dead: vec![] }), Response::Held { entry: Some(_), .. }));
-        assert!(matches!(s.handle(Request::Get { key: k(30), dead: vec![] }), Response::Held { entry: None, .. }));
+        let k = |v| Key {
+            id: p().bits.id_from_u128(v).unwrap(),
+            text: "x".into(),
+        };
+        assert!(matches!(
+            s.handle(Request::Put {
+                key: k(26),
+                value: 1.into(),
+                version: 1,
+                dead: vec![]
+            }),
+            Response::Stored { .. }
+        ));
+        assert!(
+            matches!(s.handle(Request::Put { key: k(10), value: 1.into(), version: 1, dead: vec![] }), Response::Redirect(r) if r == n(21))
+        );
+        assert!(
+            matches!(s.handle(Request::Get { key: k(36), dead: vec![] }), Response::Redirect(r) if r == n(38))
+        );
+        assert!(matches!(
+            s.handle(Request::Get {
+                key: k(26),
+                dead: vec![]
+            }),
+            Response::Held { entry: Some(_), .. }
+        ));
+        assert!(matches!(
+            s.handle(Request::Get {
+                key: k(30),
+                dead: vec![]
+            }),
+            Response::Held { entry: None, .. }
+        ));
         // A client that found the predecessor dead is served here.
         let dead = vec![n(21)];
-        assert!(matches!(s.handle(Request::Put { key: k(10), value: 1.into(), version: 2, dead }), Response::Stored { .. }));
+        assert!(matches!(
+            s.handle(Request::Put {
+                key: k(10),
+                value: 1.into(),
+                version: 2,
+                dead
+            }),
+            Response::Stored { .. }
+        ));
     }
 
     #[test]
     fn successor_leaving_splices_its_list() {
         let mut a = Node::create(n(1), p());
         a.succs = vec![n(8), n(14), n(21)];
-        a.handle(Request::SuccessorLeaving { leaving: n(8), succs: vec![n(14), n(21), n(32)] });
+        a.handle(Request::SuccessorLeaving {
+            leaving: n(8),
+            succs: vec![n(14), n(21), n(32)],
+        });
         assert_eq!(a.succs, vec![n(14), n(21), n(32)]);
         // The last other node leaving a two-node ring leaves a lone node.
         let mut b = Node::create(n(1), p());
         b.succs = vec![n(8), n(1), n(8)];
-        b.handle(Request::SuccessorLeaving { leaving: n(8), succs: vec![n(1), n(8), n(1)] });
+        b.handle(Request::SuccessorLeaving {
+            leaving: n(8),
+            succs: vec![n(1), n(8), n(1)],
+        });
         assert_eq!(b.succs[0], n(1));
     }
 }

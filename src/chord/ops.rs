@@ -116,9 +116,16 @@ fn resolve_avoiding<T: Transport, R>(
     let mut cur = start;
     let budget = 4 * 160 + 64;
     for _ in 0..budget {
-        let dbg = t.call(asker, cur, Request::FindStep { key, avoid: avoid.clone() });
-        if std::env::var("DHT_DEBUG").is_ok() { eprintln!("ask {cur:?} key {key:?} avoid {avoid:?} -> {dbg:?}"); }
-        let step = match dbg {
+        let answer = t.call(
+            asker,
+            cur,
+            Request::FindStep {
+                key,
+                avoid: avoid.clone(),
+            },
+        );
+        tracing::trace!(?cur, ?key, ?avoid, ?answer, "find step");
+        let step = match answer {
             Ok(Response::Step(s)) => s,
             Ok(other) => return Err(unexpected(other)),
             Err(Unreachable) => {
@@ -133,7 +140,16 @@ fn resolve_avoiding<T: Transport, R>(
         }
         match step {
             Step::Done(s) => match at_successor(t, s) {
-                Ok(r) => return Ok((Lookup { successor: s, path, timeouts }, r)),
+                Ok(r) => {
+                    return Ok((
+                        Lookup {
+                            successor: s,
+                            path,
+                            timeouts,
+                        },
+                        r,
+                    ));
+                }
                 Err(Unreachable) => {
                     timeouts += 1;
                     avoid.push(s);
@@ -146,7 +162,6 @@ fn resolve_avoiding<T: Transport, R>(
             }
             Step::Next(n) => cur = n,
             Step::Stuck => {
-                if std::env::var("DHT_DEBUG").is_ok() { eprintln!("stuck at {cur:?} avoid {avoid:?} path {path:?}"); }
                 avoid.push(cur);
                 path.pop();
                 cur = *path.last().ok_or(OpError::Stuck)?;
@@ -158,9 +173,18 @@ fn resolve_avoiding<T: Transport, R>(
 
 /// `find_successor(key)` asked at `start` on behalf of `asker`; the answer is
 /// confirmed alive with a ping (Zave: never adopt an unchecked pointer).
-pub fn find_successor<T: Transport>(t: &mut T, asker: NodeId, start: NodeId, key: Id) -> Result<Lookup, OpError> {
+pub fn find_successor<T: Transport>(
+    t: &mut T,
+    asker: NodeId,
+    start: NodeId,
+    key: Id,
+) -> Result<Lookup, OpError> {
     resolve(t, asker, start, key, |t, s| {
-        if s == asker { Ok(()) } else { t.call(asker, s, Request::Ping).map(|_| ()) }
+        if s == asker {
+            Ok(())
+        } else {
+            t.call(asker, s, Request::Ping).map(|_| ())
+        }
     })
     .map(|(l, ())| l)
 }
@@ -176,13 +200,28 @@ pub fn find_successor<T: Transport>(t: &mut T, asker: NodeId, start: NodeId, key
 pub fn join<T: Transport>(t: &mut T, j: NodeId, via: NodeId) -> Result<Lookup, OpError> {
     // Stale pointers to a departed node with our id would lead the lookup to
     // us, not yet a member: route as if we were absent.
-    let (lookup, ()) = resolve_avoiding(t, j, via, j.id(), vec![j], |t, s| t.call(j, s, Request::Ping).map(|_| ()))?;
+    let (lookup, ()) = resolve_avoiding(t, j, via, j.id(), vec![j], |t, s| {
+        t.call(j, s, Request::Ping).map(|_| ())
+    })?;
     let s = lookup.successor;
-    let s_list = match t.call(j, s, Request::GetNeighbours).map_err(|_| OpError::Stuck)? {
+    let s_list = match t
+        .call(j, s, Request::GetNeighbours)
+        .map_err(|_| OpError::Stuck)?
+    {
         Response::Neighbours { succs, .. } => succs,
         other => return Err(unexpected(other)),
     };
-    let entries = match t.call(j, s, Request::FetchRange { from: s.id(), to: j.id() }).map_err(|_| OpError::Stuck)? {
+    let entries = match t
+        .call(
+            j,
+            s,
+            Request::FetchRange {
+                from: s.id(),
+                to: j.id(),
+            },
+        )
+        .map_err(|_| OpError::Stuck)?
+    {
         Response::Entries(e) => e,
         other => return Err(unexpected(other)),
     };
@@ -306,7 +345,10 @@ pub fn fix_fingers<T: Transport>(t: &mut T, n: NodeId) -> Result<(), OpError> {
     let i = u32::from(node.next_finger) % m;
     let start = bits.finger_start(n.id(), i);
     let f = find_successor(t, n, n, start)?.successor;
-    let last = bits.last_finger_within(bits.distance(n.id(), f.id())).unwrap_or(m - 1).max(i);
+    let last = bits
+        .last_finger_within(bits.distance(n.id(), f.id()))
+        .unwrap_or(m - 1)
+        .max(i);
     let node = me(t, n)?;
     node.fingers.set_range(i, last, f, m);
     node.next_finger = if last + 1 >= m { 0 } else { (last + 1) as u8 };
@@ -338,7 +380,11 @@ pub fn replicate<T: Transport>(t: &mut T, n: NodeId) -> Result<(), OpError> {
             if pushed == want {
                 break;
             }
-            let req = Request::SyncRange { from: p.id(), to: n.id(), entries: entries.clone() };
+            let req = Request::SyncRange {
+                from: p.id(),
+                to: n.id(),
+                entries: entries.clone(),
+            };
             match t.call(n, tgt, req) {
                 Ok(Response::Entries(newer)) => {
                     pushed += 1;
@@ -430,7 +476,11 @@ pub fn leave<T: Transport>(t: &mut T, n: NodeId) -> Result<(), OpError> {
     let succs = node.succs.clone();
     let mut heir = None;
     for &s in succs.iter().filter(|&&s| s != n) {
-        let req = Request::HandOff { leaving: n, new_pred: pred, entries: entries.clone() };
+        let req = Request::HandOff {
+            leaving: n,
+            new_pred: pred,
+            entries: entries.clone(),
+        };
         if t.call(n, s, req).is_ok() {
             heir = Some(s);
             break;
@@ -445,7 +495,16 @@ pub fn leave<T: Transport>(t: &mut T, n: NodeId) -> Result<(), OpError> {
     for p in pred.into_iter().chain(me(t, n)?.preds.clone()) {
         if !told.contains(&p) {
             told.push(p);
-            let ok = t.call(n, p, Request::SuccessorLeaving { leaving: n, succs: succs.clone() }).is_ok();
+            let ok = t
+                .call(
+                    n,
+                    p,
+                    Request::SuccessorLeaving {
+                        leaving: n,
+                        succs: succs.clone(),
+                    },
+                )
+                .is_ok();
             pred_told |= ok && Some(p) == pred;
         }
     }
@@ -480,22 +539,28 @@ fn data_request<T: Transport>(
     key: &Key,
     req: impl Fn(Vec<NodeId>) -> Request,
 ) -> Result<(Lookup, NodeId, Response), OpError> {
-    let (lookup, (mut at, mut resp)) = resolve(t, start, start, key.id, |t, s| Ok((s, t.call(start, s, req(Vec::new()))?)))?;
+    let (lookup, (mut at, mut resp)) = resolve(t, start, start, key.id, |t, s| {
+        Ok((s, t.call(start, s, req(Vec::new()))?))
+    })?;
     let mut dead: Vec<NodeId> = Vec::new();
     let limit = 8;
     for _ in 0..limit {
-        if std::env::var("DHT_DEBUG").is_ok() { eprintln!("DATA at {at:?} -> {resp:?}"); }
+        tracing::trace!(?at, ?resp, "data request");
         match resp {
-            Response::Redirect(next) if next != at && !dead.contains(&next) => match t.call(start, next, req(dead.clone())) {
-                Ok(r) => {
-                    at = next;
-                    resp = r;
+            Response::Redirect(next) if next != at && !dead.contains(&next) => {
+                match t.call(start, next, req(dead.clone())) {
+                    Ok(r) => {
+                        at = next;
+                        resp = r;
+                    }
+                    Err(Unreachable) => {
+                        dead.push(next);
+                        resp = t
+                            .call(start, at, req(dead.clone()))
+                            .map_err(|_| OpError::Stuck)?;
+                    }
                 }
-                Err(Unreachable) => {
-                    dead.push(next);
-                    resp = t.call(start, at, req(dead.clone())).map_err(|_| OpError::Stuck)?;
-                }
-            },
+            }
             Response::Redirect(_) => return Err(OpError::Redirects(limit)),
             other => return Ok((lookup, at, other)),
         }
@@ -527,12 +592,25 @@ fn replicate_change<T: Transport>(t: &mut T, p: NodeId, req: Request) -> Result<
 /// it (value or tombstone), starting at the node responsible and moving down
 /// its successor list, where replicas live, when that node holds nothing
 /// (it may have just taken over the range).
-pub fn get<T: Transport>(t: &mut T, start: NodeId, key: &Key) -> Result<Outcome<Option<Value>>, OpError> {
-    let (lookup, mut at, mut resp) = data_request(t, start, key, |dead| Request::Get { key: key.clone(), dead })?;
+pub fn get<T: Transport>(
+    t: &mut T,
+    start: NodeId,
+    key: &Key,
+) -> Result<Outcome<Option<Value>>, OpError> {
+    let (lookup, mut at, mut resp) = data_request(t, start, key, |dead| Request::Get {
+        key: key.clone(),
+        dead,
+    })?;
     let mut asked = vec![at];
     loop {
         match resp {
-            Response::Held { entry: Some(v), .. } => return Ok(Outcome { lookup, served_by: at, result: v.value }),
+            Response::Held { entry: Some(v), .. } => {
+                return Ok(Outcome {
+                    lookup,
+                    served_by: at,
+                    result: v.value,
+                });
+            }
             Response::Held { entry: None, succs } => {
                 let r = me(t, start).map(|n| n.params.r()).unwrap_or(succs.len());
                 let mut next = None;
@@ -541,7 +619,14 @@ pub fn get<T: Transport>(t: &mut T, start: NodeId, key: &Key) -> Result<Outcome<
                         continue;
                     }
                     asked.push(s);
-                    if let Ok(x) = t.call(start, s, Request::Get { key: key.clone(), dead: vec![at] }) {
+                    if let Ok(x) = t.call(
+                        start,
+                        s,
+                        Request::Get {
+                            key: key.clone(),
+                            dead: vec![at],
+                        },
+                    ) {
                         next = Some((s, x));
                         break;
                     }
@@ -551,7 +636,13 @@ pub fn get<T: Transport>(t: &mut T, start: NodeId, key: &Key) -> Result<Outcome<
                         at = s;
                         resp = Response::Held { entry, succs };
                     }
-                    _ => return Ok(Outcome { lookup, served_by: asked[0], result: None }),
+                    _ => {
+                        return Ok(Outcome {
+                            lookup,
+                            served_by: asked[0],
+                            result: None,
+                        });
+                    }
                 }
             }
             other => return Err(unexpected(other)),
@@ -569,18 +660,63 @@ pub fn put<T: Transport>(
     value: Value,
     version: u64,
 ) -> Result<Outcome<Option<Value>>, OpError> {
-    let (lookup, at, resp) =
-        data_request(t, start, key, |dead| Request::Put { key: key.clone(), value: value.clone(), version, dead })?;
-    let Response::Stored { replaced } = resp else { return Err(unexpected(resp)) };
-    replicate_change(t, at, Request::StoreReplica(key.clone(), Versioned { version, value: Some(value) }))?;
-    Ok(Outcome { lookup, served_by: at, result: replaced })
+    let (lookup, at, resp) = data_request(t, start, key, |dead| Request::Put {
+        key: key.clone(),
+        value: value.clone(),
+        version,
+        dead,
+    })?;
+    let Response::Stored { replaced } = resp else {
+        return Err(unexpected(resp));
+    };
+    replicate_change(
+        t,
+        at,
+        Request::StoreReplica(
+            key.clone(),
+            Versioned {
+                version,
+                value: Some(value),
+            },
+        ),
+    )?;
+    Ok(Outcome {
+        lookup,
+        served_by: at,
+        result: replaced,
+    })
 }
 
 /// `delete`: leaves a tombstone at `version` on the responsible node and its
 /// replicas. Returns the value removed, if any.
-pub fn delete<T: Transport>(t: &mut T, start: NodeId, key: &Key, version: u64) -> Result<Outcome<Option<Value>>, OpError> {
-    let (lookup, at, resp) = data_request(t, start, key, |dead| Request::Delete { key: key.clone(), version, dead })?;
-    let Response::Deleted(old) = resp else { return Err(unexpected(resp)) };
-    replicate_change(t, at, Request::StoreReplica(key.clone(), Versioned { version, value: None }))?;
-    Ok(Outcome { lookup, served_by: at, result: old })
+pub fn delete<T: Transport>(
+    t: &mut T,
+    start: NodeId,
+    key: &Key,
+    version: u64,
+) -> Result<Outcome<Option<Value>>, OpError> {
+    let (lookup, at, resp) = data_request(t, start, key, |dead| Request::Delete {
+        key: key.clone(),
+        version,
+        dead,
+    })?;
+    let Response::Deleted(old) = resp else {
+        return Err(unexpected(resp));
+    };
+    replicate_change(
+        t,
+        at,
+        Request::StoreReplica(
+            key.clone(),
+            Versioned {
+                version,
+                value: None,
+            },
+        ),
+    )?;
+    Ok(Outcome {
+        lookup,
+        served_by: at,
+        result: old,
+    })
 }

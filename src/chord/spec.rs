@@ -47,7 +47,9 @@ impl<'a> Ideal<'a> {
     pub fn succs(&self, n: NodeId) -> Vec<NodeId> {
         let i = self.index_of(n);
         let len = self.ids.len();
-        (1..=self.params.r()).map(|k| self.ids[(i + k) % len]).collect()
+        (1..=self.params.r())
+            .map(|k| self.ids[(i + k) % len])
+            .collect()
     }
 
     /// The predecessor; None for a lone node, whose protocol state never
@@ -67,7 +69,9 @@ impl<'a> Ideal<'a> {
         }
         let i = self.index_of(n);
         let len = self.ids.len();
-        (1..=self.params.r()).map(|k| self.ids[(i + len * self.params.r() - k) % len]).collect()
+        (1..=self.params.r())
+            .map(|k| self.ids[(i + len * self.params.r() - k) % len])
+            .collect()
     }
 
     /// The whole finger table of n, found with one binary search per distinct
@@ -95,7 +99,9 @@ impl<'a> Ideal<'a> {
     pub fn holders(&self, key: Id) -> Vec<NodeId> {
         let i = self.successor_index(key);
         let len = self.ids.len();
-        (0..self.params.r().min(len)).map(|k| self.ids[(i + k) % len]).collect()
+        (0..self.params.r().min(len))
+            .map(|k| self.ids[(i + k) % len])
+            .collect()
     }
 }
 
@@ -104,7 +110,10 @@ mod tests {
     use super::*;
 
     fn paper() -> (Vec<NodeId>, Params) {
-        let params = Params { bits: Bits::new(6).unwrap(), replicas: 3 };
+        let params = Params {
+            bits: Bits::new(6).unwrap(),
+            replicas: 3,
+        };
         let ids = [1, 8, 14, 21, 32, 38, 42, 48, 51, 56]
             .iter()
             .map(|&v| NodeId::new(params.bits.id_from_u128(v).unwrap(), 0))
@@ -118,7 +127,9 @@ mod tests {
         let (ids, params) = paper();
         let ideal = Ideal::new(&ids, params);
         let f = ideal.fingers(ids[1]);
-        let got: Vec<u128> = (0..6).map(|i| f.get(i).unwrap().id().to_u160().to::<u128>()).collect();
+        let got: Vec<u128> = (0..6)
+            .map(|i| f.get(i).unwrap().id().to_u160().to::<u128>())
+            .collect();
         assert_eq!(got, vec![14, 14, 14, 21, 32, 42]);
         // Key 54 lives on N56, key 10 on N14 (Fig. 3(b)).
         let key = |v| params.bits.id_from_u128(v).unwrap();

@@ -92,7 +92,11 @@ impl Transport for Network {
     fn call(&mut self, from: NodeId, to: NodeId, req: Request) -> Result<Response, Unreachable> {
         if from != to {
             self.stats.messages += 1;
-            while self.crash_plan.first().is_some_and(|&(at, _)| at <= self.stats.messages) {
+            while self
+                .crash_plan
+                .first()
+                .is_some_and(|&(at, _)| at <= self.stats.messages)
+            {
                 let (_, victim) = self.crash_plan.remove(0);
                 if self.nodes.remove(&victim).is_some() {
                     self.crashed.push(victim);

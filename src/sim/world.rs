@@ -26,7 +26,9 @@ pub enum WorldError {
     #[error("a node named {0:?} is already in the ring")]
     NameTaken(String),
     /// Two nodes may not share an identifier (likely on small rings).
-    #[error("node {name:?} would have id {id}, already taken by {other:?}; choose another name or a wider ring (--bits)")]
+    #[error(
+        "node {name:?} would have id {id}, already taken by {other:?}; choose another name or a wider ring (--bits)"
+    )]
     IdTaken {
         /// The new node's name.
         name: String,
@@ -53,6 +55,9 @@ pub enum WorldError {
         first: String,
     },
 }
+
+/// A protocol procedure run as one node.
+type Procedure = fn(&mut Network, NodeId) -> Result<(), OpError>;
 
 /// Counters of one maintenance round.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -141,7 +146,6 @@ impl World {
         self.clock
     }
 
-
     fn register(&mut self, name: &str, id: NodeId) {
         if let Err(pos) = self.members.binary_search(&id) {
             self.members.insert(pos, id);
@@ -213,17 +217,26 @@ impl World {
 
     /// A node's name ("node-3" or the name it was given).
     pub fn name(&self, id: NodeId) -> String {
-        self.names.get(&id).cloned().unwrap_or_else(|| format!("<{}>", self.bits().show(id.id())))
+        self.names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("<{}>", self.bits().show(id.id())))
     }
 
     /// The live node with this name.
     pub fn find(&self, name: &str) -> Result<NodeId, WorldError> {
-        self.by_name.get(name).copied().ok_or_else(|| WorldError::NoSuchNode(name.to_owned()))
+        self.by_name
+            .get(name)
+            .copied()
+            .ok_or_else(|| WorldError::NoSuchNode(name.to_owned()))
     }
 
     /// The key for a text on this ring.
     pub fn key(&self, text: &str) -> Key {
-        Key { id: self.bits().hash(text), text: text.to_owned() }
+        Key {
+            id: self.bits().hash(text),
+            text: text.to_owned(),
+        }
     }
 
     /// The ring position a node of this name gets.
@@ -264,7 +277,12 @@ impl World {
     /// Adds a node named `name` at `id` (default: the hash of the name). The
     /// first node creates the ring; later ones join through `via` (default: a
     /// node chosen by the generator) and are linked in by later maintenance.
-    pub fn join(&mut self, name: &str, id: Option<Id>, via: Option<NodeId>) -> Result<(NodeId, Option<Lookup>), WorldError> {
+    pub fn join(
+        &mut self,
+        name: &str,
+        id: Option<Id>,
+        via: Option<NodeId>,
+    ) -> Result<(NodeId, Option<Lookup>), WorldError> {
         let pos = id.unwrap_or_else(|| self.position_for(name));
         self.check_new(name, pos)?;
         let id = self.new_node_id(pos);
@@ -308,7 +326,10 @@ impl World {
 
     /// Crash: the node vanishes without a word, its data with it.
     pub fn fail(&mut self, id: NodeId) -> Result<Node, WorldError> {
-        let node = self.net.remove(id).ok_or_else(|| WorldError::NoSuchNode(self.name(id)))?;
+        let node = self
+            .net
+            .remove(id)
+            .ok_or_else(|| WorldError::NoSuchNode(self.name(id)))?;
         self.unregister(id);
         Ok(node)
     }
@@ -331,20 +352,18 @@ impl World {
     /// One node's periodic maintenance: stabilize, check_predecessor,
     /// fix_fingers, replica upkeep. Returns how many of them failed.
     pub fn maintain(&mut self, id: NodeId) -> usize {
-        let steps: [fn(&mut Network, NodeId) -> Result<(), OpError>; 4] =
-            [ops::stabilize, ops::check_predecessor, ops::fix_fingers, ops::replicate];
+        let steps: [Procedure; 4] = [
+            ops::stabilize,
+            ops::check_predecessor,
+            ops::fix_fingers,
+            ops::replicate,
+        ];
         let mut failures = 0;
         for step in steps {
             if !self.net.contains(id) {
                 break;
             }
             let res = step(&mut self.net, id);
-            if let Ok(k) = std::env::var("DHT_TRACE_KEY") {
-                let key = self.key(&k);
-                let holders: Vec<String> = self.nodes().filter_map(|n| n.store.get(&key).map(|_| self.name(n.id))).collect();
-                let me = self.node(id).map(|n| format!("pred={:?} succs={:?} preds={:?}", n.pred.map(|p| self.name(p)), n.succs.iter().map(|s| self.name(*s)).collect::<Vec<_>>(), n.preds.iter().map(|s| self.name(*s)).collect::<Vec<_>>()));
-                eprintln!("MAINT {} step {:?}: holders {:?} | {:?}", self.name(id), step as usize, holders, me);
-            }
             if let Err(e) = res {
                 tracing::debug!(node = %self.name(id), error = %e, "maintenance step failed");
                 failures += 1;
@@ -364,7 +383,10 @@ impl World {
         for id in order {
             failures += self.maintain(id);
         }
-        RoundStats { failures, messages: self.net.stats().messages - before }
+        RoundStats {
+            failures,
+            messages: self.net.stats().messages - before,
+        }
     }
 
     /// One maintenance procedure at one node, both chosen by the generator:
@@ -390,7 +412,10 @@ impl World {
                 return Ok(rounds);
             }
             if rounds == max_rounds {
-                return Err(WorldError::NotConverged { rounds, first: self.describe(&v[0]) });
+                return Err(WorldError::NotConverged {
+                    rounds,
+                    first: self.describe(&v[0]),
+                });
             }
             self.round();
         }
@@ -415,7 +440,12 @@ impl World {
     }
 
     /// Stores `value` under `key`; returns the value it replaced.
-    pub fn put(&mut self, key: &str, value: Value, from: Option<NodeId>) -> Result<Outcome<Option<Value>>, WorldError> {
+    pub fn put(
+        &mut self,
+        key: &str,
+        value: Value,
+        from: Option<NodeId>,
+    ) -> Result<Outcome<Option<Value>>, WorldError> {
         let start = self.start(from)?;
         let key = self.key(key);
         let version = self.tick();
@@ -425,7 +455,11 @@ impl World {
     }
 
     /// Reads `key` from the first live node holding it.
-    pub fn get(&mut self, key: &str, from: Option<NodeId>) -> Result<Outcome<Option<Value>>, WorldError> {
+    pub fn get(
+        &mut self,
+        key: &str,
+        from: Option<NodeId>,
+    ) -> Result<Outcome<Option<Value>>, WorldError> {
         let start = self.start(from)?;
         let key = self.key(key);
         let r = ops::get(&mut self.net, start, &key);
@@ -434,7 +468,11 @@ impl World {
     }
 
     /// Removes `key`; returns the value it had.
-    pub fn delete(&mut self, key: &str, from: Option<NodeId>) -> Result<Outcome<Option<Value>>, WorldError> {
+    pub fn delete(
+        &mut self,
+        key: &str,
+        from: Option<NodeId>,
+    ) -> Result<Outcome<Option<Value>>, WorldError> {
         let start = self.start(from)?;
         let key = self.key(key);
         let version = self.tick();
@@ -444,7 +482,10 @@ impl World {
     }
 
     fn snapshot(&self) -> BTreeMap<NodeId, &Node> {
-        self.members.iter().filter_map(|id| self.net.get(*id).map(|n| (*id, n))).collect()
+        self.members
+            .iter()
+            .filter_map(|id| self.net.get(*id).map(|n| (*id, n)))
+            .collect()
     }
 
     /// Zave's invariants only: what must hold at every moment.
@@ -468,7 +509,11 @@ impl World {
     /// A converged ring built directly from the ideal (no messages): for
     /// simulations too large to grow one join at a time. Names are given with
     /// optional explicit ids.
-    pub fn bulk(params: Params, seed: u64, nodes: impl IntoIterator<Item = (String, Option<Id>)>) -> Result<World, WorldError> {
+    pub fn bulk(
+        params: Params,
+        seed: u64,
+        nodes: impl IntoIterator<Item = (String, Option<Id>)>,
+    ) -> Result<World, WorldError> {
         let mut w = World::new(params, seed);
         let mut all: Vec<(NodeId, String)> = nodes
             .into_iter()
@@ -483,7 +528,11 @@ impl World {
                 return Err(if pair[0].1 == pair[1].1 {
                     WorldError::NameTaken(pair[0].1.clone())
                 } else {
-                    WorldError::IdTaken { name: pair[1].1.clone(), id: params.bits.show(pair[0].0.id()), other: pair[0].1.clone() }
+                    WorldError::IdTaken {
+                        name: pair[1].1.clone(),
+                        id: params.bits.show(pair[0].0.id()),
+                        other: pair[0].1.clone(),
+                    }
                 });
             }
         }
@@ -516,7 +565,10 @@ impl World {
     /// Bytes of routing state per node (nodes, their lists and fingers, and
     /// the network's table), excluding stored data and names.
     pub fn routing_bytes(&self) -> usize {
-        self.nodes().map(|n| n.routing_bytes() - std::mem::size_of::<Node>()).sum::<usize>() + self.net.table_bytes()
+        self.nodes()
+            .map(|n| n.routing_bytes() - std::mem::size_of::<Node>())
+            .sum::<usize>()
+            + self.net.table_bytes()
     }
 
     /// Gives procedures direct access, for tests that drive single steps.
