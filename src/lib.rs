@@ -3,6 +3,10 @@
 //! - [`chord`] is the protocol: identifiers, nodes, messages, procedures and
 //!   invariants, free of I/O, clocks and randomness (sans-IO).
 //! - [`sim`] drives it: a network that can lose nodes and a seeded world.
+//! - [`state`] keeps a ring between commands in SQLite.
+//! - [`source`] reads records from DataFrame files, SQL and JSON objects.
 
 pub mod chord;
 pub mod sim;
+pub mod source;
+pub mod state;

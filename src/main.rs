@@ -1,1 +1,50 @@
-fn main() {}
+//! The `dht` command: parses arguments, sets up logging, runs one command,
+//! prints an error once with its causes, and exits with a meaningful status
+//! (0 done, 1 "not found" or "problems found", 2 error). A closed pipe on
+//! stdout (`dht dump | head`) ends quietly.
+
+mod cli;
+mod output;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(match args.verbose {
+            0 => "warn",
+            1 => "dht=info",
+            2 => "dht=debug",
+            _ => "dht=trace",
+        })
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("dht: cannot start: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(cli::run(args)) {
+        Ok(code) => code,
+        Err(e) => {
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("dht: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

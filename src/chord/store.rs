@@ -64,6 +64,16 @@ impl Store {
             .unwrap_or_default()
     }
 
+    /// Records every entry held as changed (a store about to be written
+    /// whole).
+    pub fn journal_all(&mut self) {
+        self.enable_journal();
+        let keys: Vec<Key> = self.iter().map(|(k, _)| k).collect();
+        if let Some(j) = &mut self.journal {
+            j.extend(keys);
+        }
+    }
+
     fn touch(&mut self, id: Id, text: &str) {
         if let Some(j) = &mut self.journal {
             j.insert(Key {

@@ -99,6 +99,8 @@ pub struct World {
     /// The incarnation the next node gets: never reused, so a newcomer at a
     /// departed node's position is a different address.
     next_incarnation: u32,
+    /// Stores of new nodes journal their changes too (persistence).
+    journaling: bool,
 }
 
 impl World {
@@ -114,6 +116,7 @@ impl World {
             by_name: BTreeMap::new(),
             clock: 0,
             next_incarnation: 0,
+            journaling: false,
         }
     }
 
@@ -129,6 +132,27 @@ impl World {
             w.net.insert(node);
         }
         w
+    }
+
+    /// Makes every store, present and future, journal its changes, so a
+    /// persistent layer can write back only what a command changed.
+    pub fn set_journaling(&mut self, on: bool) {
+        self.journaling = on;
+        if on {
+            for id in self.members.clone() {
+                if let Some(n) = self.net.get_mut(id) {
+                    n.store.enable_journal();
+                }
+            }
+        }
+    }
+
+    fn new_node(&self, id: NodeId) -> Node {
+        let mut node = Node::create(id, self.params);
+        if self.journaling {
+            node.store.enable_journal();
+        }
+        node
     }
 
     /// The counters persistence must save to resume this world exactly.
@@ -287,7 +311,7 @@ impl World {
         self.check_new(name, pos)?;
         let id = self.new_node_id(pos);
         if self.members.is_empty() {
-            self.net.insert(Node::create(id, self.params));
+            self.net.insert(self.new_node(id));
             self.register(name, id);
             return Ok((id, None));
         }
@@ -295,7 +319,7 @@ impl World {
             Some(v) => v,
             None => self.pick()?,
         };
-        self.net.insert(Node::create(id, self.params));
+        self.net.insert(self.new_node(id));
         let result = ops::join(&mut self.net, id, via);
         self.sync_crashes();
         match result {

@@ -1,0 +1,198 @@
+//! Commands on keys: dump, get, put, delete.
+
+use super::{Format, node_named, open, show_node};
+use crate::output::{self, Listed};
+use anyhow::Context;
+use clap::Args;
+use dht::chord::Key;
+use dht::state::{Access, Scope, State};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// List every copy (primary and replicas) and where it lives.
+    #[arg(long)]
+    pub replicas: bool,
+}
+
+pub async fn dump(path: &Path, a: DumpArgs) -> anyhow::Result<ExitCode> {
+    let mut st = State::open(path, Access::Read).await?;
+    let loaded = st.load(Scope::Routing).await?;
+    let copies = st.entries().await?;
+    let w = &loaded.world;
+    let bits = w.bits();
+    // Group copies of one key; order holders clockwise from the key, so the
+    // first is the node responsible (its successor among the holders).
+    let mut by_key: BTreeMap<Key, Vec<dht::state::StoredCopy>> = BTreeMap::new();
+    for c in copies {
+        by_key.entry(c.key.clone()).or_default().push(c);
+    }
+    let mut items = Vec::new();
+    for (key, mut holders) in by_key {
+        let from = bits.finger_start(key.id, 0); // key + 1: a node at the key itself comes first
+        holders.sort_by_key(|h| bits.distance(from, h.node.id()));
+        for (i, h) in holders.into_iter().enumerate() {
+            if i > 0 && !a.replicas {
+                break;
+            }
+            items.push(Listed {
+                key: key.text.clone(),
+                value: h.value,
+                node: h.node_name,
+                node_id: bits.show(h.node.id()),
+                role: a
+                    .replicas
+                    .then_some(if i == 0 { "primary" } else { "replica" }),
+            });
+        }
+    }
+    output::entries(a.format, &items)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// The key.
+    pub key: String,
+    /// Show the lookup path (node names and ids) and hop count.
+    #[arg(long)]
+    pub path: bool,
+    /// Start the lookup at this node (default: one chosen by the seed).
+    #[arg(long, value_name = "NODE")]
+    pub from: Option<String>,
+    /// Print one JSON object with the value, the path and the serving node.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn get(path: &Path, a: GetArgs) -> anyhow::Result<ExitCode> {
+    let bits_key = {
+        let mut st = State::open(path, Access::Read).await?;
+        st.params().await?.bits.hash(&a.key)
+    };
+    let (_st, mut loaded) = open(path, Access::Read, Scope::Key(bits_key)).await?;
+    let w = &mut loaded.world;
+    let from = a.from.as_deref().map(|f| node_named(w, f)).transpose()?;
+    let out = w
+        .get(&a.key, from)
+        .with_context(|| format!("looking up {:?}", a.key))?;
+    let path_nodes: Vec<Value> = out
+        .lookup
+        .path
+        .iter()
+        .chain(std::iter::once(&out.lookup.successor))
+        .map(|n| serde_json::json!({"name": w.name(*n), "id": w.bits().show(n.id())}))
+        .collect();
+    if a.json {
+        let obj = serde_json::json!({
+            "key": a.key,
+            "found": out.result.is_some(),
+            "value": out.result,
+            "node": w.name(out.served_by),
+            "path": path_nodes,
+            "hops": out.lookup.hops(),
+        });
+        println!("{obj}");
+    } else {
+        match &out.result {
+            Some(v) => println!("{v}"),
+            None => eprintln!("dht: key {:?} not found", a.key),
+        }
+        if a.path {
+            let shown: Vec<String> = out.lookup.path.iter().map(|n| show_node(w, *n)).collect();
+            println!(
+                "path: {} -> {}",
+                shown.join(" -> "),
+                show_node(w, out.lookup.successor)
+            );
+            println!("hops: {}", out.lookup.hops());
+            println!("served by: {}", show_node(w, out.served_by));
+        }
+    }
+    Ok(if out.result.is_some() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct PutArgs {
+    /// The key.
+    pub key: String,
+    /// The value: JSON if it parses as JSON, text otherwise.
+    pub value: String,
+    /// Store the value as text even if it parses as JSON.
+    #[arg(long)]
+    pub text: bool,
+}
+
+/// A command-line value: JSON when it parses, else text.
+pub fn parse_value(s: &str, text: bool) -> Value {
+    if text {
+        return Value::String(s.to_owned());
+    }
+    serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.to_owned()))
+}
+
+pub async fn put(path: &Path, a: PutArgs) -> anyhow::Result<ExitCode> {
+    if a.key.is_empty() {
+        anyhow::bail!("the key is empty");
+    }
+    let mut st = State::open(path, Access::Write).await?;
+    let id = st.params().await?.bits.hash(&a.key);
+    let mut loaded = st.load(Scope::Key(id)).await?;
+    let w = &mut loaded.world;
+    let value = parse_value(&a.value, a.text);
+    let out = w
+        .put(&a.key, value, None)
+        .with_context(|| format!("storing {:?}", a.key))?;
+    let node = show_node(w, out.served_by);
+    st.save(loaded).await?;
+    st.commit().await?;
+    println!(
+        "stored {:?} at {node}{}",
+        a.key,
+        if out.result.is_some() {
+            ", replacing its value"
+        } else {
+            ""
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The key.
+    pub key: String,
+}
+
+pub async fn delete(path: &Path, a: DeleteArgs) -> anyhow::Result<ExitCode> {
+    let mut st = State::open(path, Access::Write).await?;
+    let id = st.params().await?.bits.hash(&a.key);
+    let mut loaded = st.load(Scope::Key(id)).await?;
+    let w = &mut loaded.world;
+    let out = w
+        .delete(&a.key, None)
+        .with_context(|| format!("deleting {:?}", a.key))?;
+    let node = show_node(w, out.served_by);
+    st.save(loaded).await?;
+    st.commit().await?;
+    match out.result {
+        Some(_) => {
+            println!("deleted {:?} at {node}", a.key);
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!("dht: key {:?} not found", a.key);
+            Ok(ExitCode::from(1))
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Command-line definitions (clap derive: the `///` comments are the help)
+//! and dispatch. Commands only parse, call the library and print.
+
+mod data;
+mod load;
+mod ring;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use dht::state::{Access, Scope, State};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// A Chord distributed hash table, simulated in one process and kept between
+/// commands in a state file.
+#[derive(Debug, Parser)]
+#[command(
+    name = "dht",
+    version,
+    propagate_version = true,
+    after_help = "\
+Examples:
+  dht load --source sql --table items     load the shipped SQLite table into a new 8-node ring
+  dht get apple --path                    read a key and show the lookup path
+  dht dump --format csv > ring.csv        every key, value and responsible node
+  dht fail node-3 && dht maintain --until-stable && dht check"
+)]
+pub struct Cli {
+    /// The ring's state file (SQLite).
+    #[arg(
+        long,
+        global = true,
+        env = "DHT_STATE",
+        default_value = ".dht/ring.db",
+        value_name = "PATH"
+    )]
+    pub state: PathBuf,
+    /// More log output on stderr (-v, -vv, -vvv); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a ring of nodes.
+    #[command(after_help = "\
+Examples:
+  dht init --nodes 16
+  dht init --bits 6 --ids 1,8,14,21,32,38,42,48,51,56     the paper's ring (Stoica et al., Fig. 3)
+  dht init --nodes 100000 --force                         large rings are built directly, converged")]
+    Init(ring::InitArgs),
+    /// Load records from a CSV, Parquet, JSON or NDJSON file, a SQL table or
+    /// a JSON object into the ring, creating the ring if there is none.
+    #[command(after_help = "\
+Examples:
+  dht load --source sql --table items                      the SQLite database shipped in data/
+  dht load --source csv --path data/items.csv
+  dht load --source parquet --path data/items.parquet --key-col sku --value-col price
+  dht load --source json --path data/items.json            a JSON object: each member is a key
+  dht load --source ndjson --path data/items.ndjson --key-col sku   the rest of each row is the value")]
+    Load(load::LoadArgs),
+    /// Print every stored key and value with the node responsible for it.
+    #[command(after_help = "\
+Examples:
+  dht dump
+  dht dump --format json --replicas      every copy, and where it lives
+  dht dump --format csv > ring.csv")]
+    Dump(data::DumpArgs),
+    /// Read one key (exit status 1 when it is missing).
+    #[command(after_help = "\
+Examples:
+  dht get apple
+  dht get apple --path --from node-2     the nodes the lookup visited
+  dht get apple --json")]
+    Get(data::GetArgs),
+    /// Store one key. The value is taken as JSON when it parses, else as text.
+    #[command(after_help = "\
+Examples:
+  dht put apple '{\"color\": \"red\"}'
+  dht put count 42
+  dht put greeting hello              stored as the text \"hello\"
+  dht put zip 01234 --text            stored as text, not the number")]
+    Put(data::PutArgs),
+    /// Delete one key (exit status 1 when it is missing).
+    #[command(after_help = "Example:\n  dht delete apple")]
+    Delete(data::DeleteArgs),
+    /// Add nodes; run `dht maintain` to link them in.
+    #[command(after_help = "\
+Examples:
+  dht join                  one node with the next free name
+  dht join alice
+  dht join --count 10")]
+    Join(ring::JoinArgs),
+    /// Remove a node gracefully: its keys move to its successor first.
+    #[command(after_help = "Example:\n  dht leave node-3")]
+    Leave(ring::NodeArgs),
+    /// Crash a node: it vanishes with its data; replicas recover it.
+    #[command(after_help = "\
+Examples:
+  dht fail node-3
+  dht fail node-3 --force      even if a neighbour would be left with no live successor")]
+    Fail(ring::FailArgs),
+    /// Run maintenance rounds: every node stabilizes, fixes a finger, checks
+    /// its predecessor and restores replicas.
+    #[command(after_help = "\
+Examples:
+  dht maintain
+  dht maintain --rounds 5
+  dht maintain --until-stable")]
+    Maintain(ring::MaintainArgs),
+    /// Show the nodes in ring order with their pointers and key counts.
+    #[command(after_help = "\
+Examples:
+  dht ring
+  dht ring --fingers")]
+    Ring(ring::RingArgs),
+    /// Check the ring's invariants and replication; exit status 1 when
+    /// something is wrong.
+    #[command(after_help = "Example:\n  dht check")]
+    Check(ring::CheckArgs),
+}
+
+/// Settings for a ring that does not exist yet.
+#[derive(Debug, Args, Clone)]
+pub struct NewRing {
+    /// Replication factor r: each key lives on r nodes.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=32))]
+    pub replicas: u8,
+    /// Identifier width m in bits (1 to 160); small widths make teaching rings.
+    #[arg(long, default_value_t = 160, value_parser = clap::value_parser!(u32).range(1..=160))]
+    pub bits: u32,
+    /// Seed of every random choice (start nodes, maintenance order).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// Output formats for listings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people (control characters escaped).
+    Table,
+    /// RFC 4180 CSV with a header; values as JSON text.
+    Csv,
+    /// One JSON array.
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let state = cli.state.as_path();
+    match cli.command {
+        Command::Init(a) => ring::init(state, a).await,
+        Command::Load(a) => load::run(state, a).await,
+        Command::Dump(a) => data::dump(state, a).await,
+        Command::Get(a) => data::get(state, a).await,
+        Command::Put(a) => data::put(state, a).await,
+        Command::Delete(a) => data::delete(state, a).await,
+        Command::Join(a) => ring::join(state, a).await,
+        Command::Leave(a) => ring::leave(state, a).await,
+        Command::Fail(a) => ring::fail(state, a).await,
+        Command::Maintain(a) => ring::maintain(state, a).await,
+        Command::Ring(a) => ring::show(state, a).await,
+        Command::Check(a) => ring::check(state, a).await,
+    }
+}
+
+/// Opens the state and loads the ring with the entries `scope` asks for.
+async fn open(
+    path: &Path,
+    access: Access,
+    scope: Scope,
+) -> anyhow::Result<(State, dht::state::Loaded)> {
+    let mut st = State::open(path, access).await?;
+    let loaded = st.load(scope).await?;
+    Ok((st, loaded))
+}
+
+/// Resolves a node name given on the command line.
+fn node_named(world: &dht::sim::World, name: &str) -> anyhow::Result<dht::chord::NodeId> {
+    world.find(name).with_context(|| {
+        let names: Vec<String> = world.members().take(8).map(|n| world.name(n)).collect();
+        format!("the ring's nodes include {}", names.join(", "))
+    })
+}
+
+/// A node as people see it: name and id.
+fn show_node(world: &dht::sim::World, n: dht::chord::NodeId) -> String {
+    format!("{} ({})", world.name(n), world.bits().show(n.id()))
+}

@@ -1,0 +1,118 @@
+//! DataFrame files read through polars: CSV, Parquet, JSON (an array of
+//! records) and NDJSON. Columns keep their types in the stored values.
+
+use super::{Batch, Columns, Plan, SourceError, assemble, convert};
+use polars::prelude::*;
+use std::path::Path;
+
+/// The DataFrame file formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Comma-separated with a header row.
+    Csv,
+    /// Apache Parquet.
+    Parquet,
+    /// A JSON array of objects.
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+}
+
+impl Format {
+    fn name(self) -> &'static str {
+        match self {
+            Format::Csv => "CSV",
+            Format::Parquet => "Parquet",
+            Format::Json => "JSON",
+            Format::Ndjson => "NDJSON",
+        }
+    }
+}
+
+/// Reads the whole file as a DataFrame.
+pub fn read_frame(path: &Path, format: Format) -> Result<DataFrame, SourceError> {
+    let shown = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|e| SourceError::Open {
+        path: shown.clone(),
+        reason: e.to_string(),
+    })?;
+    let bad = |e: PolarsError| SourceError::Format {
+        path: shown.clone(),
+        kind: format.name(),
+        reason: e.to_string(),
+    };
+    match format {
+        Format::Csv => CsvReadOptions::default()
+            .with_has_header(true)
+            .with_infer_schema_length(Some(10_000))
+            .into_reader_with_file_handle(file)
+            .finish()
+            .map_err(bad),
+        Format::Parquet => ParquetReader::new(file).finish().map_err(bad),
+        Format::Json => JsonReader::new(file)
+            .with_json_format(JsonFormat::Json)
+            .finish()
+            .map_err(bad),
+        Format::Ndjson => JsonReader::new(file)
+            .with_json_format(JsonFormat::JsonLines)
+            .finish()
+            .map_err(bad),
+    }
+}
+
+/// Reads `path` and turns every row into a record.
+pub fn read(
+    path: &Path,
+    format: Format,
+    cols: &Columns,
+    skip_bad: bool,
+) -> Result<Batch, SourceError> {
+    let df = read_frame(path, format)?;
+    records(&path.display().to_string(), &df, cols, skip_bad)
+}
+
+/// Turns a frame's rows into records, naming `source` in errors.
+pub fn records(
+    source: &str,
+    df: &DataFrame,
+    cols: &Columns,
+    skip_bad: bool,
+) -> Result<Batch, SourceError> {
+    let names: Vec<String> = df.columns().iter().map(|c| c.name().to_string()).collect();
+    let plan = Plan::new(source, names, cols)?;
+    let columns = df.columns();
+    let mut out = Batch::default();
+    out.records.reserve(df.height());
+    for i in 0..df.height() {
+        let row = i + 1;
+        let mut cells = Vec::with_capacity(columns.len());
+        for (c, col) in columns.iter().enumerate() {
+            let av = col.get(i).map_err(|e| SourceError::Format {
+                path: source.to_owned(),
+                kind: "DataFrame",
+                reason: e.to_string(),
+            })?;
+            match convert::any_value(&av) {
+                Ok(v) => cells.push(v),
+                Err(reason) => {
+                    let b = super::BadRow {
+                        source: source.to_owned(),
+                        row,
+                        column: Some(plan.names[c].clone()),
+                        reason,
+                    };
+                    if skip_bad {
+                        out.skipped.push(b);
+                        cells.clear();
+                        break;
+                    }
+                    return Err(SourceError::Row(b));
+                }
+            }
+        }
+        if cells.len() == columns.len() {
+            assemble(source, &plan, row, cells, skip_bad, &mut out)?;
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,185 @@
+//! A compact binary form of a node's routing state (predecessor, successor
+//! and predecessor lists, fingers, upkeep counters), for the state database.
+//!
+//! Binary rather than JSON because a ring may hold many nodes and the form is
+//! internal; it carries its own length checks so a damaged row is reported,
+//! never half-read.
+
+use crate::chord::finger::FingerTable;
+use crate::chord::{Id, Node, NodeId, Params};
+
+/// A routing blob did not decode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("damaged routing state: {0}")]
+pub struct Damaged(pub &'static str);
+
+const NODE_ID_LEN: usize = 24;
+
+fn put_node_id(out: &mut Vec<u8>, n: NodeId) {
+    out.extend_from_slice(&n.id().to_bytes());
+    out.extend_from_slice(&n.incarnation().to_le_bytes());
+}
+
+fn put_opt(out: &mut Vec<u8>, n: Option<NodeId>) {
+    match n {
+        Some(n) => {
+            out.push(1);
+            put_node_id(out, n);
+        }
+        None => out.push(0),
+    }
+}
+
+fn put_list(out: &mut Vec<u8>, list: &[NodeId]) {
+    out.push(list.len() as u8);
+    for &n in list {
+        put_node_id(out, n);
+    }
+}
+
+/// The routing state of `node` (everything but its id, params and data).
+pub fn encode(node: &Node) -> Vec<u8> {
+    let mut out = Vec::with_capacity(
+        64 + NODE_ID_LEN * (node.succs.len() + node.preds.len() + node.fingers.runs().len()),
+    );
+    out.push(1); // codec version
+    put_opt(&mut out, node.pred);
+    put_opt(&mut out, node.pred_candidate);
+    put_list(&mut out, &node.succs);
+    put_list(&mut out, &node.preds);
+    out.push(node.fingers.runs().len() as u8);
+    for &(i, n) in node.fingers.runs() {
+        out.push(i);
+        put_node_id(&mut out, n);
+    }
+    out.push(node.next_finger);
+    out.extend_from_slice(&node.replicated.to_le_bytes());
+    out
+}
+
+/// Encodes a node address for an index column: 20 position bytes then the
+/// incarnation.
+pub fn node_id_bytes(n: NodeId) -> Vec<u8> {
+    let mut v = Vec::with_capacity(NODE_ID_LEN);
+    put_node_id(&mut v, n);
+    v
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], Damaged> {
+        if self.0.len() < n {
+            return Err(Damaged("truncated"));
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Ok(a)
+    }
+    fn u8(&mut self) -> Result<u8, Damaged> {
+        Ok(self.take(1)?[0])
+    }
+    fn node_id(&mut self) -> Result<NodeId, Damaged> {
+        let b = self.take(NODE_ID_LEN)?;
+        let id = Id::from_bytes(b[..20].try_into().expect("20 bytes"));
+        let inc = u32::from_le_bytes(b[20..].try_into().expect("4 bytes"));
+        Ok(NodeId::new(id, inc))
+    }
+    fn opt(&mut self) -> Result<Option<NodeId>, Damaged> {
+        match self.u8()? {
+            0 => Ok(None),
+            1 => Ok(Some(self.node_id()?)),
+            _ => Err(Damaged("bad option tag")),
+        }
+    }
+    fn list(&mut self) -> Result<Vec<NodeId>, Damaged> {
+        let n = self.u8()?;
+        (0..n).map(|_| self.node_id()).collect()
+    }
+}
+
+/// Decodes a node address written by [`node_id_bytes`].
+pub fn decode_node_id(b: &[u8]) -> Result<NodeId, Damaged> {
+    let mut r = Reader(b);
+    let n = r.node_id()?;
+    if !r.0.is_empty() {
+        return Err(Damaged("trailing bytes in node id"));
+    }
+    Ok(n)
+}
+
+/// Rebuilds a node from its id, the ring's params and its routing blob. Its
+/// store starts empty; the caller loads data separately.
+pub fn decode(id: NodeId, params: Params, blob: &[u8]) -> Result<Node, Damaged> {
+    let mut r = Reader(blob);
+    if r.u8()? != 1 {
+        return Err(Damaged("unknown codec version"));
+    }
+    let mut node = Node::create(id, params);
+    node.pred = r.opt()?;
+    node.pred_candidate = r.opt()?;
+    node.succs = r.list()?;
+    if node.succs.is_empty() {
+        return Err(Damaged("empty successor list"));
+    }
+    node.preds = r.list()?;
+    let runs = r.u8()?;
+    let mut fingers = Vec::with_capacity(usize::from(runs));
+    for _ in 0..runs {
+        let i = r.u8()?;
+        if u32::from(i) >= params.bits.get() || fingers.last().is_some_and(|&(p, _)| p >= i) {
+            return Err(Damaged("finger runs out of order"));
+        }
+        fingers.push((i, r.node_id()?));
+    }
+    if fingers.first().is_some_and(|f| f.0 != 0) {
+        return Err(Damaged("finger runs do not start at 0"));
+    }
+    node.fingers = FingerTable::from_runs(fingers);
+    node.next_finger = r.u8()?;
+    node.replicated = u64::from_le_bytes(r.take(8)?.try_into().expect("8 bytes"));
+    if !r.0.is_empty() {
+        return Err(Damaged("trailing bytes"));
+    }
+    Ok(node)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chord::Bits;
+    use crate::sim::World;
+
+    #[test]
+    fn round_trips_every_node_of_a_ring() {
+        let params = Params {
+            bits: Bits::MAX,
+            replicas: 3,
+        };
+        let w = World::bulk(params, 1, (0..50).map(|i| (format!("n{i}"), None))).unwrap();
+        for n in w.nodes() {
+            let back = decode(n.id, params, &encode(n)).unwrap();
+            assert_eq!(
+                (back.pred, &back.succs, &back.preds, &back.fingers),
+                (n.pred, &n.succs, &n.preds, &n.fingers)
+            );
+            assert_eq!(decode_node_id(&node_id_bytes(n.id)).unwrap(), n.id);
+        }
+    }
+
+    #[test]
+    fn damage_is_reported() {
+        let params = Params {
+            bits: Bits::MAX,
+            replicas: 3,
+        };
+        let w = World::bulk(params, 1, (0..5).map(|i| (format!("n{i}"), None))).unwrap();
+        let n = w.nodes().next().unwrap();
+        let blob = encode(n);
+        assert!(decode(n.id, params, &blob[..blob.len() - 3]).is_err());
+        let mut extra = blob.clone();
+        extra.push(0);
+        assert!(decode(n.id, params, &extra).is_err());
+        assert!(decode(n.id, params, &[9]).is_err());
+    }
+}
