@@ -11,7 +11,16 @@ use std::fs;
 use std::io::Write;
 
 /// (sku, name, price in cents, unit, in stock, origin)
-const ITEMS: &[(&str, &str, i64, &str, bool, Option<&str>)] = &[
+type Item = (
+    &'static str,
+    &'static str,
+    i64,
+    &'static str,
+    bool,
+    Option<&'static str>,
+);
+
+const ITEMS: &[Item] = &[
     ("A-100", "apple", 120, "kg", true, Some("Italy")),
     ("A-101", "apricot", 380, "kg", true, Some("Spain")),
     ("B-200", "banana", 99, "kg", true, Some("Ecuador")),

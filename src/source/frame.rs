@@ -42,9 +42,13 @@ pub fn read_frame(path: &Path, format: Format) -> Result<DataFrame, SourceError>
         reason: e.to_string(),
     };
     match format {
+        // An empty field is an empty string in a text column (CSV has no
+        // null; keys and values with empty text must round-trip), and null
+        // in a typed column, where it cannot be anything else.
         Format::Csv => CsvReadOptions::default()
             .with_has_header(true)
             .with_infer_schema_length(Some(10_000))
+            .map_parse_options(|o| o.with_missing_is_null(false))
             .into_reader_with_file_handle(file)
             .finish()
             .map_err(bad),
