@@ -82,13 +82,8 @@ pub async fn get(path: &Path, a: GetArgs) -> anyhow::Result<ExitCode> {
     let out = w
         .get(&a.key, from)
         .with_context(|| format!("looking up {:?}", a.key))?;
-    let path_nodes: Vec<Value> = out
-        .lookup
-        .path
-        .iter()
-        .chain(std::iter::once(&out.lookup.successor))
-        .map(|n| serde_json::json!({"name": w.name(*n), "id": w.bits().show(n.id())}))
-        .collect();
+    let node_json = |n: &dht::chord::NodeId| serde_json::json!({"name": w.name(*n), "id": w.bits().show(n.id())});
+    let path_nodes: Vec<Value> = out.lookup.path.iter().map(node_json).collect();
     if a.json {
         let obj = serde_json::json!({
             "key": a.key,
@@ -96,6 +91,7 @@ pub async fn get(path: &Path, a: GetArgs) -> anyhow::Result<ExitCode> {
             "value": out.result,
             "node": w.name(out.served_by),
             "path": path_nodes,
+            "successor": node_json(&out.lookup.successor),
             "hops": out.lookup.hops(),
         });
         println!("{obj}");

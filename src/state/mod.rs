@@ -163,7 +163,8 @@ impl State {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30));
+            .busy_timeout(Duration::from_secs(30))
+            .pragma("cache_size", "-262144");
         let mut conn = SqliteConnection::connect_with(&opts)
             .await
             .map_err(|e| classify(&path, e))?;
@@ -274,14 +275,16 @@ impl State {
                 addr BLOB NOT NULL UNIQUE,
                 name TEXT NOT NULL UNIQUE,
                 routing BLOB NOT NULL)",
+            // Keyed by position first: every copy of one key is one short
+            // range (what `get` reads), and rows written in key order
+            // append to the B-tree. A departed node's rows go by a scan.
             "CREATE TABLE entries (
-                nid INTEGER NOT NULL REFERENCES nodes(nid) ON DELETE CASCADE,
                 key_pos BLOB NOT NULL,
                 key TEXT NOT NULL,
+                nid INTEGER NOT NULL REFERENCES nodes(nid) ON DELETE CASCADE,
                 version INTEGER NOT NULL,
                 value TEXT,
-                PRIMARY KEY (nid, key_pos, key)) WITHOUT ROWID",
-            "CREATE INDEX entries_by_key ON entries(key_pos)",
+                PRIMARY KEY (key_pos, key, nid)) WITHOUT ROWID",
         ] {
             sqlx::query(stmt)
                 .execute(&mut self.conn)
@@ -461,10 +464,10 @@ impl State {
         }
         saved.entries = upserts.len() + deletes.len();
         for (nid, key) in deletes {
-            sqlx::query("DELETE FROM entries WHERE nid = ? AND key_pos = ? AND key = ?")
-                .bind(nid)
+            sqlx::query("DELETE FROM entries WHERE key_pos = ? AND key = ? AND nid = ?")
                 .bind(key.id.to_bytes().to_vec())
                 .bind(&key.text)
+                .bind(nid)
                 .execute(&mut self.conn)
                 .await
                 .map_err(self.sql())?;
@@ -480,7 +483,7 @@ impl State {
                     ", (?, ?, ?, ?, ?)"
                 });
             }
-            sql.push_str(" ON CONFLICT(nid, key_pos, key) DO UPDATE SET version = excluded.version, value = excluded.value");
+            sql.push_str(" ON CONFLICT(key_pos, key, nid) DO UPDATE SET version = excluded.version, value = excluded.value");
             let mut q = sqlx::query(&sql);
             for (nid, key, v) in chunk {
                 q = q

@@ -1,0 +1,153 @@
+//! Load benchmark (a figure, not a timed test): `dht load` of N CSV rows
+//! (default 10^6) into a 64-node ring with r = 3, next to a baseline measured
+//! in the same run: polars reads the same file and the rows are written once
+//! into an SQLite table in one transaction (the bare cost of storing the
+//! data). Reports the load's split into read, route and persist, and the
+//! wall time of `dht get` on the loaded ring (process start included).
+//!
+//! Run: `cargo bench --bench load` (`-- --rows 100000` for a quicker run).
+
+use dht::source::frame::{self, Format};
+use sqlx::{Connection, SqliteConnection};
+use std::process::Command;
+use std::time::Instant;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let rows: usize = args
+        .iter()
+        .position(|a| a == "--rows")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = tempfile::tempdir()?;
+    let csv_path = dir.path().join("rows.csv");
+    {
+        let mut w = csv::Writer::from_path(&csv_path)?;
+        w.write_record(["key", "value"])?;
+        for i in 0..rows {
+            w.write_record([
+                format!("key-{i}"),
+                format!("value number {i} with some text"),
+            ])?;
+        }
+        w.flush()?;
+    }
+    let size = std::fs::metadata(&csv_path)?.len();
+    println!("{rows} rows, {:.1} MB of CSV", size as f64 / 1e6);
+
+    // Baseline: polars read + one SQLite write of every row.
+    let t = Instant::now();
+    let df = frame::read_frame(&csv_path, Format::Csv)?;
+    let base_read = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let keys = df.column("key")?.str()?.clone();
+    let values = df.column("value")?.str()?.clone();
+    let db = dir.path().join("baseline.db");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let url = format!("sqlite://{}?mode=rwc", db.display());
+        let mut conn = SqliteConnection::connect(&url).await?;
+        sqlx::query("PRAGMA journal_mode=WAL")
+            .execute(&mut conn)
+            .await?;
+        sqlx::query("PRAGMA synchronous=NORMAL")
+            .execute(&mut conn)
+            .await?;
+        sqlx::query("CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID")
+            .execute(&mut conn)
+            .await?;
+        let mut tx = conn.begin().await?;
+        const BATCH: usize = 150;
+        let mut i = 0;
+        while i < rows {
+            let n = BATCH.min(rows - i);
+            let mut sql = String::from("INSERT INTO kv(key, value) VALUES ");
+            for j in 0..n {
+                sql.push_str(if j == 0 { "(?, ?)" } else { ", (?, ?)" });
+            }
+            let mut q = sqlx::query(&sql);
+            for j in i..i + n {
+                q = q
+                    .bind(keys.get(j).unwrap_or_default())
+                    .bind(serde_json::Value::from(values.get(j).unwrap_or_default()).to_string());
+            }
+            q.execute(&mut *tx).await?;
+            i += n;
+        }
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(())
+    })?;
+    let base_write = t.elapsed().as_secs_f64();
+    let base = base_read + base_write;
+
+    // dht load.
+    let bin = env!("CARGO_BIN_EXE_dht");
+    let state = dir.path().join("ring.db");
+    let t = Instant::now();
+    let out = Command::new(bin)
+        .args([
+            "--state",
+            state.to_str().unwrap(),
+            "load",
+            "--source",
+            "csv",
+            "--path",
+            csv_path.to_str().unwrap(),
+        ])
+        .args(["--nodes", "64", "--replicas", "3", "--show", "0", "--json"])
+        .output()?;
+    let wall = t.elapsed().as_secs_f64();
+    if !out.status.success() {
+        return Err(format!("dht load failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let secs = &summary["seconds"];
+    let f = |k: &str| secs[k].as_f64().unwrap_or(0.0);
+
+    // dht get on the loaded ring.
+    let mut gets = Vec::new();
+    for i in 0..20 {
+        let key = format!("key-{}", (i * 48_271) % rows);
+        let t = Instant::now();
+        let o = Command::new(bin)
+            .args(["--state", state.to_str().unwrap(), "get", &key])
+            .output()?;
+        gets.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert!(o.status.success(), "get {key}");
+    }
+    gets.sort_by(f64::total_cmp);
+    let mean_get = gets.iter().sum::<f64>() / gets.len() as f64;
+
+    println!();
+    println!("| step | baseline s | dht load s |");
+    println!("|---|---:|---:|");
+    println!("| read (polars) | {base_read:.2} | {:.2} |", f("read"));
+    println!(
+        "| route (Chord lookups, r = 3 copies, maintenance every 1000) | - | {:.2} |",
+        f("route")
+    );
+    println!(
+        "| persist (SQLite, one transaction) | {base_write:.2} | {:.2} |",
+        f("persist")
+    );
+    println!("| total (wall, incl. process start) | {base:.2} | {wall:.2} |");
+    println!();
+    println!("load / baseline: {:.2}x (goal: at most 4x)", wall / base);
+    println!(
+        "mean hops {}, maintenance rounds {}",
+        summary["mean_hops"], summary["maintenance_rounds"]
+    );
+    println!(
+        "dht get: mean {mean_get:.1} ms, max {:.1} ms over {} keys (goal: under 100 ms)",
+        gets[gets.len() - 1],
+        gets.len()
+    );
+    println!(
+        "state file: {:.1} MB",
+        std::fs::metadata(&state)?.len() as f64 / 1e6
+    );
+    Ok(())
+}
