@@ -324,7 +324,7 @@ fn get_shows_the_path_on_the_papers_ring() {
     e.ok(&["put", &text, "1"]);
     let out = e.ok(&["get", &text, "--path", "--from", "N8"]);
     assert!(
-        out.contains("path: N8 (8) -> N42 (42) -> N51 (51) -> N56 (56)"),
+        out.contains("path: N8 (8) -> N42 (42) -> N51 (51)\nsuccessor: N56 (56)"),
         "{out}"
     );
     assert!(out.contains("hops: 2"), "{out}");

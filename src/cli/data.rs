@@ -102,11 +102,11 @@ pub async fn get(path: &Path, a: GetArgs) -> anyhow::Result<ExitCode> {
         }
         if a.path {
             let shown: Vec<String> = out.lookup.path.iter().map(|n| show_node(w, *n)).collect();
-            println!(
-                "path: {} -> {}",
-                shown.join(" -> "),
-                show_node(w, out.lookup.successor)
-            );
+            // The nodes asked, from the start to the key's predecessor, which
+            // names the successor; hops count the forwards (the paper's path
+            // length).
+            println!("path: {}", shown.join(" -> "));
+            println!("successor: {}", show_node(w, out.lookup.successor));
             println!("hops: {}", out.lookup.hops());
             println!("served by: {}", show_node(w, out.served_by));
         }
