@@ -81,21 +81,19 @@ pub fn entries(format: Format, items: &[Listed]) -> anyhow::Result<()> {
     let with_role = items.iter().any(|i| i.role.is_some());
     match format {
         Format::Table => {
-            let mut h = vec!["KEY", "VALUE", "NODE", "NODE ID"];
+            // The value goes last: it is the one column that may be long.
+            let mut h = vec!["KEY", "NODE", "NODE ID"];
             if with_role {
                 h.push("ROLE");
             }
+            h.push("VALUE");
             let mut t = Table::new(&h);
             for i in items {
-                let mut row = vec![
-                    i.key.clone(),
-                    i.value.to_string(),
-                    i.node.clone(),
-                    i.node_id.clone(),
-                ];
+                let mut row = vec![i.key.clone(), i.node.clone(), i.node_id.clone()];
                 if let Some(r) = i.role {
                     row.push(r.to_owned());
                 }
+                row.push(i.value.to_string());
                 t.row(row);
             }
             t.print()?;
