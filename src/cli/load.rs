@@ -9,13 +9,24 @@ use crate::output::{self, Listed};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use dht::chord::{Bits, Params};
-use dht::source::{self, Batch, Columns, frame, sql};
+use dht::source::{self, Batch, Columns, frame, server, sql};
 use dht::state::{Access, Loaded, Scope, State};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
+
+/// SQL database kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DbKind {
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL or MariaDB.
+    Mysql,
+    /// SQLite (a file: --database PATH).
+    Sqlite,
+}
 
 /// Where records come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -48,9 +59,28 @@ pub struct LoadArgs {
     /// A read-only SELECT to run instead of reading a whole table (sql).
     #[arg(long)]
     pub query: Option<String>,
-    /// Database URL (sql), e.g. sqlite://path/to.db. Default: data/items.db.
-    #[arg(long, env = "DHT_DB_URL")]
+    /// Database URL (sql): sqlite://FILE, postgres://USER@HOST:PORT/DB or
+    /// mysql://USER@HOST:PORT/DB. Default: the SQLite database data/items.db.
+    /// Put no password here if others can see your command line: use
+    /// DHT_DB_PASSWORD.
+    #[arg(long, env = "DHT_DB_URL", conflicts_with_all = ["db_kind", "host", "port", "user", "database"])]
     pub url: Option<String>,
+    /// Server kind, with the connection given as separate flags (the
+    /// password comes from DHT_DB_PASSWORD, or PGPASSWORD / MYSQL_PWD).
+    #[arg(long, value_enum)]
+    pub db_kind: Option<DbKind>,
+    /// Server host (default localhost).
+    #[arg(long, requires = "db_kind")]
+    pub host: Option<String>,
+    /// Server port (default 5432 for PostgreSQL, 3306 for MySQL).
+    #[arg(long, requires = "db_kind")]
+    pub port: Option<u16>,
+    /// User name (default postgres / root).
+    #[arg(long, requires = "db_kind")]
+    pub user: Option<String>,
+    /// Database name (for SQLite: the file).
+    #[arg(long, requires = "db_kind")]
+    pub database: Option<String>,
     /// Column holding the key (default: the first of exactly two columns).
     #[arg(long, value_name = "COLUMN")]
     pub key_col: Option<String>,
@@ -134,11 +164,53 @@ async fn read_source(a: &LoadArgs) -> anyhow::Result<Batch> {
                 (None, Some(q)) => sql::Select::Query(q.clone()),
                 _ => anyhow::bail!("--source sql needs --table NAME or --query SQL"),
             };
-            let url = a.url.clone().unwrap_or_else(default_sqlite_url);
-            if !url.starts_with("sqlite:") {
-                anyhow::bail!("{url}: only sqlite:// URLs are supported so far");
+            let password = std::env::var("DHT_DB_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty());
+            let target = match (&a.url, a.db_kind) {
+                (Some(url), _) if url.starts_with("sqlite:") => None,
+                (Some(url), _) => Some(server::Target::from_url(url, password)?),
+                (None, Some(DbKind::Postgres)) => Some(server::Target::from_parts(
+                    server::Kind::Postgres,
+                    a.host.clone(),
+                    a.port,
+                    a.user.clone(),
+                    a.database.clone(),
+                    password,
+                )),
+                (None, Some(DbKind::Mysql)) => Some(server::Target::from_parts(
+                    server::Kind::Mysql,
+                    a.host.clone(),
+                    a.port,
+                    a.user.clone(),
+                    a.database.clone(),
+                    password,
+                )),
+                (None, Some(DbKind::Sqlite) | None) => None,
+            };
+            match target {
+                Some(t) => {
+                    let bar = ProgressBar::new_spinner();
+                    bar.set_style(
+                        ProgressStyle::with_template("{spinner} reading {pos} rows {per_sec}")
+                            .expect("template"),
+                    );
+                    let batch = server::read(&t, &select, &cols, a.skip_bad_rows, |n| {
+                        bar.set_position(n as u64)
+                    })
+                    .await;
+                    bar.finish_and_clear();
+                    batch?
+                }
+                None => {
+                    let url = match (&a.url, &a.database) {
+                        (Some(u), _) => u.clone(),
+                        (None, Some(file)) => format!("sqlite://{file}"),
+                        (None, None) => default_sqlite_url(),
+                    };
+                    sql::read_sqlite(&url, &select, &cols, a.skip_bad_rows).await?
+                }
             }
-            sql::read_sqlite(&url, &select, &cols, a.skip_bad_rows).await?
         }
     };
     if a.path.is_some() && a.source == SourceKind::Sql {

@@ -8,6 +8,7 @@
 pub mod convert;
 pub mod dict;
 pub mod frame;
+pub mod server;
 pub mod sql;
 
 use serde_json::Value;

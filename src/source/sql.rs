@@ -21,8 +21,15 @@ pub enum Select {
     Query(String),
 }
 
-/// Checks `name` or `schema.name` and quotes each part for SQL.
+/// Checks `name` or `schema.name` and quotes each part for SQL (double
+/// quotes, as SQLite and PostgreSQL want).
 pub fn quote_table(name: &str) -> Result<String, String> {
+    quote_table_with(name, '"')
+}
+
+/// As [`quote_table`], with the server's identifier quote (MySQL: backtick).
+/// The identifier check leaves no character that could close the quote.
+pub fn quote_table_with(name: &str, q: char) -> Result<String, String> {
     let parts: Vec<&str> = name.split('.').collect();
     if parts.is_empty() || parts.len() > 2 {
         return Err(format!("table {name:?} must be NAME or SCHEMA.NAME"));
@@ -40,7 +47,7 @@ pub fn quote_table(name: &str) -> Result<String, String> {
                 "table name {name:?} is not a plain identifier (letters, digits, _ and $, not starting with a digit)"
             ));
         }
-        out.push(format!("\"{p}\""));
+        out.push(format!("{q}{p}{q}"));
     }
     Ok(out.join("."))
 }
@@ -66,8 +73,20 @@ pub fn check_query(q: &str) -> Result<(), String> {
 
 impl Select {
     fn sql(&self) -> Result<String, String> {
+        self.sql_quoted('"')
+    }
+
+    /// The statement for a server of this kind.
+    pub fn sql_for(&self, kind: super::server::Kind) -> Result<String, String> {
+        self.sql_quoted(match kind {
+            super::server::Kind::Postgres => '"',
+            super::server::Kind::Mysql => '`',
+        })
+    }
+
+    fn sql_quoted(&self, q: char) -> Result<String, String> {
         match self {
-            Select::Table(t) => Ok(format!("SELECT * FROM {}", quote_table(t)?)),
+            Select::Table(t) => Ok(format!("SELECT * FROM {}", quote_table_with(t, q)?)),
             Select::Query(q) => {
                 check_query(q)?;
                 Ok(q.trim().trim_end_matches(';').to_owned())
@@ -75,7 +94,8 @@ impl Select {
         }
     }
 
-    fn describe(&self) -> String {
+    /// "table NAME" or "query", for messages.
+    pub fn describe(&self) -> String {
         match self {
             Select::Table(t) => format!("table {t}"),
             Select::Query(_) => "query".into(),

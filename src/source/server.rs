@@ -1,0 +1,625 @@
+//! SQL servers: PostgreSQL and MySQL/MariaDB through sqlx.
+//!
+//! Rows are fetched with the text protocol (`raw_sql`), so the server renders
+//! every value as text and NUMERIC/DECIMAL columns keep every digit; each
+//! column's type then decides the JSON value. Reads run inside a read-only
+//! transaction and stream: rows become records one at a time.
+//!
+//! The password never appears in an error or a log line: connection details
+//! are described by kind, host, port, user and database only.
+
+use super::sql::Select;
+use super::{BadRow, Batch, Columns, Plan, SourceError, assemble, convert};
+use futures_util::TryStreamExt;
+use serde_json::Value;
+use sqlx::mysql::{MySqlConnectOptions, MySqlRow};
+use sqlx::postgres::{PgConnectOptions, PgRow};
+use sqlx::{Column, ConnectOptions, Connection, Row, TypeInfo, ValueRef};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Which server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL or MariaDB.
+    Mysql,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Postgres => "PostgreSQL",
+            Kind::Mysql => "MySQL",
+        }
+    }
+}
+
+/// Where to connect. Built from a URL or from separate details; the password
+/// is held separately so nothing that prints a target can print it.
+#[derive(Clone)]
+pub struct Target {
+    /// The server kind.
+    pub kind: Kind,
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// User name.
+    pub user: String,
+    /// Database name.
+    pub database: String,
+    password: Option<String>,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.describe())
+    }
+}
+
+impl Target {
+    /// A target from a `postgres://` or `mysql://` URL. The password may come
+    /// from the URL; `password` (from `DHT_DB_PASSWORD`) overrides it.
+    pub fn from_url(url: &str, password: Option<String>) -> Result<Target, SourceError> {
+        let kind = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Kind::Postgres
+        } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+            Kind::Mysql
+        } else {
+            return Err(SourceError::Sql(format!(
+                "{}: not a postgres:// or mysql:// URL",
+                redact(url)
+            )));
+        };
+        let url = url.replacen("mariadb://", "mysql://", 1);
+        let bad = |e: sqlx::Error| SourceError::Sql(format!("{}: {e}", redact(&url)));
+        match kind {
+            Kind::Postgres => {
+                let o = PgConnectOptions::from_str(&url).map_err(bad)?;
+                let url_password = password_in_url(&url);
+                Ok(Target {
+                    kind,
+                    host: o.get_host().to_owned(),
+                    port: o.get_port(),
+                    user: o.get_username().to_owned(),
+                    database: o.get_database().unwrap_or("").to_owned(),
+                    password: password
+                        .or(url_password)
+                        .or_else(|| std::env::var("PGPASSWORD").ok()),
+                })
+            }
+            Kind::Mysql => {
+                let o = MySqlConnectOptions::from_str(&url).map_err(bad)?;
+                let url_password = password_in_url(&url);
+                Ok(Target {
+                    kind,
+                    host: o.get_host().to_owned(),
+                    port: o.get_port(),
+                    user: o.get_username().to_owned(),
+                    database: o.get_database().unwrap_or("").to_owned(),
+                    password: password
+                        .or(url_password)
+                        .or_else(|| std::env::var("MYSQL_PWD").ok()),
+                })
+            }
+        }
+    }
+
+    /// A target from separate details (the old tool's server, port, user,
+    /// database). Missing ones take the server's defaults.
+    pub fn from_parts(
+        kind: Kind,
+        host: Option<String>,
+        port: Option<u16>,
+        user: Option<String>,
+        database: Option<String>,
+        password: Option<String>,
+    ) -> Target {
+        let (default_port, default_user, env_pw) = match kind {
+            Kind::Postgres => (5432, "postgres", "PGPASSWORD"),
+            Kind::Mysql => (3306, "root", "MYSQL_PWD"),
+        };
+        let user = user.unwrap_or_else(|| default_user.to_owned());
+        Target {
+            kind,
+            host: host.unwrap_or_else(|| "localhost".into()),
+            port: port.unwrap_or(default_port),
+            database: database.unwrap_or_else(|| user.clone()),
+            user,
+            password: password.or_else(|| std::env::var(env_pw).ok()),
+        }
+    }
+
+    /// The target as people may see it: never the password.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} database {:?} at {}:{} as user {:?}",
+            self.kind.name(),
+            self.database,
+            self.host,
+            self.port,
+            self.user
+        )
+    }
+}
+
+/// A URL with any password replaced by `***`.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn password_in_url(url: &str) -> Option<String> {
+    let s = url.find("://")? + 3;
+    let at = url[s..].find('@')? + s;
+    let creds = &url[s..at];
+    let c = creds.find(':')?;
+    let raw = &creds[c + 1..];
+    // Percent-decoding, as URLs require for special characters.
+    let mut out = Vec::new();
+    let b = raw.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 3 <= b.len()
+            && let Ok(x) = u8::from_str_radix(&raw[i + 1..i + 3], 16)
+        {
+            out.push(x);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// One clear line for a failure to connect or read; the server's own words
+/// are kept only where they cannot contain the password.
+fn explain(target: &Target, what: &str, e: &sqlx::Error) -> SourceError {
+    let t = target.describe();
+    let msg = match e {
+        sqlx::Error::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => {
+                format!("cannot connect to {t}: connection refused (is the server running?)")
+            }
+            _ => format!("cannot connect to {t}: {io}"),
+        },
+        sqlx::Error::Tls(_) => format!("cannot connect to {t}: TLS failed"),
+        sqlx::Error::PoolTimedOut => format!("cannot connect to {t}: timed out"),
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            match (target.kind, code.as_str()) {
+                (Kind::Postgres, "28P01") | (Kind::Postgres, "28000") | (Kind::Mysql, "28000") => {
+                    format!("cannot log in to {t}: wrong user name or password")
+                }
+                (Kind::Postgres, "3D000") | (Kind::Mysql, "42000")
+                    if db.message().contains("database") || code == "3D000" =>
+                {
+                    format!("{t}: the database does not exist")
+                }
+                (Kind::Postgres, "42P01") | (Kind::Mysql, "42S02") => {
+                    format!("{t}: {what}: no such table")
+                }
+                _ => format!("{t}: {what}: {}", db.message()),
+            }
+        }
+        other => format!("{t}: {what}: {other}"),
+    };
+    SourceError::Sql(msg)
+}
+
+/// How long to wait for a server to accept a connection and greet us:
+/// `DHT_DB_CONNECT_TIMEOUT` seconds, default 15.
+fn connect_timeout() -> Duration {
+    let secs = std::env::var("DHT_DB_CONNECT_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(15.0f64);
+    Duration::from_secs_f64(secs.max(0.1))
+}
+
+/// A cell of a text-protocol row as JSON, by the column's type name.
+fn cell(
+    type_name: &str,
+    text: Option<String>,
+    bytes: impl FnOnce() -> Result<Vec<u8>, String>,
+) -> Result<Value, String> {
+    let t = type_name.to_ascii_uppercase();
+    let text = match (text, t.as_str()) {
+        (_, "BYTEA" | "BLOB" | "TINYBLOB" | "MEDIUMBLOB" | "LONGBLOB" | "BINARY" | "VARBINARY") => {
+            let raw = bytes()?;
+            // PostgreSQL's text form of bytea is \x followed by hex.
+            if t == "BYTEA" && raw.starts_with(b"\\x") {
+                return Ok(Value::String(
+                    String::from_utf8_lossy(&raw[2..]).into_owned(),
+                ));
+            }
+            return Ok(convert::hex(&raw));
+        }
+        (Some(s), _) => s,
+        (None, _) => {
+            return Err(format!(
+                "values of type {type_name} could not be read as text"
+            ));
+        }
+    };
+    Ok(match t.as_str() {
+        "BOOL" | "BOOLEAN" => Value::Bool(matches!(text.as_str(), "t" | "true" | "1")),
+        "INT2" | "INT4" | "INT8" | "SMALLINT" | "INT" | "INTEGER" | "BIGINT" | "MEDIUMINT"
+        | "TINYINT" | "OID" | "YEAR" | "TINYINT UNSIGNED" | "SMALLINT UNSIGNED"
+        | "MEDIUMINT UNSIGNED" | "INT UNSIGNED" | "BIGINT UNSIGNED" => convert::number(&text),
+        "NUMERIC" | "DECIMAL" | "FLOAT4" | "FLOAT8" | "FLOAT" | "DOUBLE" | "REAL" => {
+            convert::number(&text)
+        }
+        "TEXT" | "VARCHAR" | "CHAR" | "BPCHAR" | "NAME" | "CITEXT" | "TINYTEXT" | "MEDIUMTEXT"
+        | "LONGTEXT" | "ENUM" | "SET" | "UUID" | "DATE" | "TIME" | "TIMETZ" | "INTERVAL" => {
+            Value::String(text)
+        }
+        "TIMESTAMP" | "TIMESTAMPTZ" | "DATETIME" => Value::String(text.replacen(' ', "T", 1)),
+        "JSON" | "JSONB" => {
+            serde_json::from_str(&text).map_err(|e| format!("invalid JSON from the server: {e}"))?
+        }
+        "BIT" | "VARBIT" => Value::String(text),
+        _ => {
+            return Err(format!(
+                "values of type {type_name} cannot be stored (no JSON mapping)"
+            ));
+        }
+    })
+}
+
+fn pg_cell(row: &PgRow, i: usize) -> Result<Value, String> {
+    let raw = row.try_get_raw(i).map_err(|e| e.to_string())?;
+    if raw.is_null() {
+        return Ok(Value::Null);
+    }
+    let ty = raw.type_info().name().to_owned();
+    let text = row.try_get_unchecked::<String, _>(i).ok();
+    cell(&ty, text, || {
+        row.try_get_unchecked::<String, _>(i)
+            .map(String::into_bytes)
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// What the table's own metadata says a MySQL column holds. The wire
+/// protocol flags every column with a binary collation (`utf8mb4_bin`) as
+/// binary, and MariaDB sends JSON columns as LONGTEXT, so for tables we ask
+/// information_schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MyColumn {
+    /// A character type: text, whatever its collation.
+    Text,
+    /// JSON (MySQL's type, or MariaDB's LONGTEXT with a json_valid check).
+    Json,
+    /// Bytes.
+    Binary,
+}
+
+async fn mysql_columns(
+    conn: &mut sqlx::MySqlConnection,
+    table: &str,
+) -> Result<Vec<(String, MyColumn)>, sqlx::Error> {
+    let (schema, name) = match table.split_once('.') {
+        Some((s, n)) => (Some(s), n),
+        None => (None, table),
+    };
+    let cols: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT CAST(column_name AS CHAR), CAST(data_type AS CHAR), CAST(character_set_name AS CHAR) FROM information_schema.columns
+         WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ? ORDER BY ordinal_position",
+    )
+    .bind(schema)
+    .bind(name)
+    .fetch_all(&mut *conn)
+    .await?;
+    let checks: Vec<(String,)> = sqlx::query_as(
+        "SELECT CAST(check_clause AS CHAR) FROM information_schema.check_constraints
+         WHERE constraint_schema = COALESCE(?, DATABASE()) AND table_name = ?",
+    )
+    .bind(schema)
+    .bind(name)
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap_or_default();
+    Ok(cols
+        .into_iter()
+        .filter_map(|(col, ty, charset)| {
+            let json_check = checks.iter().any(|(c,)| {
+                c.to_ascii_lowercase()
+                    .contains(&format!("json_valid(`{}`)", col.to_ascii_lowercase()))
+            });
+            let binary = [
+                "binary",
+                "varbinary",
+                "blob",
+                "tinyblob",
+                "mediumblob",
+                "longblob",
+            ]
+            .iter()
+            .any(|b| ty.eq_ignore_ascii_case(b));
+            let kind = if ty.eq_ignore_ascii_case("json") || json_check {
+                Some(MyColumn::Json)
+            } else if charset.is_some() {
+                Some(MyColumn::Text)
+            } else if binary {
+                Some(MyColumn::Binary)
+            } else {
+                None
+            };
+            kind.map(|k| (col, k))
+        })
+        .collect())
+}
+
+fn mysql_cell(row: &MySqlRow, i: usize, meta: Option<MyColumn>) -> Result<Value, String> {
+    let raw = row.try_get_raw(i).map_err(|e| e.to_string())?;
+    if raw.is_null() {
+        return Ok(Value::Null);
+    }
+    let ty = raw.type_info().name().to_owned();
+    let binary_flagged = matches!(
+        ty.as_str(),
+        "BINARY" | "VARBINARY" | "BLOB" | "TINYBLOB" | "MEDIUMBLOB" | "LONGBLOB"
+    );
+    let bytes = || {
+        row.try_get_unchecked::<Vec<u8>, _>(i)
+            .map_err(|e| e.to_string())
+    };
+    match (meta, binary_flagged) {
+        (Some(MyColumn::Json), _) => {
+            let b = bytes()?;
+            serde_json::from_slice(&b).map_err(|e| format!("invalid JSON from the server: {e}"))
+        }
+        (Some(MyColumn::Text), true) => Ok(Value::String(
+            String::from_utf8(bytes()?).map_err(|e| e.to_string())?,
+        )),
+        (Some(MyColumn::Binary), _) => Ok(convert::hex(&bytes()?)),
+        // A query: no metadata; binary-flagged values that are UTF-8 are
+        // taken as text (a binary collation), others as bytes.
+        (None, true) => {
+            let b = bytes()?;
+            Ok(match String::from_utf8(b) {
+                Ok(s) => Value::String(s),
+                Err(e) => convert::hex(e.as_bytes()),
+            })
+        }
+        _ => {
+            let text = row.try_get_unchecked::<String, _>(i).ok();
+            cell(&ty, text, bytes)
+        }
+    }
+}
+
+/// Reads every row of `select` from the server, streaming. `progress` is
+/// called with the number of rows read so far, now and then.
+pub async fn read(
+    target: &Target,
+    select: &Select,
+    cols: &Columns,
+    skip_bad: bool,
+    mut progress: impl FnMut(usize),
+) -> Result<Batch, SourceError> {
+    let sql = select.sql_for(target.kind).map_err(SourceError::Sql)?;
+    let what = select.describe();
+    let origin = format!("{what} in {}", target.describe());
+    let mut out = Batch::default();
+    match target.kind {
+        Kind::Postgres => {
+            let mut o = PgConnectOptions::new()
+                .host(&target.host)
+                .port(target.port)
+                .username(&target.user)
+                .database(&target.database)
+                .disable_statement_logging();
+            if let Some(p) = &target.password {
+                o = o.password(p);
+            }
+            let mut conn =
+                tokio::time::timeout(connect_timeout(), sqlx::PgConnection::connect_with(&o))
+                    .await
+                    .map_err(|_| {
+                        SourceError::Sql(format!(
+                            "cannot connect to {}: timed out",
+                            target.describe()
+                        ))
+                    })?
+                    .map_err(|e| explain(target, &what, &e))?;
+            sqlx::raw_sql("BEGIN READ ONLY")
+                .execute(&mut conn)
+                .await
+                .map_err(|e| explain(target, &what, &e))?;
+            {
+                let mut rows = sqlx::raw_sql(&sql).fetch(&mut conn);
+                let mut plan = None;
+                let mut n = 0;
+                while let Some(row) = rows
+                    .try_next()
+                    .await
+                    .map_err(|e| explain(target, &what, &e))?
+                {
+                    n += 1;
+                    take_row(
+                        &origin, &mut plan, cols, n, &row, &pg_cell, skip_bad, &mut out,
+                    )?;
+                    if n % 4096 == 0 {
+                        progress(n);
+                    }
+                }
+            }
+            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut conn).await;
+        }
+        Kind::Mysql => {
+            let mut o = MySqlConnectOptions::new()
+                .host(&target.host)
+                .port(target.port)
+                .username(&target.user)
+                .database(&target.database)
+                .disable_statement_logging();
+            if let Some(p) = &target.password {
+                o = o.password(p);
+            }
+            let mut conn =
+                tokio::time::timeout(connect_timeout(), sqlx::MySqlConnection::connect_with(&o))
+                    .await
+                    .map_err(|_| {
+                        SourceError::Sql(format!(
+                            "cannot connect to {}: timed out",
+                            target.describe()
+                        ))
+                    })?
+                    .map_err(|e| explain(target, &what, &e))?;
+            sqlx::raw_sql("START TRANSACTION READ ONLY")
+                .execute(&mut conn)
+                .await
+                .map_err(|e| explain(target, &what, &e))?;
+            let meta: Vec<(String, MyColumn)> = match select {
+                Select::Table(t) => mysql_columns(&mut conn, t)
+                    .await
+                    .map_err(|e| explain(target, &what, &e))?,
+                Select::Query(_) => Vec::new(),
+            };
+            {
+                let mut rows = sqlx::raw_sql(&sql).fetch(&mut conn);
+                let mut plan = None;
+                let mut n = 0;
+                let cell = |row: &MySqlRow, i: usize| {
+                    let name = row.columns()[i].name();
+                    mysql_cell(row, i, meta.iter().find(|m| m.0 == name).map(|m| m.1))
+                };
+                while let Some(row) = rows
+                    .try_next()
+                    .await
+                    .map_err(|e| explain(target, &what, &e))?
+                {
+                    n += 1;
+                    take_row(&origin, &mut plan, cols, n, &row, &cell, skip_bad, &mut out)?;
+                    if n % 4096 == 0 {
+                        progress(n);
+                    }
+                }
+            }
+            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut conn).await;
+        }
+    }
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn take_row<R: Row>(
+    origin: &str,
+    plan: &mut Option<Plan>,
+    cols: &Columns,
+    n: usize,
+    row: &R,
+    cell: &dyn Fn(&R, usize) -> Result<Value, String>,
+    skip_bad: bool,
+    out: &mut Batch,
+) -> Result<(), SourceError> {
+    let plan = match plan {
+        Some(p) => p,
+        None => {
+            let names = row.columns().iter().map(|c| c.name().to_owned()).collect();
+            plan.insert(Plan::new(origin, names, cols)?)
+        }
+    };
+    let mut cells = Vec::with_capacity(plan.names.len());
+    for i in 0..plan.names.len() {
+        match cell(row, i) {
+            Ok(v) => cells.push(v),
+            Err(reason) => {
+                let b = BadRow {
+                    source: origin.to_owned(),
+                    row: n,
+                    column: Some(plan.names[i].clone()),
+                    reason,
+                };
+                if skip_bad {
+                    out.skipped.push(b);
+                    return Ok(());
+                }
+                return Err(SourceError::Row(b));
+            }
+        }
+    }
+    assemble(origin, plan, n, cells, skip_bad, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_show() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("mysql://u@h/db"), "mysql://u@h/db");
+        let t = Target::from_url("postgres://u:s%40cret@h:5433/db", None).unwrap();
+        assert_eq!(t.password.as_deref(), Some("s@cret"));
+        assert!(!format!("{t:?}").contains("cret"));
+        assert_eq!(
+            (
+                t.host.as_str(),
+                t.port,
+                t.user.as_str(),
+                t.database.as_str()
+            ),
+            ("h", 5433, "u", "db")
+        );
+        let t = Target::from_url("mysql://u:pw@h/db", Some("override".into())).unwrap();
+        assert_eq!(t.password.as_deref(), Some("override"));
+    }
+
+    #[test]
+    fn text_cells_map_by_type() {
+        let none = || Err(String::new());
+        assert_eq!(
+            cell(
+                "NUMERIC",
+                Some("12345678901234567890.123456789".into()),
+                none
+            )
+            .unwrap()
+            .to_string(),
+            "12345678901234567890.123456789"
+        );
+        assert_eq!(
+            cell("BOOL", Some("t".into()), none).unwrap(),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            cell("JSONB", Some("{\"a\": [1]}".into()), none).unwrap(),
+            serde_json::json!({"a": [1]})
+        );
+        assert_eq!(
+            cell("TIMESTAMP", Some("2024-01-02 03:04:05".into()), none).unwrap(),
+            Value::String("2024-01-02T03:04:05".into())
+        );
+        assert_eq!(
+            cell("BYTEA", None, || Ok(b"\\x00ff".to_vec())).unwrap(),
+            Value::String("00ff".into())
+        );
+        assert_eq!(
+            cell("BLOB", None, || Ok(vec![0, 255])).unwrap(),
+            Value::String("00ff".into())
+        );
+        assert!(
+            cell("POINT", Some("(1,2)".into()), none)
+                .unwrap_err()
+                .contains("POINT")
+        );
+    }
+}
