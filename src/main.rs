@@ -9,6 +9,11 @@ mod output;
 use clap::Parser;
 use std::process::ExitCode;
 
+// A load allocates millions of small keys, values and journal entries;
+// mimalloc does that several times faster than the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // A reader that goes away (`dht dump | head`) ends us quietly, as it
     // ends any Unix filter, instead of a panic in the middle of printing.

@@ -1,6 +1,11 @@
 //! The simulated network: delivers each request to the live node it is
 //! addressed to, or answers "unreachable" when that node has crashed or left.
 //!
+//! A node's address is its incarnation number, never reused: the network is
+//! a vector of slots indexed by it, so delivery is one index, no hashing, and
+//! a stale address finds an empty slot (or a node with another id) and is
+//! unreachable.
+//!
 //! It counts messages, and it can crash a node after a given number of
 //! further messages, so a test can kill a successor in the middle of
 //! stabilize. It never chooses anything at random; the world does.
@@ -8,7 +13,6 @@
 use crate::chord::message::{Request, Response};
 use crate::chord::ops::{Transport, Unreachable};
 use crate::chord::{Node, NodeId};
-use rustc_hash::FxHashMap;
 
 /// Message counters since the network was made.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -19,10 +23,12 @@ pub struct NetStats {
     pub unreachable: u64,
 }
 
-/// Live nodes by id, and the counters.
+/// Live nodes by address, and the counters.
 #[derive(Debug, Default)]
 pub struct Network {
-    nodes: FxHashMap<NodeId, Node>,
+    /// Slot i holds the node whose incarnation is i, while it lives.
+    slots: Vec<Option<Node>>,
+    live: usize,
     stats: NetStats,
     /// (message count at which to crash, node), soonest first.
     crash_plan: Vec<(u64, NodeId)>,
@@ -31,39 +37,67 @@ pub struct Network {
 }
 
 impl Network {
+    fn slot(id: NodeId) -> usize {
+        id.incarnation() as usize
+    }
+
+    /// Makes room for addresses up to `n` exactly (a bulk build knows how
+    /// many nodes it makes).
+    pub fn reserve_addresses(&mut self, n: usize) {
+        self.slots.reserve_exact(n.saturating_sub(self.slots.len()));
+    }
+
     /// Connects a node; it can be reached from now on.
     pub fn insert(&mut self, node: Node) {
-        self.nodes.insert(node.id, node);
+        let i = Self::slot(node.id);
+        if self.slots.len() <= i {
+            self.slots.resize_with(i + 1, || None);
+        }
+        if self.slots[i].replace(node).is_none() {
+            self.live += 1;
+        }
     }
 
     /// Disconnects a node (crash or departure), returning its state.
     pub fn remove(&mut self, id: NodeId) -> Option<Node> {
-        self.nodes.remove(&id)
+        let slot = self.slots.get_mut(Self::slot(id))?;
+        if slot.as_ref().is_some_and(|n| n.id == id) {
+            self.live -= 1;
+            slot.take()
+        } else {
+            None
+        }
     }
 
     /// A live node's state, for observers.
     pub fn get(&self, id: NodeId) -> Option<&Node> {
-        self.nodes.get(&id)
+        self.slots
+            .get(Self::slot(id))?
+            .as_ref()
+            .filter(|n| n.id == id)
     }
 
     /// A live node's state, for the simulator and persistence.
     pub fn get_mut(&mut self, id: NodeId) -> Option<&mut Node> {
-        self.nodes.get_mut(&id)
+        self.slots
+            .get_mut(Self::slot(id))?
+            .as_mut()
+            .filter(|n| n.id == id)
     }
 
     /// True if the node is live.
     pub fn contains(&self, id: NodeId) -> bool {
-        self.nodes.contains_key(&id)
+        self.get(id).is_some()
     }
 
     /// Number of live nodes.
     pub fn len(&self) -> usize {
-        self.nodes.len()
+        self.live
     }
 
     /// True when no node is live.
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
+        self.live == 0
     }
 
     /// Counters so far.
@@ -82,9 +116,9 @@ impl Network {
         std::mem::take(&mut self.crashed)
     }
 
-    /// Bytes of the id-to-node table itself, for the memory figure.
+    /// Bytes of the slot table itself, for the memory figure.
     pub fn table_bytes(&self) -> usize {
-        self.nodes.capacity() * (std::mem::size_of::<(NodeId, Node)>() + 1)
+        self.slots.capacity() * std::mem::size_of::<Option<Node>>()
     }
 }
 
@@ -98,12 +132,12 @@ impl Transport for Network {
                 .is_some_and(|&(at, _)| at <= self.stats.messages)
             {
                 let (_, victim) = self.crash_plan.remove(0);
-                if self.nodes.remove(&victim).is_some() {
+                if self.remove(victim).is_some() {
                     self.crashed.push(victim);
                 }
             }
         }
-        match self.nodes.get_mut(&to) {
+        match self.get_mut(to) {
             Some(node) => Ok(node.handle(req)),
             None => {
                 self.stats.unreachable += 1;
@@ -113,6 +147,6 @@ impl Transport for Network {
     }
 
     fn local(&mut self, id: NodeId) -> Option<&mut Node> {
-        self.nodes.get_mut(&id)
+        self.get_mut(id)
     }
 }

@@ -572,6 +572,7 @@ impl World {
             return Ok(w);
         }
         let ideal = Ideal::new(&ids, params);
+        w.net.reserve_addresses(w.next_incarnation as usize);
         for &id in &ids {
             let mut node = Node::create(id, params);
             node.pred = ideal.pred(id);
