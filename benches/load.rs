@@ -60,7 +60,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .execute(&mut conn)
             .await?;
         let mut tx = conn.begin().await?;
-        const BATCH: usize = 150;
+        // The same batching dht uses, so the ratio is about the ring.
+        const BATCH: usize = 500;
         let mut i = 0;
         while i < rows {
             let n = BATCH.min(rows - i);

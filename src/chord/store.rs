@@ -44,9 +44,10 @@ pub struct Store {
     /// Live (non-tombstone) entries.
     live_count: usize,
     // Boxed so a store without a journal costs 8 bytes, not 24: a million
-    // nodes keep one store each.
+    // nodes keep one store each. Appended to (cheap on the hot path), sorted
+    // and deduplicated when taken.
     #[allow(clippy::box_collection)]
-    journal: Option<Box<BTreeSet<Key>>>,
+    journal: Option<Box<Vec<Key>>>,
 }
 
 impl Store {
@@ -62,6 +63,8 @@ impl Store {
             .as_mut()
             .map(|j| std::mem::take(&mut **j))
             .unwrap_or_default()
+            .into_iter()
+            .collect()
     }
 
     /// Records every entry held as changed (a store about to be written
@@ -76,7 +79,7 @@ impl Store {
 
     fn touch(&mut self, id: Id, text: &str) {
         if let Some(j) = &mut self.journal {
-            j.insert(Key {
+            j.push(Key {
                 id,
                 text: text.to_owned(),
             });

@@ -20,7 +20,7 @@ use crate::chord::{Id, Node, NodeId, Params};
 use crate::sim::{Counters, World};
 use futures_util::TryStreamExt;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{Connection, Row, SqliteConnection};
+use sqlx::{ConnectOptions, Connection, Row, SqliteConnection};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -109,20 +109,19 @@ pub struct Loaded {
     /// The ring, with every store journaling its changes.
     pub world: World,
     nodes: BTreeMap<NodeId, (i64, Vec<u8>)>,
+    /// Nothing of this ring is in the file yet: save writes it whole, with
+    /// no journal to keep and no existing rows to update.
+    fresh: bool,
 }
 
 impl Loaded {
     /// A ring not yet in the file: everything in it will be written.
     pub fn fresh(mut world: World) -> Loaded {
-        world.set_journaling(true);
-        for id in world.members().collect::<Vec<_>>() {
-            if let Some(n) = world.node_mut(id) {
-                n.store.journal_all();
-            }
-        }
+        world.set_journaling(false);
         Loaded {
             world,
             nodes: BTreeMap::new(),
+            fresh: true,
         }
     }
 }
@@ -164,7 +163,9 @@ impl State {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30))
-            .pragma("cache_size", "-262144");
+            .pragma("cache_size", "-262144")
+            // Large loads run long statements by design; they are not news.
+            .disable_statement_logging();
         let mut conn = SqliteConnection::connect_with(&opts)
             .await
             .map_err(|e| classify(&path, e))?;
@@ -402,6 +403,7 @@ impl State {
         Ok(Loaded {
             world,
             nodes: snapshot,
+            fresh: false,
         })
     }
 
@@ -423,6 +425,7 @@ impl State {
         }
         let mut upserts: Vec<(i64, Key, Versioned)> = Vec::new();
         let mut deletes: Vec<(i64, Key)> = Vec::new();
+        let mut nids: BTreeMap<NodeId, i64> = BTreeMap::new();
         for id in live {
             let name = loaded.world.name(id);
             let node = loaded.world.node_mut(id).expect("live node");
@@ -455,6 +458,7 @@ impl State {
                 }
             };
             let node = loaded.world.node_mut(id).expect("live node");
+            nids.insert(id, nid);
             for key in node.store.take_journal() {
                 match node.store.get_versioned(&key) {
                     Some(v) => upserts.push((nid, key, v.clone())),
@@ -462,7 +466,10 @@ impl State {
                 }
             }
         }
-        saved.entries = upserts.len() + deletes.len();
+        if loaded.fresh {
+            saved.entries = self.write_all_entries(&loaded.world, &nids).await?;
+        }
+        saved.entries += upserts.len() + deletes.len();
         for (nid, key) in deletes {
             sqlx::query("DELETE FROM entries WHERE key_pos = ? AND key = ? AND nid = ?")
                 .bind(key.id.to_bytes().to_vec())
@@ -473,17 +480,10 @@ impl State {
                 .map_err(self.sql())?;
         }
         const BATCH: usize = 150;
+        // Key order: rows append to the B-tree rather than land anywhere.
+        upserts.sort_unstable_by(|a, b| (&a.1, a.0).cmp(&(&b.1, b.0)));
         for chunk in upserts.chunks(BATCH) {
-            let mut sql =
-                String::from("INSERT INTO entries(nid, key_pos, key, version, value) VALUES ");
-            for i in 0..chunk.len() {
-                sql.push_str(if i == 0 {
-                    "(?, ?, ?, ?, ?)"
-                } else {
-                    ", (?, ?, ?, ?, ?)"
-                });
-            }
-            sql.push_str(" ON CONFLICT(key_pos, key, nid) DO UPDATE SET version = excluded.version, value = excluded.value");
+            let sql = insert_sql(chunk.len(), true);
             let mut q = sqlx::query(&sql);
             for (nid, key, v) in chunk {
                 q = q
@@ -498,6 +498,47 @@ impl State {
         let counters = serde_json::to_string(&loaded.world.counters()).expect("counters serialize");
         self.set_meta("counters", &counters).await?;
         Ok(saved)
+    }
+
+    /// Writes every entry of every store, for a ring new to the file: plain
+    /// inserts in primary-key order (references are sorted, not rows).
+    async fn write_all_entries(
+        &mut self,
+        world: &World,
+        nids: &BTreeMap<NodeId, i64>,
+    ) -> Result<usize, StateError> {
+        let mut rows: Vec<(Key, i64, &Versioned)> = Vec::new();
+        for n in world.nodes() {
+            let nid = nids[&n.id];
+            rows.extend(n.store.iter().map(|(k, v)| (k, nid, v)));
+        }
+        let mut order: Vec<u32> = (0..rows.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| {
+            let (x, y) = (&rows[a as usize], &rows[b as usize]);
+            (&x.0, x.1).cmp(&(&y.0, y.1))
+        });
+        // 500 rows of 5 values: 2500 parameters, well under SQLite's limit.
+        const BATCH: usize = 500;
+        let full = insert_sql(BATCH, false);
+        for chunk in order.chunks(BATCH) {
+            let sql = if chunk.len() == BATCH {
+                full.clone()
+            } else {
+                insert_sql(chunk.len(), false)
+            };
+            let mut q = sqlx::query(&sql);
+            for &i in chunk {
+                let (key, nid, v) = &rows[i as usize];
+                q = q
+                    .bind(*nid)
+                    .bind(key.id.to_bytes().to_vec())
+                    .bind(key.text.as_str())
+                    .bind(v.version as i64)
+                    .bind(v.value.as_ref().map(|x| x.to_string()));
+            }
+            q.execute(&mut self.conn).await.map_err(self.sql())?;
+        }
+        Ok(rows.len())
     }
 
     /// Makes the transaction's changes durable and visible.
@@ -577,6 +618,24 @@ pub struct StoredCopy {
     pub node_name: String,
     /// The holding node's address.
     pub node: NodeId,
+}
+
+/// An insert of `rows` entries, updating existing rows when `upsert`.
+fn insert_sql(rows: usize, upsert: bool) -> String {
+    let mut sql = String::from("INSERT INTO entries(nid, key_pos, key, version, value) VALUES ");
+    for i in 0..rows {
+        sql.push_str(if i == 0 {
+            "(?, ?, ?, ?, ?)"
+        } else {
+            ", (?, ?, ?, ?, ?)"
+        });
+    }
+    if upsert {
+        sql.push_str(
+            " ON CONFLICT(key_pos, key, nid) DO UPDATE SET version = excluded.version, value = excluded.value",
+        );
+    }
+    sql
 }
 
 fn classify(path: &Path, e: sqlx::Error) -> StateError {
