@@ -479,22 +479,9 @@ impl State {
                 .await
                 .map_err(self.sql())?;
         }
-        const BATCH: usize = 150;
-        // Key order: rows append to the B-tree rather than land anywhere.
-        upserts.sort_unstable_by(|a, b| (&a.1, a.0).cmp(&(&b.1, b.0)));
-        for chunk in upserts.chunks(BATCH) {
-            let sql = insert_sql(chunk.len(), true);
-            let mut q = sqlx::query(&sql);
-            for (nid, key, v) in chunk {
-                q = q
-                    .bind(*nid)
-                    .bind(key.id.to_bytes().to_vec())
-                    .bind(key.text.as_str())
-                    .bind(v.version as i64)
-                    .bind(v.value.as_ref().map(|x| x.to_string()));
-            }
-            q.execute(&mut self.conn).await.map_err(self.sql())?;
-        }
+        let mut refs: Vec<(i64, &Key, &Versioned)> =
+            upserts.iter().map(|(n, k, v)| (*n, k, v)).collect();
+        self.insert_entries(&mut refs, true).await?;
         let counters = serde_json::to_string(&loaded.world.counters()).expect("counters serialize");
         self.set_meta("counters", &counters).await?;
         Ok(saved)
@@ -507,28 +494,31 @@ impl State {
         world: &World,
         nids: &BTreeMap<NodeId, i64>,
     ) -> Result<usize, StateError> {
-        let mut rows: Vec<(Key, i64, &Versioned)> = Vec::new();
+        let mut owned: Vec<(i64, Key, &Versioned)> = Vec::new();
         for n in world.nodes() {
             let nid = nids[&n.id];
-            rows.extend(n.store.iter().map(|(k, v)| (k, nid, v)));
+            owned.extend(n.store.iter().map(|(k, v)| (nid, k, v)));
         }
-        let mut order: Vec<u32> = (0..rows.len() as u32).collect();
-        order.sort_unstable_by(|&a, &b| {
-            let (x, y) = (&rows[a as usize], &rows[b as usize]);
-            (&x.0, x.1).cmp(&(&y.0, y.1))
-        });
-        // 500 rows of 5 values: 2500 parameters, well under SQLite's limit.
+        let mut refs: Vec<(i64, &Key, &Versioned)> =
+            owned.iter().map(|(n, k, v)| (*n, k, *v)).collect();
+        self.insert_entries(&mut refs, false).await?;
+        Ok(refs.len())
+    }
+
+    /// Inserts entry rows (updating existing ones when `upsert`) in key
+    /// order, so they append to the B-tree rather than land anywhere, 500
+    /// rows a statement (2500 parameters, well under SQLite's limit).
+    async fn insert_entries(
+        &mut self,
+        rows: &mut [(i64, &Key, &Versioned)],
+        upsert: bool,
+    ) -> Result<(), StateError> {
+        rows.sort_unstable_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
         const BATCH: usize = 500;
-        let full = insert_sql(BATCH, false);
-        for chunk in order.chunks(BATCH) {
-            let sql = if chunk.len() == BATCH {
-                full.clone()
-            } else {
-                insert_sql(chunk.len(), false)
-            };
+        for chunk in rows.chunks(BATCH) {
+            let sql = insert_sql(chunk.len(), upsert);
             let mut q = sqlx::query(&sql);
-            for &i in chunk {
-                let (key, nid, v) = &rows[i as usize];
+            for (nid, key, v) in chunk {
                 q = q
                     .bind(*nid)
                     .bind(key.id.to_bytes().to_vec())
@@ -538,7 +528,7 @@ impl State {
             }
             q.execute(&mut self.conn).await.map_err(self.sql())?;
         }
-        Ok(rows.len())
+        Ok(())
     }
 
     /// Makes the transaction's changes durable and visible.
