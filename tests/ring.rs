@@ -85,6 +85,9 @@ fn paper_ring_by_hand() {
     assert_eq!(path, ["N8", "N42", "N51"]);
     assert_eq!(w.name(l.successor), "N56");
     assert_eq!(l.hops(), 2);
+    // Two find steps to other nodes (N42, N51; N8 asks itself for free) and
+    // a ping of the answer, N56.
+    assert_eq!(w.last_op_messages(), 3);
     // Key 10 is stored at N14 and replicated on N21 and N32.
     let n14 = w.find("N14").unwrap();
     let key = dht::chord::Key {

@@ -93,6 +93,7 @@ pub async fn get(path: &Path, a: GetArgs) -> anyhow::Result<ExitCode> {
             "path": path_nodes,
             "successor": node_json(&out.lookup.successor),
             "hops": out.lookup.hops(),
+            "messages": w.last_op_messages(),
         });
         println!("{obj}");
     } else {
@@ -108,6 +109,7 @@ pub async fn get(path: &Path, a: GetArgs) -> anyhow::Result<ExitCode> {
             println!("path: {}", shown.join(" -> "));
             println!("successor: {}", show_node(w, out.lookup.successor));
             println!("hops: {}", out.lookup.hops());
+            println!("messages: {}", w.last_op_messages());
             println!("served by: {}", show_node(w, out.served_by));
         }
     }

@@ -101,6 +101,8 @@ pub struct World {
     next_incarnation: u32,
     /// Stores of new nodes journal their changes too (persistence).
     journaling: bool,
+    /// The message counter when the last verb began.
+    op_start: u64,
 }
 
 impl World {
@@ -117,6 +119,7 @@ impl World {
             clock: 0,
             next_incarnation: 0,
             journaling: false,
+            op_start: 0,
         }
     }
 
@@ -207,6 +210,16 @@ impl World {
     /// Message counters.
     pub fn stats(&self) -> NetStats {
         self.net.stats()
+    }
+
+    /// Messages sent by the last verb (join, leave, maintain, round,
+    /// lookup, put, get, delete), for per-operation figures.
+    pub fn last_op_messages(&self) -> u64 {
+        self.net.stats().messages - self.op_start
+    }
+
+    fn begin_op(&mut self) {
+        self.op_start = self.net.stats().messages;
     }
 
     /// Number of live nodes.
@@ -310,6 +323,7 @@ impl World {
         let pos = id.unwrap_or_else(|| self.position_for(name));
         self.check_new(name, pos)?;
         let id = self.new_node_id(pos);
+        self.begin_op();
         if self.members.is_empty() {
             self.net.insert(self.new_node(id));
             self.register(name, id);
@@ -340,6 +354,7 @@ impl World {
         if self.members.binary_search(&id).is_err() {
             return Err(WorldError::NoSuchNode(self.name(id)));
         }
+        self.begin_op();
         let result = ops::leave(&mut self.net, id);
         self.sync_crashes();
         result?;
@@ -400,6 +415,7 @@ impl World {
     /// One maintenance round: every live node maintains once, in an order
     /// drawn from the generator.
     pub fn round(&mut self) -> RoundStats {
+        self.begin_op();
         let before = self.net.stats().messages;
         let mut order: Vec<NodeId> = self.members.clone();
         order.shuffle(&mut self.rng);
@@ -457,6 +473,7 @@ impl World {
     /// Finds successor(key) starting at `from` (default: a node chosen by the
     /// generator).
     pub fn lookup(&mut self, key: Id, from: Option<NodeId>) -> Result<Lookup, WorldError> {
+        self.begin_op();
         let start = self.start(from)?;
         let r = ops::find_successor(&mut self.net, start, start, key);
         self.sync_crashes();
@@ -470,6 +487,7 @@ impl World {
         value: Value,
         from: Option<NodeId>,
     ) -> Result<Outcome<Option<Value>>, WorldError> {
+        self.begin_op();
         let start = self.start(from)?;
         let key = self.key(key);
         let version = self.tick();
@@ -484,6 +502,7 @@ impl World {
         key: &str,
         from: Option<NodeId>,
     ) -> Result<Outcome<Option<Value>>, WorldError> {
+        self.begin_op();
         let start = self.start(from)?;
         let key = self.key(key);
         let r = ops::get(&mut self.net, start, &key);
@@ -497,6 +516,7 @@ impl World {
         key: &str,
         from: Option<NodeId>,
     ) -> Result<Outcome<Option<Value>>, WorldError> {
+        self.begin_op();
         let start = self.start(from)?;
         let key = self.key(key);
         let version = self.tick();
