@@ -121,6 +121,9 @@ fn default_sqlite_url() -> String {
 }
 
 async fn read_source(a: &LoadArgs) -> anyhow::Result<Batch> {
+    if a.path.is_some() && a.source == SourceKind::Sql {
+        anyhow::bail!("--path is for file sources; use --url (or --database) for SQL");
+    }
     let cols = Columns {
         key: a.key_col.clone(),
         value: a.value_col.clone(),
@@ -192,8 +195,10 @@ async fn read_source(a: &LoadArgs) -> anyhow::Result<Batch> {
                 Some(t) => {
                     let bar = ProgressBar::new_spinner();
                     bar.set_style(
-                        ProgressStyle::with_template("{spinner} reading {pos} rows {per_sec}")
-                            .expect("template"),
+                        ProgressStyle::with_template(
+                            "{spinner} reading rows: {human_pos} ({elapsed})",
+                        )
+                        .expect("template"),
                     );
                     let batch = server::read(&t, &select, &cols, a.skip_bad_rows, |n| {
                         bar.set_position(n as u64)
@@ -213,9 +218,6 @@ async fn read_source(a: &LoadArgs) -> anyhow::Result<Batch> {
             }
         }
     };
-    if a.path.is_some() && a.source == SourceKind::Sql {
-        anyhow::bail!("--path is for file sources; use --url for SQL");
-    }
     Ok(batch)
 }
 
@@ -257,11 +259,9 @@ pub async fn run(state: &Path, a: LoadArgs) -> anyhow::Result<ExitCode> {
     let total = batch.records.len() as u64;
     let bar = ProgressBar::new(total);
     bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} routing {pos}/{len} records [{bar:30}] {per_sec} eta {eta}",
-        )
-        .expect("template")
-        .progress_chars("=> "),
+        ProgressStyle::with_template("routing {human_pos}/{human_len} [{bar:30}] eta {eta}")
+            .expect("template")
+            .progress_chars("=> "),
     );
     let w = &mut loaded.world;
     let mut seen: HashSet<&str> = HashSet::with_capacity(batch.records.len());
@@ -315,8 +315,12 @@ pub async fn run(state: &Path, a: LoadArgs) -> anyhow::Result<ExitCode> {
     }
     let nodes = w.len();
     let persist_start = Instant::now();
+    let saving = ProgressBar::new_spinner();
+    saving.set_message(format!("writing {} to {}", "the ring", state.display()));
+    saving.enable_steady_tick(std::time::Duration::from_millis(120));
     st.save(loaded).await?;
     st.commit().await?;
+    saving.finish_and_clear();
     let persist_secs = persist_start.elapsed().as_secs_f64();
     let mean_hops = if total > 0 {
         hops as f64 / total as f64
