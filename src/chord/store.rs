@@ -243,6 +243,13 @@ impl Store {
         })
     }
 
+    /// Every entry in ring order, borrowed: (position, key text, entry).
+    pub fn iter_refs(&self) -> impl Iterator<Item = (Id, &str, &Versioned)> + '_ {
+        self.map
+            .iter()
+            .flat_map(|(id, b)| b.iter().map(move |(t, v)| (*id, t.as_str(), v)))
+    }
+
     /// Live entries in ring order from position zero.
     pub fn iter_live(&self) -> impl Iterator<Item = (Key, &Value)> + '_ {
         self.iter()

@@ -152,7 +152,7 @@ pub async fn put(path: &Path, a: PutArgs) -> anyhow::Result<ExitCode> {
         .put(&a.key, value, None)
         .with_context(|| format!("storing {:?}", a.key))?;
     let node = show_node(w, out.served_by);
-    st.save(loaded).await?;
+    st.save(&mut loaded).await?;
     st.commit().await?;
     println!(
         "stored {:?} at {node}{}",
@@ -181,7 +181,7 @@ pub async fn delete(path: &Path, a: DeleteArgs) -> anyhow::Result<ExitCode> {
         .delete(&a.key, None)
         .with_context(|| format!("deleting {:?}", a.key))?;
     let node = show_node(w, out.served_by);
-    st.save(loaded).await?;
+    st.save(&mut loaded).await?;
     st.commit().await?;
     match out.result {
         Some(_) => {

@@ -98,8 +98,8 @@ pub async fn init(path: &Path, a: InitArgs) -> anyhow::Result<ExitCode> {
     let (mut world, rounds) = build_ring(params, a.ring.seed, nodes, bulk)?;
     st.create(params, world.counters()).await?;
     world.set_journaling(true);
-    let loaded = dht::state::Loaded::fresh(world);
-    st.save(loaded).await?;
+    let mut loaded = dht::state::Loaded::fresh(world);
+    st.save(&mut loaded).await?;
     st.commit().await?;
     match rounds {
         Some(r) => println!(
@@ -153,7 +153,7 @@ pub async fn join(path: &Path, a: JoinArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|| "itself".into());
         println!("joined {}; successor {succ}", show_node(w, id));
     }
-    st.save(loaded).await?;
+    st.save(&mut loaded).await?;
     st.commit().await?;
     eprintln!("run `dht maintain` to link the new nodes into the ring");
     Ok(ExitCode::SUCCESS)
@@ -173,7 +173,7 @@ pub async fn leave(path: &Path, a: NodeArgs) -> anyhow::Result<ExitCode> {
     let shown = show_node(w, id);
     w.leave(id)
         .with_context(|| format!("{shown} cannot leave"))?;
-    st.save(loaded).await?;
+    st.save(&mut loaded).await?;
     st.commit().await?;
     println!("{shown} left; its {keys} stored entries were handed over");
     Ok(ExitCode::SUCCESS)
@@ -210,7 +210,7 @@ pub async fn fail(path: &Path, a: FailArgs) -> anyhow::Result<ExitCode> {
     }
     let shown = show_node(w, id);
     let node = w.fail(id)?;
-    st.save(loaded).await?;
+    st.save(&mut loaded).await?;
     st.commit().await?;
     println!(
         "{shown} crashed, taking {} stored entries with it; replicas remain elsewhere",
@@ -248,7 +248,7 @@ pub async fn maintain(path: &Path, a: MaintainArgs) -> anyhow::Result<ExitCode> 
         tracing::info!(messages, "maintenance done");
         (a.rounds, w.check().is_empty())
     };
-    st.save(loaded).await?;
+    st.save(&mut loaded).await?;
     st.commit().await?;
     println!(
         "ran {rounds} maintenance rounds; ring {}",

@@ -409,7 +409,7 @@ impl State {
 
     /// Writes back what changed since `load`: node rows added, changed or
     /// gone, entries the stores journaled, and the world's counters.
-    pub async fn save(&mut self, mut loaded: Loaded) -> Result<Saved, StateError> {
+    pub async fn save(&mut self, loaded: &mut Loaded) -> Result<Saved, StateError> {
         let mut saved = Saved::default();
         let live: Vec<NodeId> = loaded.world.members().collect();
         // Departed nodes go with their entries.
@@ -479,9 +479,11 @@ impl State {
                 .await
                 .map_err(self.sql())?;
         }
-        let mut refs: Vec<(i64, &Key, &Versioned)> =
-            upserts.iter().map(|(n, k, v)| (*n, k, v)).collect();
-        self.insert_entries(&mut refs, true).await?;
+        let mut rows: Vec<EntryRow<'_>> = upserts
+            .iter()
+            .map(|(n, k, v)| (k.id, k.text.as_str(), *n, v))
+            .collect();
+        self.insert_entries(&mut rows, true).await?;
         let counters = serde_json::to_string(&loaded.world.counters()).expect("counters serialize");
         self.set_meta("counters", &counters).await?;
         Ok(saved)
@@ -494,15 +496,13 @@ impl State {
         world: &World,
         nids: &BTreeMap<NodeId, i64>,
     ) -> Result<usize, StateError> {
-        let mut owned: Vec<(i64, Key, &Versioned)> = Vec::new();
+        let mut rows: Vec<EntryRow<'_>> = Vec::new();
         for n in world.nodes() {
             let nid = nids[&n.id];
-            owned.extend(n.store.iter().map(|(k, v)| (nid, k, v)));
+            rows.extend(n.store.iter_refs().map(|(id, text, v)| (id, text, nid, v)));
         }
-        let mut refs: Vec<(i64, &Key, &Versioned)> =
-            owned.iter().map(|(n, k, v)| (*n, k, *v)).collect();
-        self.insert_entries(&mut refs, false).await?;
-        Ok(refs.len())
+        self.insert_entries(&mut rows, false).await?;
+        Ok(rows.len())
     }
 
     /// Inserts entry rows (updating existing ones when `upsert`) in key
@@ -510,19 +510,19 @@ impl State {
     /// rows a statement (2500 parameters, well under SQLite's limit).
     async fn insert_entries(
         &mut self,
-        rows: &mut [(i64, &Key, &Versioned)],
+        rows: &mut [EntryRow<'_>],
         upsert: bool,
     ) -> Result<(), StateError> {
-        rows.sort_unstable_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
+        rows.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
         const BATCH: usize = 500;
         for chunk in rows.chunks(BATCH) {
             let sql = insert_sql(chunk.len(), upsert);
             let mut q = sqlx::query(&sql);
-            for (nid, key, v) in chunk {
+            for (id, text, nid, v) in chunk {
                 q = q
                     .bind(*nid)
-                    .bind(key.id.to_bytes().to_vec())
-                    .bind(key.text.as_str())
+                    .bind(id.to_bytes().to_vec())
+                    .bind(*text)
                     .bind(v.version as i64)
                     .bind(v.value.as_ref().map(|x| x.to_string()));
             }
@@ -609,6 +609,9 @@ pub struct StoredCopy {
     /// The holding node's address.
     pub node: NodeId,
 }
+
+/// One entry row to write: key position, key text, node row id, entry.
+type EntryRow<'a> = (Id, &'a str, i64, &'a Versioned);
 
 /// An insert of `rows` entries, updating existing rows when `upsert`.
 fn insert_sql(rows: usize, upsert: bool) -> String {
