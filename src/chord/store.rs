@@ -67,16 +67,6 @@ impl Store {
             .collect()
     }
 
-    /// Records every entry held as changed (a store about to be written
-    /// whole).
-    pub fn journal_all(&mut self) {
-        self.enable_journal();
-        let keys: Vec<Key> = self.iter().map(|(k, _)| k).collect();
-        if let Some(j) = &mut self.journal {
-            j.extend(keys);
-        }
-    }
-
     fn touch(&mut self, id: Id, text: &str) {
         if let Some(j) = &mut self.journal {
             j.push(Key {
@@ -254,11 +244,6 @@ impl Store {
     pub fn iter_live(&self) -> impl Iterator<Item = (Key, &Value)> + '_ {
         self.iter()
             .filter_map(|(k, v)| v.value.as_ref().map(|x| (k, x)))
-    }
-
-    /// The entries held at one position, without copying.
-    pub fn at(&self, id: Id) -> &[(String, Versioned)] {
-        self.map.get(&id).map(Vec::as_slice).unwrap_or(&[])
     }
 }
 
