@@ -402,8 +402,66 @@ fn mysql_cell(row: &MySqlRow, i: usize, meta: Option<MyColumn>) -> Result<Value,
     }
 }
 
-/// Reads every row of `select` from the server, streaming. `progress` is
-/// called with the number of rows read so far, now and then.
+/// Waits for a connection, at most `DHT_DB_CONNECT_TIMEOUT` seconds.
+async fn connect<C>(
+    target: &Target,
+    what: &str,
+    attempt: impl std::future::Future<Output = Result<C, sqlx::Error>>,
+) -> Result<C, SourceError> {
+    tokio::time::timeout(connect_timeout(), attempt)
+        .await
+        .map_err(|_| {
+            SourceError::Sql(format!(
+                "cannot connect to {}: timed out",
+                target.describe()
+            ))
+        })?
+        .map_err(|e| explain(target, what, &e))
+}
+
+/// Connection options of either driver from a target; the two option types
+/// share these method names but no trait.
+macro_rules! options {
+    ($ty:ty, $target:expr) => {{
+        let t: &Target = $target;
+        let mut o = <$ty>::new()
+            .host(&t.host)
+            .port(t.port)
+            .username(&t.user)
+            .database(&t.database)
+            .disable_statement_logging();
+        if let Some(p) = &t.password {
+            o = o.password(p);
+        }
+        o
+    }};
+}
+
+/// Streams the rows of `$sql` on `$conn` into `$out`, converting cells with
+/// `$cell` (a macro: the connection types of the two drivers share no trait
+/// that makes a generic function short).
+macro_rules! stream_rows {
+    ($conn:expr, $sql:expr, $cell:expr, $target:expr, $what:expr, $origin:expr, $cols:expr, $skip_bad:expr, $out:expr, $progress:expr) => {{
+        let mut rows = sqlx::raw_sql($sql).fetch(&mut $conn);
+        let mut plan = None;
+        let mut n = 0;
+        while let Some(row) = rows
+            .try_next()
+            .await
+            .map_err(|e| explain($target, $what, &e))?
+        {
+            n += 1;
+            take_row($origin, &mut plan, $cols, n, &row, $cell, $skip_bad, $out)?;
+            if n % 4096 == 0 {
+                $progress(n);
+            }
+        }
+    }};
+}
+
+/// Reads every row of `select` from the server, streaming, inside a
+/// read-only transaction. `progress` is called with the number of rows read
+/// so far, now and then.
 pub async fn read(
     target: &Target,
     select: &Select,
@@ -415,101 +473,38 @@ pub async fn read(
     let what = select.describe();
     let origin = format!("{what} in {}", target.describe());
     let mut out = Batch::default();
+    let failed = |e: sqlx::Error| explain(target, &what, &e);
     match target.kind {
         Kind::Postgres => {
-            let mut o = PgConnectOptions::new()
-                .host(&target.host)
-                .port(target.port)
-                .username(&target.user)
-                .database(&target.database)
-                .disable_statement_logging();
-            if let Some(p) = &target.password {
-                o = o.password(p);
-            }
-            let mut conn =
-                tokio::time::timeout(connect_timeout(), sqlx::PgConnection::connect_with(&o))
-                    .await
-                    .map_err(|_| {
-                        SourceError::Sql(format!(
-                            "cannot connect to {}: timed out",
-                            target.describe()
-                        ))
-                    })?
-                    .map_err(|e| explain(target, &what, &e))?;
+            let o = options!(PgConnectOptions, target);
+            let mut conn = connect(target, &what, sqlx::PgConnection::connect_with(&o)).await?;
             sqlx::raw_sql("BEGIN READ ONLY")
                 .execute(&mut conn)
                 .await
-                .map_err(|e| explain(target, &what, &e))?;
-            {
-                let mut rows = sqlx::raw_sql(&sql).fetch(&mut conn);
-                let mut plan = None;
-                let mut n = 0;
-                while let Some(row) = rows
-                    .try_next()
-                    .await
-                    .map_err(|e| explain(target, &what, &e))?
-                {
-                    n += 1;
-                    take_row(
-                        &origin, &mut plan, cols, n, &row, &pg_cell, skip_bad, &mut out,
-                    )?;
-                    if n % 4096 == 0 {
-                        progress(n);
-                    }
-                }
-            }
+                .map_err(failed)?;
+            stream_rows!(
+                conn, &sql, &pg_cell, target, &what, &origin, cols, skip_bad, &mut out, progress
+            );
             let _ = sqlx::raw_sql("ROLLBACK").execute(&mut conn).await;
         }
         Kind::Mysql => {
-            let mut o = MySqlConnectOptions::new()
-                .host(&target.host)
-                .port(target.port)
-                .username(&target.user)
-                .database(&target.database)
-                .disable_statement_logging();
-            if let Some(p) = &target.password {
-                o = o.password(p);
-            }
-            let mut conn =
-                tokio::time::timeout(connect_timeout(), sqlx::MySqlConnection::connect_with(&o))
-                    .await
-                    .map_err(|_| {
-                        SourceError::Sql(format!(
-                            "cannot connect to {}: timed out",
-                            target.describe()
-                        ))
-                    })?
-                    .map_err(|e| explain(target, &what, &e))?;
+            let o = options!(MySqlConnectOptions, target);
+            let mut conn = connect(target, &what, sqlx::MySqlConnection::connect_with(&o)).await?;
             sqlx::raw_sql("START TRANSACTION READ ONLY")
                 .execute(&mut conn)
                 .await
-                .map_err(|e| explain(target, &what, &e))?;
+                .map_err(failed)?;
             let meta: Vec<(String, MyColumn)> = match select {
-                Select::Table(t) => mysql_columns(&mut conn, t)
-                    .await
-                    .map_err(|e| explain(target, &what, &e))?,
+                Select::Table(t) => mysql_columns(&mut conn, t).await.map_err(failed)?,
                 Select::Query(_) => Vec::new(),
             };
-            {
-                let mut rows = sqlx::raw_sql(&sql).fetch(&mut conn);
-                let mut plan = None;
-                let mut n = 0;
-                let cell = |row: &MySqlRow, i: usize| {
-                    let name = row.columns()[i].name();
-                    mysql_cell(row, i, meta.iter().find(|m| m.0 == name).map(|m| m.1))
-                };
-                while let Some(row) = rows
-                    .try_next()
-                    .await
-                    .map_err(|e| explain(target, &what, &e))?
-                {
-                    n += 1;
-                    take_row(&origin, &mut plan, cols, n, &row, &cell, skip_bad, &mut out)?;
-                    if n % 4096 == 0 {
-                        progress(n);
-                    }
-                }
-            }
+            let cell = |row: &MySqlRow, i: usize| {
+                let name = row.columns()[i].name();
+                mysql_cell(row, i, meta.iter().find(|m| m.0 == name).map(|m| m.1))
+            };
+            stream_rows!(
+                conn, &sql, &cell, target, &what, &origin, cols, skip_bad, &mut out, progress
+            );
             let _ = sqlx::raw_sql("ROLLBACK").execute(&mut conn).await;
         }
     }
