@@ -129,9 +129,12 @@ async fn read_source(a: &LoadArgs) -> anyhow::Result<Batch> {
         value: a.value_col.clone(),
     };
     let need_path = || {
-        a.path
-            .clone()
-            .with_context(|| format!("--source {:?} needs --path FILE", a.source).to_lowercase())
+        a.path.clone().with_context(|| {
+            format!(
+                "--source {} needs --path FILE",
+                format!("{:?}", a.source).to_lowercase()
+            )
+        })
     };
     let batch = match a.source {
         SourceKind::Csv => frame::read(&need_path()?, frame::Format::Csv, &cols, a.skip_bad_rows)?,

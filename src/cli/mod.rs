@@ -5,7 +5,6 @@ mod data;
 mod load;
 mod ring;
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use dht::state::{Access, Scope, State};
 use std::path::{Path, PathBuf};
@@ -182,9 +181,17 @@ async fn open(
 
 /// Resolves a node name given on the command line.
 fn node_named(world: &dht::sim::World, name: &str) -> anyhow::Result<dht::chord::NodeId> {
-    world.find(name).with_context(|| {
+    world.find(name).map_err(|e| {
         let names: Vec<String> = world.members().take(8).map(|n| world.name(n)).collect();
-        format!("the ring's nodes include {}", names.join(", "))
+        let more = if world.len() > names.len() {
+            ", ..."
+        } else {
+            ""
+        };
+        anyhow::anyhow!(
+            "{e} (the ring's nodes: {}{more}; `dht ring` lists them)",
+            names.join(", ")
+        )
     })
 }
 
