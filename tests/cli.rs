@@ -396,6 +396,23 @@ fn fail_refuses_to_isolate_a_node() {
 }
 
 #[test]
+fn fail_refuses_to_lose_the_only_copy() {
+    let e = Env::new();
+    e.ok(&["init", "--nodes", "3", "--replicas", "1"]);
+    e.ok(&["put", "solo", "1"]);
+    let j: Value = serde_json::from_str(&e.ok(&["get", "solo", "--json"])).unwrap();
+    let holder = j["node"].as_str().unwrap().to_owned();
+    e.dht()
+        .args(["fail", &holder])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("only live copy of 1 keys"));
+    assert_eq!(e.get("solo"), json!(1));
+    e.ok(&["fail", &holder, "--force"]);
+    e.dht().args(["get", "solo"]).assert().code(1);
+}
+
+#[test]
 fn concurrent_writers_serialize() {
     let e = Env::new();
     e.ok(&["init", "--nodes", "6"]);

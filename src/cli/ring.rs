@@ -184,7 +184,7 @@ pub struct FailArgs {
     /// The node's name.
     pub node: String,
     /// Crash it even if that leaves another node with no live successor
-    /// (Zave's failure precondition; the ring may split or lose data).
+    /// (Zave's failure precondition) or loses keys it alone holds.
     #[arg(long)]
     pub force: bool,
 }
@@ -200,6 +200,13 @@ pub async fn fail(path: &Path, a: FailArgs) -> anyhow::Result<ExitCode> {
             "crashing {} would leave {} with no live successor; run `dht maintain` first, or pass --force",
             show_node(w, id),
             show_node(w, victim)
+        );
+    }
+    let lost = w.sole_copies(id);
+    if lost > 0 && !a.force {
+        bail!(
+            "{} holds the only live copy of {lost} keys; crashing it now loses them (run `dht maintain` so replicas catch up, or pass --force)",
+            show_node(w, id)
         );
     }
     if w.len() == 1 && !a.force {

@@ -6,8 +6,10 @@
 //! Departures respect Correct Chord's failure assumption: between two quiet
 //! periods fewer than r nodes depart (crash or leave), so no r holders of a
 //! key are ever lost before maintenance copies it again; no node crashes or leaves if that would leave another
-//! node with no live successor (Zave's precondition); and the ring never
-//! shrinks below two live nodes.
+//! node with no live successor (Zave's precondition); no node crashes while
+//! it holds the only live copy of a key (on rings of fewer than r members, or
+//! before newcomers get their replicas, keys have fewer than r copies); and
+//! the ring never shrinks below two live nodes.
 //! Everything random comes from the seed, so a failure names the seed that
 //! replays it.
 
@@ -164,7 +166,7 @@ pub fn run(seed: u64, shape: Shape) -> Result<Summary, String> {
                 }
                 12..16 if world.len() > 2 && crashes + 1 < usize::from(shape.replicas) => {
                     let id = world.pick().map_err(|e| fail(e.to_string()))?;
-                    if world.would_isolate(id).is_some() {
+                    if world.would_isolate(id).is_some() || world.sole_copies(id) > 0 {
                         continue;
                     }
                     world.fail(id).map_err(|e| fail(e.to_string()))?;

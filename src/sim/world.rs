@@ -383,6 +383,26 @@ impl World {
             .map(|n| n.id)
     }
 
+    /// Keys whose only live copy is on `id` (tombstones aside): what a crash
+    /// of `id` would lose for good. The observer's data precondition, next
+    /// to Zave's pointer one ([`World::would_isolate`]): on a ring of fewer
+    /// than r members, or while newcomers still wait for their replicas, a
+    /// key can have fewer than r copies.
+    pub fn sole_copies(&self, id: NodeId) -> usize {
+        let Some(node) = self.net.get(id) else {
+            return 0;
+        };
+        let mut alone: std::collections::BTreeSet<Key> =
+            node.store.iter_live().map(|(k, _)| k).collect();
+        for other in self.nodes().filter(|n| n.id != id) {
+            if alone.is_empty() {
+                break;
+            }
+            alone.retain(|k| other.store.get(k).is_none());
+        }
+        alone.len()
+    }
+
     /// Crashes `id` just before the `after`-th message from now.
     pub fn fail_after_messages(&mut self, after: u64, id: NodeId) {
         self.net.crash_after(after, id);
