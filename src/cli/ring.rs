@@ -193,6 +193,13 @@ pub async fn fail(path: &Path, a: FailArgs) -> anyhow::Result<ExitCode> {
     let (mut st, mut loaded) = open(path, Access::Write, Scope::All).await?;
     let w = &mut loaded.world;
     let id = node_named(w, &a.node)?;
+    let lost = w.sole_copies(id);
+    if lost > 0 && !a.force {
+        bail!(
+            "{} holds the only live copy of {lost} keys; crashing it now loses them (run `dht maintain` so replicas catch up, or pass --force)",
+            show_node(w, id)
+        );
+    }
     if !a.force
         && let Some(victim) = w.would_isolate(id)
     {
@@ -200,13 +207,6 @@ pub async fn fail(path: &Path, a: FailArgs) -> anyhow::Result<ExitCode> {
             "crashing {} would leave {} with no live successor; run `dht maintain` first, or pass --force",
             show_node(w, id),
             show_node(w, victim)
-        );
-    }
-    let lost = w.sole_copies(id);
-    if lost > 0 && !a.force {
-        bail!(
-            "{} holds the only live copy of {lost} keys; crashing it now loses them (run `dht maintain` so replicas catch up, or pass --force)",
-            show_node(w, id)
         );
     }
     if w.len() == 1 && !a.force {
