@@ -77,6 +77,17 @@ pub enum Request {
     /// before dropping them: merge by version, and push replicas again if
     /// anything was new.
     Merge(Vec<Entry>),
+    /// Anti-entropy check from the node responsible for (from, to]: the
+    /// count and order-free hash of what it holds there. The receiver
+    /// answers whether its own copy of the range matches.
+    Digest {
+        /// Exclusive start of the range.
+        from: Id,
+        /// Inclusive end: the sender's id.
+        to: Id,
+        /// The sender's digest of the range.
+        digest: (usize, u64),
+    },
     /// A joining node asks its successor for the entries in (from, to].
     FetchRange {
         /// Exclusive start.
@@ -160,6 +171,8 @@ pub enum Response {
     Redirect(NodeId),
     /// To FetchRange, and to SyncRange (what the sender lacks).
     Entries(Vec<Entry>),
+    /// To Digest: whether the receiver's copy matches.
+    Matches(bool),
     /// To everything else.
     Ack,
 }

@@ -58,6 +58,12 @@ pub struct Node {
     /// Fingerprint of (pred, succs) at the last complete replica push; zero
     /// means "push again" (a replica write failed or neighbours changed).
     pub replicated: u64,
+    /// Replica upkeeps since the last anti-entropy digest check.
+    pub upkeeps: u8,
+    /// Something newer arrived other than by a primary's push (a hand-over
+    /// or hand-off): at the next upkeep, ask the primaries of the ranges we
+    /// replicate to compare digests with us.
+    pub suspect: bool,
 }
 
 impl Node {
@@ -75,6 +81,8 @@ impl Node {
             next_finger: 0,
             store: Store::default(),
             replicated: 0,
+            upkeeps: 0,
+            suspect: false,
         }
     }
 
@@ -243,6 +251,14 @@ impl Node {
                 self.store.merge(key, v);
                 Response::Ack
             }
+            Request::Digest { from, to, digest } => {
+                let matches = self.store.digest_in(from, to) == digest;
+                if !matches {
+                    // Push our range again; the push is two-way.
+                    self.replicated = 0;
+                }
+                Response::Matches(matches)
+            }
             Request::SyncRange { from, to, entries } => {
                 Response::Entries(self.store.sync_in(from, to, entries))
             }
@@ -253,6 +269,7 @@ impl Node {
                 }
                 if learned {
                     self.replicated = 0;
+                    self.suspect = true;
                 }
                 Response::Ack
             }
@@ -263,7 +280,7 @@ impl Node {
                 entries,
             } => {
                 for (k, v) in entries {
-                    self.store.merge(k, v);
+                    self.suspect |= self.store.merge(k, v).is_some();
                 }
                 if self.pred == Some(leaving) {
                     self.pred = new_pred.filter(|&p| p != self.id);

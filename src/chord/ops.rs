@@ -355,11 +355,16 @@ pub fn fix_fingers<T: Transport>(t: &mut T, n: NodeId) -> Result<(), OpError> {
     Ok(())
 }
 
+/// How many replica upkeeps pass between anti-entropy digest checks.
+pub const ANTI_ENTROPY_EVERY: u8 = 64;
+
 /// Replica upkeep (successor-list replication, paper section 5.3): when the
 /// predecessor or successor list changed since the last complete push, send
 /// the entries in (pred, n] to the first r-1 live successors; each merges them
 /// by version and answers with what it holds newer, which we merge in turn
 /// (a write a successor accepted before it learned of us comes back this way).
+/// Every [`ANTI_ENTROPY_EVERY`] upkeeps, even with nothing changed, it compares
+/// digests of the range with each replica and pushes again on a difference.
 /// Then hand every entry outside (preds[r-1], n], the range whose replicas
 /// this node should hold, to the node now responsible for it, and drop it,
 /// once the predecessor list is complete and every node in it answers.
@@ -369,6 +374,50 @@ pub fn replicate<T: Transport>(t: &mut T, n: NodeId) -> Result<(), OpError> {
     let node = me(t, n)?;
     let Some(p) = node.pred else { return Ok(()) };
     let fp = node.neighbourhood_fingerprint();
+    // Anti-entropy: every few upkeeps, compare digests of our range with
+    // each replica and push again on any difference. A newer copy can reach
+    // a replica by a path other than our pushes (a hand-over while routing
+    // was unsettled); the two-way push brings it back to us.
+    node.upkeeps = node.upkeeps.wrapping_add(1);
+    if node.replicated == fp && node.upkeeps % ANTI_ENTROPY_EVERY == 0 {
+        let digest = node.store.digest_in(p.id(), n.id());
+        let want = node.params.r() - 1;
+        for tgt in node.replica_targets().into_iter().take(want) {
+            if let Ok(Response::Matches(false)) = t.call(
+                n,
+                tgt,
+                Request::Digest {
+                    from: p.id(),
+                    to: n.id(),
+                    digest,
+                },
+            ) {
+                me(t, n)?.replicated = 0;
+                break;
+            }
+        }
+    }
+    // A replica that learned something newer by a side path asks the
+    // primaries of the ranges it holds to compare; a primary that differs
+    // pushes again (two-way) at its next upkeep.
+    let node = me(t, n)?;
+    if std::mem::take(&mut node.suspect) {
+        let preds = node.preds.clone();
+        for w in preds.windows(2).take(node.params.r().saturating_sub(1)) {
+            let (primary, before) = (w[0], w[1]);
+            let digest = me(t, n)?.store.digest_in(before.id(), primary.id());
+            let _ = t.call(
+                n,
+                primary,
+                Request::Digest {
+                    from: before.id(),
+                    to: primary.id(),
+                    digest,
+                },
+            );
+        }
+    }
+    let node = me(t, n)?;
     if node.replicated != fp {
         let want = node.params.r() - 1;
         let entries = node.store.entries_in(p.id(), n.id());
