@@ -377,3 +377,26 @@ fn anti_entropy_brings_a_newer_replica_back_to_the_primary() {
     assert!(rounds <= 4, "{rounds} rounds");
     assert_eq!(w.get("k", Some(primary)).unwrap().result, Some(json!(3)));
 }
+
+#[test]
+fn a_leave_hands_over_replicas_too() {
+    let mut w = grown(params(32, 3), 19, 8);
+    w.put("k", json!("last copy"), None).unwrap();
+    w.converge(5).unwrap();
+    let key = w.key("k");
+    let holders: Vec<NodeId> = w
+        .nodes()
+        .filter(|n| n.store.get(&key).is_some())
+        .map(|n| n.id)
+        .collect();
+    let primary = w.lookup(key.id, None).unwrap().successor;
+    let replica = *holders.iter().find(|&&h| h != primary).unwrap();
+    // Churn has left a replica as the only copy.
+    for h in holders.iter().filter(|&&h| h != replica) {
+        w.node_mut(*h).unwrap().store.remove(&key);
+    }
+    w.leave(replica).unwrap();
+    w.converge(50).unwrap();
+    assert_eq!(w.get("k", None).unwrap().result, Some(json!("last copy")));
+    assert_eq!(w.nodes().filter(|n| n.store.get(&key).is_some()).count(), 3);
+}

@@ -170,7 +170,7 @@ pub fn check_ring(nodes: &BTreeMap<NodeId, &Node>) -> Vec<Violation> {
     let r = nodes.values().next().map_or(0, |n| n.params.r());
     if members > r + 1 {
         for n in nodes.values() {
-            if !successor_list_ordered(n) {
+            if !successor_list_ordered(n, nodes) {
                 out.push(Violation::SuccessorListDisordered(n.id, n.succs.clone()));
             }
         }
@@ -198,13 +198,16 @@ pub fn check_ring(nodes: &BTreeMap<NodeId, &Node>) -> Vec<Violation> {
     out
 }
 
-/// Entries move strictly clockwise from the node. A list that repeats an
-/// entry or names the node itself is exempt: that happens only on rings of r
-/// nodes or fewer, below Zave's stable base of r+1, where every list covers
-/// the whole ring and one copied from a successor that does not yet know us
-/// wraps past us; stabilize repairs it, and the converged check compares such
-/// lists with the ideal ring exactly.
-fn successor_list_ordered(n: &Node) -> bool {
+/// Live entries move strictly clockwise from the node. Dead entries are
+/// left out: nothing uses them (best successor and routing skip them) and the
+/// next stabilize drops them, but a list copied from a stale neighbour may
+/// carry one out of place. A list that repeats an entry or names the node
+/// itself is exempt: that happens only on rings of r nodes or fewer, below
+/// Zave's stable base of r+1, where every list covers the whole ring and one
+/// copied from a successor that does not yet know us wraps past us; stabilize
+/// repairs it, and the converged check compares such lists with the ideal
+/// ring exactly.
+fn successor_list_ordered(n: &Node, nodes: &BTreeMap<NodeId, &Node>) -> bool {
     let bits = n.params.bits;
     let wraps = n
         .succs
@@ -217,6 +220,7 @@ fn successor_list_ordered(n: &Node) -> bool {
     let d: Vec<_> = n
         .succs
         .iter()
+        .filter(|s| nodes.contains_key(s))
         .map(|s| bits.distance(n.id.id(), s.id()))
         .collect();
     d.windows(2).all(|w| w[0] < w[1])

@@ -509,8 +509,8 @@ pub fn replicate<T: Transport>(t: &mut T, n: NodeId) -> Result<(), OpError> {
 }
 
 /// Graceful leave (paper, section 4.4 of the ToN version, with Zave's list
-/// splice): hand every key this node is responsible for to its first live
-/// successor, which takes our predecessor as its own; tell the predecessor,
+/// splice): hand every entry this node holds (its own keys and its replicas)
+/// to its first live successor, which takes our predecessor as its own; tell the predecessor,
 /// and every other node in our predecessor list, to splice our successor
 /// list into its own; then both run replica upkeep
 /// so every key is again on r nodes before we go. The caller removes the
@@ -518,10 +518,10 @@ pub fn replicate<T: Transport>(t: &mut T, n: NodeId) -> Result<(), OpError> {
 pub fn leave<T: Transport>(t: &mut T, n: NodeId) -> Result<(), OpError> {
     let node = me(t, n)?;
     let pred = node.pred.filter(|&p| p != n);
-    let entries = match pred {
-        Some(p) => node.store.entries_in(p.id(), n.id()),
-        None => node.store.entries_in(n.id(), n.id()),
-    };
+    // Everything we hold, replicas too: during churn a replica here may be
+    // the last copy of a key. Versions make the extra harmless, and the
+    // heir's garbage collection passes on what it should not keep.
+    let entries = node.store.entries_in(n.id(), n.id());
     let succs = node.succs.clone();
     let mut heir = None;
     for &s in succs.iter().filter(|&&s| s != n) {
