@@ -38,6 +38,17 @@ fn replay_seed() {
         return;
     };
     let seed: u64 = seed.parse().expect("DHT_SEED is a number");
+    // DHT_DEBUG=1 shows the ring after every action; DHT_TRACE_KEY=key-7
+    // follows one key's holders.
+    let level = if std::env::var_os("DHT_DEBUG").is_some() {
+        "dht=debug"
+    } else {
+        "dht=info"
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(level)
+        .with_writer(std::io::stderr)
+        .try_init();
     let summary = scenario::run(seed, Shape::from_env()).unwrap_or_else(|e| panic!("{e}"));
     println!("{summary:?}");
 }

@@ -52,8 +52,9 @@ Examples:
   dht init --bits 6 --ids 1,8,14,21,32,38,42,48,51,56     the paper's ring (Stoica et al., Fig. 3)
   dht init --nodes 100000 --force                         large rings are built directly, converged")]
     Init(ring::InitArgs),
-    /// Load records from a CSV, Parquet, JSON or NDJSON file, a SQL table or
-    /// a JSON object into the ring, creating the ring if there is none.
+    /// Load records from a CSV, Parquet, JSON or NDJSON file, a table of
+    /// SQLite, PostgreSQL or MySQL/MariaDB, or a JSON object into the ring,
+    /// creating the ring if there is none.
     #[command(after_help = "\
 Examples:
   dht load --source sql --table items                      the SQLite database shipped in data/

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 /// Shape of a scenario.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Shape {
     /// Identifier width.
     pub bits: u32,
@@ -35,6 +35,8 @@ pub struct Shape {
     pub actions: usize,
     /// Maintenance rounds a quiet period may take before it counts as a failure.
     pub max_rounds: usize,
+    /// A key whose holders are logged (at info level) after every action.
+    pub trace_key: Option<String>,
 }
 
 impl Default for Shape {
@@ -46,6 +48,7 @@ impl Default for Shape {
             periods: 4,
             actions: 40,
             max_rounds: 60,
+            trace_key: None,
         }
     }
 }
@@ -79,7 +82,7 @@ pub struct Summary {
 impl Shape {
     /// The default shape with any of `DHT_R`, `DHT_BITS`, `DHT_NODES`,
     /// `DHT_PERIODS`, `DHT_ACTIONS` from the environment, as a failure's
-    /// replay line sets them.
+    /// replay line sets them, and `DHT_TRACE_KEY` to follow one key.
     pub fn from_env() -> Shape {
         fn var<T: std::str::FromStr>(name: &str, default: T) -> T {
             std::env::var(name)
@@ -95,6 +98,7 @@ impl Shape {
             periods: var("DHT_PERIODS", d.periods),
             actions: var("DHT_ACTIONS", d.actions),
             max_rounds: d.max_rounds,
+            trace_key: std::env::var("DHT_TRACE_KEY").ok(),
         }
     }
 }
@@ -140,13 +144,11 @@ pub fn run(seed: u64, shape: Shape) -> Result<Summary, String> {
                     next_node += 1;
                     match world.join(&name, None, None) {
                         Ok((id, l)) => {
-                            if std::env::var("DHT_DEBUG").is_ok() {
-                                eprintln!(
-                                    "JOIN {name}@{} succ {:?}",
-                                    world.bits().show(id.id()),
-                                    l.map(|l| world.name(l.successor))
-                                );
-                            }
+                            tracing::debug!(
+                                "join {name}@{} successor {:?}",
+                                world.bits().show(id.id()),
+                                l.map(|l| world.name(l.successor))
+                            );
                             s.joins += 1
                         }
                         Err(crate::sim::WorldError::IdTaken { .. }) => {}
@@ -235,8 +237,8 @@ pub fn run(seed: u64, shape: Shape) -> Result<Summary, String> {
                     s.steps += 1;
                 }
             }
-            if let Ok(k) = std::env::var("DHT_TRACE_KEY") {
-                let key = world.key(&k);
+            if let Some(k) = &shape.trace_key {
+                let key = world.key(k);
                 let holders: Vec<String> = world
                     .nodes()
                     .filter_map(|n| {
@@ -245,17 +247,17 @@ pub fn run(seed: u64, shape: Shape) -> Result<Summary, String> {
                             .map(|v| format!("{}={}", world.name(n.id), v["n"]))
                     })
                     .collect();
-                eprintln!(
-                    "TRACE {} {k}@{}: {:?}",
+                tracing::info!(
+                    "{} {k}@{} held by {:?}",
                     at(),
                     world.bits().show(key.id),
                     holders
                 );
             }
-            if std::env::var("DHT_DEBUG").is_ok() {
-                eprintln!("-- {}", at());
+            if tracing::enabled!(tracing::Level::DEBUG) {
+                tracing::debug!("after {}", at());
                 for n in world.nodes() {
-                    eprintln!(
+                    tracing::debug!(
                         "{}@{} pred={:?} succs={:?}",
                         world.name(n.id),
                         world.bits().show(n.id.id()),
