@@ -75,36 +75,33 @@ impl Target {
         };
         let url = url.replacen("mariadb://", "mysql://", 1);
         let bad = |e: sqlx::Error| SourceError::Sql(format!("{}: {e}", redact(&url)));
-        match kind {
-            Kind::Postgres => {
-                let o = PgConnectOptions::from_str(&url).map_err(bad)?;
-                let url_password = password_in_url(&url);
-                Ok(Target {
-                    kind,
-                    host: o.get_host().to_owned(),
-                    port: o.get_port(),
-                    user: o.get_username().to_owned(),
-                    database: o.get_database().unwrap_or("").to_owned(),
-                    password: password
-                        .or(url_password)
-                        .or_else(|| std::env::var("PGPASSWORD").ok()),
-                })
-            }
-            Kind::Mysql => {
-                let o = MySqlConnectOptions::from_str(&url).map_err(bad)?;
-                let url_password = password_in_url(&url);
-                Ok(Target {
-                    kind,
-                    host: o.get_host().to_owned(),
-                    port: o.get_port(),
-                    user: o.get_username().to_owned(),
-                    database: o.get_database().unwrap_or("").to_owned(),
-                    password: password
-                        .or(url_password)
-                        .or_else(|| std::env::var("MYSQL_PWD").ok()),
-                })
-            }
+        // The two option types share these getters but no trait.
+        macro_rules! parts {
+            ($ty:ty) => {{
+                let o = <$ty>::from_str(&url).map_err(bad)?;
+                let db = o.get_database().unwrap_or("").to_owned();
+                (
+                    o.get_host().to_owned(),
+                    o.get_port(),
+                    o.get_username().to_owned(),
+                    db,
+                )
+            }};
         }
+        let ((host, port, user, database), env_password) = match kind {
+            Kind::Postgres => (parts!(PgConnectOptions), "PGPASSWORD"),
+            Kind::Mysql => (parts!(MySqlConnectOptions), "MYSQL_PWD"),
+        };
+        Ok(Target {
+            kind,
+            host,
+            port,
+            user,
+            database,
+            password: password
+                .or_else(|| password_in_url(&url))
+                .or_else(|| std::env::var(env_password).ok()),
+        })
     }
 
     /// A target from separate details (the old tool's server, port, user,
