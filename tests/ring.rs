@@ -324,8 +324,6 @@ fn hundred_thousand_node_ring() {
         let key = w.bits().hash(&format!("key-{i}"));
         let l = w.lookup(key, None).unwrap();
         hops += l.hops();
-        let ids: Vec<NodeId> = Vec::new();
-        drop(ids);
     }
     let mean = hops as f64 / lookups as f64;
     let half_log = 0.5 * (n as f64).log2();
