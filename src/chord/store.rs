@@ -109,7 +109,13 @@ impl Store {
     /// Returns the live value it replaced when it did, as `Some(previous)`;
     /// None when the held entry was as new or newer and nothing changed.
     pub fn merge(&mut self, key: Key, v: Versioned) -> Option<Option<Value>> {
-        let bucket = self.map.entry(key.id).or_default();
+        // Almost every position holds one key: a bucket of capacity 1, not
+        // the default 4 (which made a million-key load allocate, and the
+        // kernel zero, four times the memory).
+        let bucket = self
+            .map
+            .entry(key.id)
+            .or_insert_with(|| Vec::with_capacity(1));
         if let Some(slot) = bucket.iter_mut().find(|(t, _)| *t == key.text) {
             if slot.1.version >= v.version {
                 return None;
