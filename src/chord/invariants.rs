@@ -227,14 +227,8 @@ fn successor_list_ordered(n: &Node, nodes: &BTreeMap<NodeId, &Node>) -> bool {
 }
 
 /// Our converged-state properties: pointers equal the ideal ring's and every
-/// key sits on exactly its r holders with one value. Pointers of very large
-/// rings are checked on every node; pass `check_fingers = false` to skip the
-/// finger tables.
-pub fn check_converged(
-    nodes: &BTreeMap<NodeId, &Node>,
-    params: Params,
-    check_fingers: bool,
-) -> Vec<Violation> {
+/// key sits on exactly its r holders with one value.
+pub fn check_converged(nodes: &BTreeMap<NodeId, &Node>, params: Params) -> Vec<Violation> {
     let mut out = Vec::new();
     if nodes.is_empty() {
         return out;
@@ -260,19 +254,17 @@ pub fn check_converged(
         );
         wrong(n.id, "successor list", n.succs.clone(), ideal.succs(n.id));
         wrong(n.id, "predecessor list", n.preds.clone(), ideal.preds(n.id));
-        if check_fingers {
-            let want = ideal.fingers(n.id);
-            for i in 0..params.bits.get() {
-                let (h, w) = (n.fingers.get(i), want.get(i));
-                if h != w {
-                    wrong(
-                        n.id,
-                        &format!("finger {i}"),
-                        h.into_iter().collect(),
-                        w.into_iter().collect(),
-                    );
-                    break;
-                }
+        let want = ideal.fingers(n.id);
+        for i in 0..params.bits.get() {
+            let (h, w) = (n.fingers.get(i), want.get(i));
+            if h != w {
+                wrong(
+                    n.id,
+                    &format!("finger {i}"),
+                    h.into_iter().collect(),
+                    w.into_iter().collect(),
+                );
+                break;
             }
         }
     }

@@ -1,6 +1,6 @@
 //! Commands on keys: dump, get, put, delete.
 
-use super::{Format, node_named, open, show_node};
+use super::{Format, node_named, show_node};
 use crate::output::{self, Listed};
 use anyhow::Context;
 use clap::Args;
@@ -56,6 +56,19 @@ pub async fn dump(path: &Path, a: DumpArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Opens the state and loads the nodes with every copy of one key, in one
+/// transaction (one snapshot for reads; the write lock for writes).
+async fn open_for_key(
+    path: &Path,
+    access: Access,
+    key: &str,
+) -> anyhow::Result<(State, dht::state::Loaded)> {
+    let mut st = State::open(path, access).await?;
+    let id = st.params().await?.bits.hash(key);
+    let loaded = st.load(Scope::Key(id)).await?;
+    Ok((st, loaded))
+}
+
 #[derive(Debug, Args)]
 pub struct GetArgs {
     /// The key.
@@ -72,11 +85,7 @@ pub struct GetArgs {
 }
 
 pub async fn get(path: &Path, a: GetArgs) -> anyhow::Result<ExitCode> {
-    let bits_key = {
-        let mut st = State::open(path, Access::Read).await?;
-        st.params().await?.bits.hash(&a.key)
-    };
-    let (_st, mut loaded) = open(path, Access::Read, Scope::Key(bits_key)).await?;
+    let (_st, mut loaded) = open_for_key(path, Access::Read, &a.key).await?;
     let w = &mut loaded.world;
     let from = a.from.as_deref().map(|f| node_named(w, f)).transpose()?;
     let out = w
@@ -143,9 +152,7 @@ pub async fn put(path: &Path, a: PutArgs) -> anyhow::Result<ExitCode> {
     if a.key.is_empty() {
         anyhow::bail!("the key is empty");
     }
-    let mut st = State::open(path, Access::Write).await?;
-    let id = st.params().await?.bits.hash(&a.key);
-    let mut loaded = st.load(Scope::Key(id)).await?;
+    let (mut st, mut loaded) = open_for_key(path, Access::Write, &a.key).await?;
     let w = &mut loaded.world;
     let value = parse_value(&a.value, a.text);
     let out = w
@@ -173,9 +180,7 @@ pub struct DeleteArgs {
 }
 
 pub async fn delete(path: &Path, a: DeleteArgs) -> anyhow::Result<ExitCode> {
-    let mut st = State::open(path, Access::Write).await?;
-    let id = st.params().await?.bits.hash(&a.key);
-    let mut loaded = st.load(Scope::Key(id)).await?;
+    let (mut st, mut loaded) = open_for_key(path, Access::Write, &a.key).await?;
     let w = &mut loaded.world;
     let out = w
         .delete(&a.key, None)

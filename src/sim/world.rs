@@ -561,7 +561,7 @@ impl World {
     pub fn check(&self) -> Vec<Violation> {
         let snap = self.snapshot();
         let mut v = invariants::check_ring(&snap);
-        v.extend(invariants::check_converged(&snap, self.params, true));
+        v.extend(invariants::check_converged(&snap, self.params));
         v
     }
 
