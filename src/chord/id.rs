@@ -205,7 +205,7 @@ impl Id {
     /// x ∈ (a, b) on the ring. When a == b the interval is the whole ring
     /// except a, so a lone node treats every other id as lying between itself
     /// and itself.
-    #[inline]
+    #[inline(always)]
     pub fn in_open(self, a: Id, b: Id) -> bool {
         if a < b {
             a < self && self < b
@@ -218,7 +218,7 @@ impl Id {
 
     /// x ∈ (a, b] on the ring. When a == b the interval is the whole ring: a
     /// node that is its own successor is responsible for every key.
-    #[inline]
+    #[inline(always)]
     pub fn in_half_open(self, a: Id, b: Id) -> bool {
         if a < b {
             a < self && self <= b
@@ -227,6 +227,64 @@ impl Id {
         } else {
             true
         }
+    }
+}
+
+/// A clockwise distance `x - origin mod 2^160`, as three words compared in
+/// order: the ring's "how far round from here" in a form that compares in a
+/// few integer instructions.
+///
+/// Routing compares many candidates against one key from one node; turning
+/// each into its offset from that node makes every "does c fall between me
+/// and the key" one subtraction and one comparison, instead of the three
+/// case-split comparisons of [`Id::in_open`]. Offsets modulo 2^160 order
+/// identifiers of a narrower ring (m < 160) the same way as offsets modulo
+/// 2^m, since all of them lie below 2^m.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Offset(u64, u64, u32);
+
+impl Offset {
+    /// True for the offset of the origin itself.
+    #[inline(always)]
+    pub fn is_zero(self) -> bool {
+        self == Offset(0, 0, 0)
+    }
+
+    /// The largest i with 2^i <= self, or None for zero.
+    #[inline(always)]
+    pub fn floor_log2(self) -> Option<u32> {
+        if self.0 != 0 {
+            Some(96 + 63 - self.0.leading_zeros())
+        } else if self.1 != 0 {
+            Some(32 + 63 - self.1.leading_zeros())
+        } else if self.2 != 0 {
+            Some(31 - self.2.leading_zeros())
+        } else {
+            None
+        }
+    }
+
+    /// True when an id at this offset lies in (origin, end) on the ring,
+    /// `end` being the offset of the interval's end: [`Id::in_open`] with
+    /// `a` the origin. An empty `end` (end == origin) means the whole ring
+    /// but the origin.
+    #[inline(always)]
+    pub fn before(self, end: Offset) -> bool {
+        !self.is_zero() && (self < end || end.is_zero())
+    }
+}
+
+impl Id {
+    /// `self - origin mod 2^160`: see [`Offset`].
+    #[inline(always)]
+    pub fn offset_from(self, origin: Id) -> Offset {
+        let (a0, a1, a2) = self.words();
+        let (b0, b1, b2) = origin.words();
+        let (lo, borrow_lo) = a2.overflowing_sub(b2);
+        let (mid, b1a) = a1.overflowing_sub(b1);
+        let (mid, b1b) = mid.overflowing_sub(u64::from(borrow_lo));
+        let hi = a0.wrapping_sub(b0).wrapping_sub(u64::from(b1a | b1b));
+        Offset(hi, mid, lo)
     }
 }
 
@@ -332,6 +390,39 @@ mod tests {
         assert!(id(8, 0).in_half_open(id(8, 255), id(8, 0)));
         // a == b: the whole ring
         assert!(a.in_half_open(a, a) && c.in_half_open(a, a));
+    }
+
+    #[test]
+    fn offsets_decide_intervals_as_in_open_does() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        for m in [1, 2, 3, 8, 63, 64, 65, 128, 159, 160] {
+            let w = b(m);
+            // Random ids, plus the edges: zero, the top, and neighbours.
+            let top = w.mask();
+            let pick = |rng: &mut rand_chacha::ChaCha8Rng| match rng.random_range(0..4) {
+                0 => Id::ZERO,
+                1 => Id::from_u160(top),
+                _ => Id::from_u160(
+                    U160::from_limbs([rng.random(), rng.random(), u64::from(rng.random::<u32>())])
+                        & top,
+                ),
+            };
+            for _ in 0..2000 {
+                let (x, a, e) = (pick(&mut rng), pick(&mut rng), pick(&mut rng));
+                assert_eq!(
+                    x.offset_from(a).before(e.offset_from(a)),
+                    x.in_open(a, e),
+                    "m={m} x={x:?} a={a:?} b={e:?}"
+                );
+                let (dx, de) = (x.offset_from(a), e.offset_from(a));
+                assert_eq!(dx.is_zero(), x == a);
+                // Wider offsets are further round from a.
+                if !dx.is_zero() && !de.is_zero() && dx != de {
+                    assert_eq!(dx < de, x.in_open(a, e));
+                }
+            }
+        }
     }
 
     #[test]

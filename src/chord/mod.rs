@@ -5,6 +5,7 @@
 pub mod finger;
 pub mod id;
 pub mod invariants;
+pub mod lookup;
 pub mod message;
 pub mod node;
 pub mod ops;

@@ -7,7 +7,7 @@
 //! [`crate::chord::ops`] and reach other nodes only through a transport.
 
 use super::finger::FingerTable;
-use super::id::{Bits, Id, NodeId};
+use super::id::{Bits, Id, NodeId, Offset};
 use super::message::{Request, Response, Step};
 use super::store::{Store, Versioned};
 
@@ -32,32 +32,38 @@ impl Params {
 /// checker, persistence); protocol code changes them only in [`Node::handle`]
 /// and in [`crate::chord::ops`] procedures running as this node.
 #[derive(Clone, Debug)]
+// Laid out in this order on purpose: a lookup step reads only the id, the
+// successor list and the finger table, so they come first and share the
+// first 72 bytes; the simulator fetches just those ahead of a step
+// (`Network::will_call`). The rest is ordered by alignment to stay at 216
+// bytes.
+#[repr(C)]
 pub struct Node {
     /// This node's identifier.
     pub id: NodeId,
-    /// Ring settings.
-    pub params: Params,
+    /// Successor list, nearest first, at most r entries; never empty (a lone
+    /// node lists itself). On rings of r nodes or fewer it wraps and repeats.
+    pub succs: Vec<NodeId>,
+    /// Finger table.
+    pub fingers: FingerTable,
+    /// Predecessor list, nearest first, at most r entries: tells the node
+    /// which replicas it should hold (those of the keys in (preds[r-1], self]).
+    pub preds: Vec<NodeId>,
+    /// Stored keys and replicas.
+    pub store: Store,
+    /// Fingerprint of (pred, succs) at the last complete replica push; zero
+    /// means "push again" (a replica write failed or neighbours changed).
+    pub replicated: u64,
     /// Predecessor, None when unknown (after create, join, or its failure).
     pub pred: Option<NodeId>,
     /// A notifier that could not be adopted because the current predecessor
     /// looked alive; adopted by `check_predecessor` if the old one is dead.
     /// This is Zave's `rectify` split across the message and the next tick.
     pub pred_candidate: Option<NodeId>,
-    /// Successor list, nearest first, at most r entries; never empty (a lone
-    /// node lists itself). On rings of r nodes or fewer it wraps and repeats.
-    pub succs: Vec<NodeId>,
-    /// Predecessor list, nearest first, at most r entries: tells the node
-    /// which replicas it should hold (those of the keys in (preds[r-1], self]).
-    pub preds: Vec<NodeId>,
-    /// Finger table.
-    pub fingers: FingerTable,
+    /// Ring settings.
+    pub params: Params,
     /// The next finger fix_fingers refreshes.
     pub next_finger: u8,
-    /// Stored keys and replicas.
-    pub store: Store,
-    /// Fingerprint of (pred, succs) at the last complete replica push; zero
-    /// means "push again" (a replica write failed or neighbours changed).
-    pub replicated: u64,
     /// Replica upkeeps since the last anti-entropy digest check.
     pub upkeeps: u8,
     /// Something newer arrived other than by a primary's push (a hand-over
@@ -65,6 +71,10 @@ pub struct Node {
     /// replicate to compare digests with us.
     pub suspect: bool,
 }
+
+/// The bytes of a [`Node`] a lookup step reads: id, successor list and
+/// finger table headers.
+pub const ROUTING_HEAD: usize = std::mem::offset_of!(Node, preds);
 
 impl Node {
     /// The first node of a ring (the paper's `create`): its own successor, no
@@ -109,13 +119,25 @@ impl Node {
     /// The paper's `closest_preceding_node`, over fingers and the successor
     /// list (ToN version), skipping nodes in `avoid`.
     pub fn closest_preceding(&self, key: Id, avoid: &[NodeId]) -> Option<NodeId> {
+        self.closest_preceding_offset(key.offset_from(self.id.id()), avoid)
+    }
+
+    /// [`Node::closest_preceding`] of the key at offset `end` from this node.
+    fn closest_preceding_offset(&self, end: Offset, avoid: &[NodeId]) -> Option<NodeId> {
+        // Offsets from this node: "n in (me, key)" is one subtraction and
+        // one comparison, and of two candidates the closer to the key is
+        // the one with the larger offset.
         let me = self.id.id();
-        let usable = |n: &NodeId| n.id().in_open(me, key) && !avoid.contains(n);
-        let from_fingers = self.fingers.runs_descending().find(usable);
-        let from_succs = self.succs.iter().rev().copied().find(usable);
+        let usable = |n: NodeId| {
+            let d = n.id().offset_from(me);
+            (d.before(end) && !avoid.contains(&n)).then_some((d, n))
+        };
+        let top = end.floor_log2().unwrap_or(u32::MAX);
+        let from_fingers = self.fingers.runs_descending_from(top).find_map(usable);
+        let from_succs = self.succs.iter().rev().copied().find_map(usable);
         match (from_fingers, from_succs) {
-            (Some(f), Some(s)) => Some(if s.id().in_open(f.id(), key) { s } else { f }),
-            (f, s) => f.or(s),
+            (Some((df, f)), Some((ds, s))) => Some(if ds > df { s } else { f }),
+            (f, s) => f.or(s).map(|(_, n)| n),
         }
     }
 
@@ -124,10 +146,14 @@ impl Node {
         let Some(s) = self.succs.iter().copied().find(|s| !avoid.contains(s)) else {
             return Step::Stuck;
         };
-        if key.in_half_open(self.id.id(), s.id()) {
+        // key ∈ (me, s] (Id::in_half_open), in offsets from me: a lone node
+        // (s == me) owns everything.
+        let me = self.id.id();
+        let (end, ds) = (key.offset_from(me), s.id().offset_from(me));
+        if ds.is_zero() || (!end.is_zero() && end <= ds) {
             return Step::Done(s);
         }
-        Step::Next(self.closest_preceding(key, avoid).unwrap_or(s))
+        Step::Next(self.closest_preceding_offset(end, avoid).unwrap_or(s))
     }
 
     /// Where to send a data request for `key`, or None to serve it here.

@@ -11,6 +11,8 @@
 //! ("Reasoning about identifier spaces", TSE 2017).
 
 use super::id::{Id, NodeId};
+use super::lookup::resolve_avoiding;
+pub use super::lookup::{Lookup, find_successor, find_successors, resolve};
 use super::message::{Request, Response, Step};
 use super::node::Node;
 use super::store::{Key, Versioned};
@@ -28,6 +30,35 @@ pub trait Transport {
     /// The state of the node a procedure runs as, or None if it has crashed
     /// (for instance in the middle of the procedure).
     fn local(&mut self, id: NodeId) -> Option<&mut Node>;
+    /// One `FindStep` from `from` to `to`: the same message as
+    /// `call(from, to, Request::FindStep { key, avoid })`, without building
+    /// the request and response envelopes. Lookups send more messages than
+    /// anything else, so a transport may deliver this one directly.
+    fn find_step(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        key: Id,
+        avoid: &[NodeId],
+    ) -> Result<Step, Unreachable> {
+        match self.call(
+            from,
+            to,
+            Request::FindStep {
+                key,
+                avoid: avoid.to_vec(),
+            },
+        )? {
+            Response::Step(s) => Ok(s),
+            // A FindStep has only one kind of answer; a node that gives
+            // another is treated as one that gave none, and routed around.
+            _ => Err(Unreachable),
+        }
+    }
+    /// A hint: a message to `to` follows soon. A transport may use it to
+    /// get ready (the simulator fetches the node's state into cache; a real
+    /// one could open a connection). It changes nothing observable.
+    fn will_call(&mut self, _to: NodeId) {}
 }
 
 /// Why a procedure could not finish. Each variant says what changed.
@@ -65,128 +96,6 @@ fn me<T: Transport>(t: &mut T, n: NodeId) -> Result<&mut Node, OpError> {
 
 fn unexpected(r: Response) -> OpError {
     OpError::Protocol(format!("{r:?}").chars().take(200).collect())
-}
-
-/// The result of a lookup: the node found and how it was found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lookup {
-    /// successor(key) among the nodes that answered.
-    pub successor: NodeId,
-    /// The nodes asked, in order, from the start node to the key's
-    /// predecessor (the node that answered "done").
-    pub path: Vec<NodeId>,
-    /// Requests that went unanswered and were routed around.
-    pub timeouts: u32,
-}
-
-impl Lookup {
-    /// Routing hops: nodes asked after the start (the paper's path length).
-    pub fn hops(&self) -> usize {
-        self.path.len() - 1
-    }
-}
-
-/// Iterative `find_successor` (paper, ToN Fig. 5, with the successor list
-/// searched by `closest_preceding_node` and dead nodes routed around): asks
-/// nodes one after another, starting at `start`, until one names the key's
-/// successor; then runs `at_successor` there. If the successor, or any node on
-/// the way, does not answer, the asker marks it dead for this lookup and asks
-/// the previous node again.
-pub fn resolve<T: Transport, R>(
-    t: &mut T,
-    asker: NodeId,
-    start: NodeId,
-    key: Id,
-    at_successor: impl FnMut(&mut T, NodeId) -> Result<R, Unreachable>,
-) -> Result<(Lookup, R), OpError> {
-    resolve_avoiding(t, asker, start, key, Vec::new(), at_successor)
-}
-
-/// [`resolve`], never routing through the nodes in `avoid`.
-fn resolve_avoiding<T: Transport, R>(
-    t: &mut T,
-    asker: NodeId,
-    start: NodeId,
-    key: Id,
-    mut avoid: Vec<NodeId>,
-    mut at_successor: impl FnMut(&mut T, NodeId) -> Result<R, Unreachable>,
-) -> Result<(Lookup, R), OpError> {
-    let mut path: Vec<NodeId> = Vec::new();
-    let mut timeouts = 0u32;
-    let mut cur = start;
-    let budget = 4 * 160 + 64;
-    for _ in 0..budget {
-        let answer = t.call(
-            asker,
-            cur,
-            Request::FindStep {
-                key,
-                avoid: avoid.clone(),
-            },
-        );
-        tracing::trace!(?cur, ?key, ?avoid, ?answer, "find step");
-        let step = match answer {
-            Ok(Response::Step(s)) => s,
-            Ok(other) => return Err(unexpected(other)),
-            Err(Unreachable) => {
-                timeouts += 1;
-                avoid.push(cur);
-                cur = *path.last().ok_or(OpError::Stuck)?;
-                continue;
-            }
-        };
-        if path.last() != Some(&cur) {
-            path.push(cur);
-        }
-        match step {
-            Step::Done(s) => match at_successor(t, s) {
-                Ok(r) => {
-                    return Ok((
-                        Lookup {
-                            successor: s,
-                            path,
-                            timeouts,
-                        },
-                        r,
-                    ));
-                }
-                Err(Unreachable) => {
-                    timeouts += 1;
-                    avoid.push(s);
-                }
-            },
-            Step::Next(n) if n == cur => {
-                // A node that names itself cannot make progress; treat its
-                // own successor answer as final.
-                return Err(OpError::Protocol("node named itself as next hop".into()));
-            }
-            Step::Next(n) => cur = n,
-            Step::Stuck => {
-                avoid.push(cur);
-                path.pop();
-                cur = *path.last().ok_or(OpError::Stuck)?;
-            }
-        }
-    }
-    Err(OpError::TooLong(budget))
-}
-
-/// `find_successor(key)` asked at `start` on behalf of `asker`; the answer is
-/// confirmed alive with a ping (Zave: never adopt an unchecked pointer).
-pub fn find_successor<T: Transport>(
-    t: &mut T,
-    asker: NodeId,
-    start: NodeId,
-    key: Id,
-) -> Result<Lookup, OpError> {
-    resolve(t, asker, start, key, |t, s| {
-        if s == asker {
-            Ok(())
-        } else {
-            t.call(asker, s, Request::Ping).map(|_| ())
-        }
-    })
-    .map(|(l, ())| l)
 }
 
 /// Join (Zave's version): the new node `j`, already reachable but linked from

@@ -10,9 +10,10 @@
 //! further messages, so a test can kill a successor in the middle of
 //! stabilize. It never chooses anything at random; the world does.
 
-use crate::chord::message::{Request, Response};
+use crate::chord::message::{Request, Response, Step};
+use crate::chord::node::ROUTING_HEAD;
 use crate::chord::ops::{Transport, Unreachable};
-use crate::chord::{Node, NodeId};
+use crate::chord::{Id, Node, NodeId};
 
 /// Message counters since the network was made.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -34,6 +35,10 @@ pub struct Network {
     crash_plan: Vec<(u64, NodeId)>,
     /// Nodes the plan has crashed, not yet collected by the world.
     crashed: Vec<NodeId>,
+    /// Slots announced by the last [`WARM_LAG`] `will_call` hints, a ring
+    /// buffer, and where the next hint goes.
+    warm: [usize; WARM_LAG],
+    warm_at: usize,
 }
 
 impl Network {
@@ -122,8 +127,11 @@ impl Network {
     }
 }
 
-impl Transport for Network {
-    fn call(&mut self, from: NodeId, to: NodeId, req: Request) -> Result<Response, Unreachable> {
+impl Network {
+    /// Counts a message from `from` to `to` (a node asking itself is free),
+    /// runs the crash plan, and returns the receiver if it is live.
+    #[inline]
+    fn deliver(&mut self, from: NodeId, to: NodeId) -> Result<&mut Node, Unreachable> {
         if from != to {
             self.stats.messages += 1;
             while self
@@ -137,16 +145,89 @@ impl Transport for Network {
                 }
             }
         }
-        match self.get_mut(to) {
-            Some(node) => Ok(node.handle(req)),
+        match self
+            .slots
+            .get_mut(Self::slot(to))
+            .and_then(|s| s.as_mut())
+            .filter(|n| n.id == to)
+        {
+            Some(node) => Ok(node),
             None => {
                 self.stats.unreachable += 1;
                 Err(Unreachable)
             }
         }
     }
+}
+
+impl Transport for Network {
+    fn call(&mut self, from: NodeId, to: NodeId, req: Request) -> Result<Response, Unreachable> {
+        self.deliver(from, to).map(|node| node.handle(req))
+    }
 
     fn local(&mut self, id: NodeId) -> Option<&mut Node> {
         self.get_mut(id)
     }
+
+    fn find_step(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        key: Id,
+        avoid: &[NodeId],
+    ) -> Result<Step, Unreachable> {
+        self.deliver(from, to)
+            .map(|node| node.find_step(key, avoid))
+    }
+
+    /// Pipelines memory: the receiver's slot is fetched now, and the
+    /// routing tables (successor list, top fingers) of the node announced
+    /// [`WARM_LAG`] hints ago, whose slot has arrived by then, are fetched
+    /// too. With a dozen lookups in flight, each step then finds its node's
+    /// state in cache instead of waiting for main memory several times.
+    fn will_call(&mut self, to: NodeId) {
+        let i = Self::slot(to);
+        if let Some(slot) = self.slots.get(i) {
+            // Option<Node> has no tag (the niche is in a Vec pointer), so
+            // the node's head is the slot's head.
+            prefetch_bytes(std::ptr::from_ref(slot).cast(), ROUTING_HEAD);
+        }
+        let lagged = std::mem::replace(&mut self.warm[self.warm_at], i);
+        self.warm_at = (self.warm_at + 1) % WARM_LAG;
+        if let Some(Some(node)) = self.slots.get(lagged) {
+            let succs = node.succs.as_slice();
+            prefetch_bytes(succs.as_ptr().cast(), std::mem::size_of_val(succs));
+            // closest_preceding scans fingers from the top: the last runs.
+            let runs = node.fingers.runs();
+            let top = &runs[runs.len().saturating_sub(40)..];
+            prefetch_bytes(top.as_ptr().cast(), std::mem::size_of_val(top));
+        }
+    }
+}
+
+/// How many [`Transport::will_call`] hints pass between fetching a node's
+/// slot and fetching the tables it points to: long enough for the slot to
+/// arrive from memory, short enough that the tables arrive before use.
+const WARM_LAG: usize = 4;
+
+/// Asks the CPU to start loading `len` bytes at `p` into cache. A hint with
+/// no effect on program state; a no-op off x86-64.
+#[inline]
+fn prefetch_bytes(p: *const u8, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // Every 64-byte line the range touches, from the one holding p.
+        let mut line = p.wrapping_sub(p as usize % 64);
+        let end = p.wrapping_add(len);
+        while line < end {
+            // SAFETY: prefetching never faults and reads nothing the program
+            // can observe.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line.cast());
+            }
+            line = line.wrapping_add(64);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (p, len);
 }
