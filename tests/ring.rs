@@ -421,7 +421,9 @@ fn lookups_in_flight_answer_as_lookups_one_at_a_time() {
         let many = w.lookup_many(&queries).unwrap();
         assert_eq!(w.last_op_messages(), serial_messages, "{what}: messages");
         for (i, (a, b)) in one.iter().zip(&many).enumerate() {
-            let b = b.clone().map_err(|e| dht::sim::WorldError::from(e).to_string());
+            let b = b
+                .clone()
+                .map_err(|e| dht::sim::WorldError::from(e).to_string());
             assert_eq!(a, &b, "{what}: query {i}");
         }
     };

@@ -70,19 +70,6 @@ impl FingerTable {
         self.runs.iter().rev().map(|r| r.1)
     }
 
-    /// Distinct fingers at indices `..=i`, from the highest down: in a
-    /// correct table the fingers above i start past `n + 2^(i+1)`, so a
-    /// lookup whose key lies before that skips them without looking at
-    /// their nodes.
-    #[inline]
-    pub fn runs_descending_from(&self, i: u32) -> impl Iterator<Item = NodeId> + '_ {
-        self.runs
-            .iter()
-            .rev()
-            .skip_while(move |r| u32::from(r.0) > i)
-            .map(|r| r.1)
-    }
-
     /// The runs as (first index, node), lowest index first.
     pub fn runs(&self) -> &[(u8, NodeId)] {
         &self.runs

@@ -12,7 +12,7 @@
 //! latency of jumping between a hundred thousand nodes' tables.
 
 use super::id::{Id, NodeId};
-use super::message::{Request, Step};
+use super::message::Step;
 use super::ops::{OpError, Transport, Unreachable};
 
 /// The result of a lookup: the node found and how it was found.
@@ -63,6 +63,8 @@ pub struct Resolver {
     avoid: Vec<NodeId>,
     timeouts: u32,
     steps: usize,
+    /// The next step asks again a node already on the path.
+    retrying: bool,
 }
 
 impl Resolver {
@@ -79,6 +81,7 @@ impl Resolver {
             avoid,
             timeouts: 0,
             steps: 0,
+            retrying: false,
         }
     }
 
@@ -104,7 +107,8 @@ impl Resolver {
                 return self.back_off();
             }
         };
-        if self.path.last() != Some(&cur) {
+        // A node asked again after a backoff is on the path already.
+        if !std::mem::take(&mut self.retrying) {
             self.path.push(cur);
         }
         match step {
@@ -129,6 +133,7 @@ impl Resolver {
         match self.path.last() {
             Some(&p) => {
                 self.cur = p;
+                self.retrying = true;
                 Progress::Asking
             }
             None => Progress::Failed(OpError::Stuck),
@@ -144,6 +149,7 @@ impl Resolver {
         self.steps += 1;
         self.timeouts += 1;
         self.avoid.push(s);
+        self.retrying = true;
         None
     }
 
@@ -200,11 +206,7 @@ pub fn resolve_avoiding<T: Transport, R>(
 /// Confirms a lookup's answer is alive (Zave: never adopt an unchecked
 /// pointer). Asking oneself is free.
 fn ping<T: Transport>(t: &mut T, asker: NodeId, s: NodeId) -> Result<(), Unreachable> {
-    if s == asker {
-        Ok(())
-    } else {
-        t.call(asker, s, Request::Ping).map(|_| ())
-    }
+    if s == asker { Ok(()) } else { t.ping(asker, s) }
 }
 
 /// `find_successor(key)` asked at `start` on behalf of `asker`; the answer is

@@ -126,19 +126,41 @@ impl Node {
     fn closest_preceding_offset(&self, end: Offset, avoid: &[NodeId]) -> Option<NodeId> {
         // Offsets from this node: "n in (me, key)" is one subtraction and
         // one comparison, and of two candidates the closer to the key is
-        // the one with the larger offset.
+        // the one with the larger offset. Written as plain loops: this is
+        // the innermost work of every lookup.
         let me = self.id.id();
-        let usable = |n: NodeId| {
-            let d = n.id().offset_from(me);
-            (d.before(end) && !avoid.contains(&n)).then_some((d, n))
-        };
+        let usable = |n: &NodeId, d: Offset| d.before(end) && !avoid.contains(n);
+        // Fingers whose start lies past the key cannot precede it in a
+        // correct table (their node is at or after their start): start at
+        // the highest finger whose start does not pass the key, as the
+        // paper's loop would after its first failed tests. In a table still
+        // being fixed a skipped finger could have preceded the key; the
+        // lookup then takes a shorter step, never a wrong one, since every
+        // next hop lies in (me, key). A key at this node itself (end zero)
+        // searches the whole table.
         let top = end.floor_log2().unwrap_or(u32::MAX);
-        let from_fingers = self.fingers.runs_descending_from(top).find_map(usable);
-        let from_succs = self.succs.iter().rev().copied().find_map(usable);
-        match (from_fingers, from_succs) {
-            (Some((df, f)), Some((ds, s))) => Some(if ds > df { s } else { f }),
-            (f, s) => f.or(s).map(|(_, n)| n),
+        let mut best: Option<(Offset, NodeId)> = None;
+        for (start, f) in self.fingers.runs().iter().rev() {
+            if u32::from(*start) > top {
+                continue;
+            }
+            let d = f.id().offset_from(me);
+            if usable(f, d) {
+                best = Some((d, *f));
+                break;
+            }
         }
+        // The farthest usable successor, if it is closer to the key.
+        for s in self.succs.iter().rev() {
+            let d = s.id().offset_from(me);
+            if usable(s, d) {
+                if best.is_none_or(|(bd, _)| d > bd) {
+                    best = Some((d, *s));
+                }
+                break;
+            }
+        }
+        best.map(|(_, n)| n)
     }
 
     /// One step of find_successor, answered from local state only.

@@ -55,6 +55,12 @@ pub trait Transport {
             _ => Err(Unreachable),
         }
     }
+    /// A liveness check of `to` by `from`: `call(from, to, Request::Ping)`,
+    /// which every live node answers with Pong. Every lookup ends with one,
+    /// so a transport may answer it without the envelopes.
+    fn ping(&mut self, from: NodeId, to: NodeId) -> Result<(), Unreachable> {
+        self.call(from, to, Request::Ping).map(|_| ())
+    }
     /// A hint: a message to `to` follows soon. A transport may use it to
     /// get ready (the simulator fetches the node's state into cache; a real
     /// one could open a connection). It changes nothing observable.
@@ -109,9 +115,7 @@ fn unexpected(r: Response) -> OpError {
 pub fn join<T: Transport>(t: &mut T, j: NodeId, via: NodeId) -> Result<Lookup, OpError> {
     // Stale pointers to a departed node with our id would lead the lookup to
     // us, not yet a member: route as if we were absent.
-    let (lookup, ()) = resolve_avoiding(t, j, via, j.id(), vec![j], |t, s| {
-        t.call(j, s, Request::Ping).map(|_| ())
-    })?;
+    let (lookup, ()) = resolve_avoiding(t, j, via, j.id(), vec![j], |t, s| t.ping(j, s))?;
     let s = lookup.successor;
     let s_list = match t
         .call(j, s, Request::GetNeighbours)

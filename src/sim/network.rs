@@ -169,6 +169,10 @@ impl Transport for Network {
         self.get_mut(id)
     }
 
+    fn ping(&mut self, from: NodeId, to: NodeId) -> Result<(), Unreachable> {
+        self.deliver(from, to).map(|_| ())
+    }
+
     fn find_step(
         &mut self,
         from: NodeId,
