@@ -5,7 +5,9 @@
 //! - [`sim`] drives it: a network that can lose nodes and a seeded world.
 //! - [`state`] keeps a ring between commands in SQLite.
 //! - [`source`] reads records from DataFrame files, SQL and JSON objects.
+//! - [`alloc`] is the allocator the binary and the benchmarks use.
 
+pub mod alloc;
 pub mod chord;
 pub mod sim;
 pub mod source;

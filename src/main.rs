@@ -9,10 +9,8 @@ mod output;
 use clap::Parser;
 use std::process::ExitCode;
 
-// A load allocates millions of small keys, values and journal entries;
-// mimalloc does that several times faster than the system allocator.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: dht::alloc::Allocator = dht::alloc::Allocator;
 
 fn main() -> ExitCode {
     // A reader that goes away (`dht dump | head`) ends us quietly, as it
@@ -23,16 +21,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    // Keep freed memory instead of returning it to the OS after 10 ms: a
-    // load frees and reallocates hundreds of megabytes, and the kernel
-    // zeroing pages handed back took a third of its time. A dht command is
-    // short-lived, so holding on costs nothing. (mimalloc.h: the option
-    // enum's `mi_option_purge_delay`, index 15; -1 means never purge.)
-    const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-    // SAFETY: sets an allocator option; no memory is touched.
-    unsafe {
-        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1);
-    }
+    dht::alloc::keep_freed_memory();
     let args = cli::Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(match args.verbose {
