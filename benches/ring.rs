@@ -11,10 +11,10 @@
 //! Run: `cargo bench --bench ring` (add `-- --quick` to stop at 2^16, or
 //! `-- --only N` for one size).
 
+use dht::alloc::Allocator;
 use dht::chord::lookup::IN_FLIGHT;
 use dht::chord::{Bits, Id, NodeId, Params};
 use dht::sim::World;
-use dht::alloc::Allocator;
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -84,27 +84,32 @@ fn main() {
             .map(|i| w.bits().hash(&format!("key-{i}")))
             .collect();
         let starts: Vec<NodeId> = (0..lookups).map(|_| w.pick().expect("nodes")).collect();
-        // Every rate is measured over the same REPS passes of the same
-        // lookups, so each gets the same warm-up.
-        const REPS: usize = 5;
+        // Each pass times the three ways in turn on the same lookups, so a
+        // noisy moment of the machine hits all three alike; the figures are
+        // the medians over the passes, the ratio the median of the passes'
+        // ratios.
+        const REPS: usize = 7;
+        let queries: Vec<(Id, NodeId)> = keys.iter().copied().zip(starts.iter().copied()).collect();
+        // Bare ids (20 bytes each, no addresses): the tightest array a
+        // single machine could search.
+        let sorted: Vec<Id> = w.members().map(|n| n.id()).collect();
         let mut hops = Vec::with_capacity(lookups);
-        let t = Instant::now();
+        let (mut serial, mut flight, mut base, mut ratio) = (vec![], vec![], vec![], vec![]);
+        let mut sink = 0usize;
         for rep in 0..REPS {
+            let t = Instant::now();
             for (k, s) in keys.iter().zip(&starts) {
                 let h = w.lookup(*k, Some(*s)).expect("lookup").hops();
                 if rep == 0 {
                     hops.push(h);
                 }
             }
-        }
-        let serial_rate = (REPS * lookups) as f64 / t.elapsed().as_secs_f64();
+            serial.push(lookups as f64 / t.elapsed().as_secs_f64());
 
-        let queries: Vec<(Id, NodeId)> = keys.iter().copied().zip(starts.iter().copied()).collect();
-        let t = Instant::now();
-        // A client consumes answers as they come: batches of a few
-        // thousand, not one vector of every path.
-        let mut same = true;
-        for _ in 0..REPS {
+            // A client consumes answers as they come: batches of a few
+            // thousand, not one vector of every path.
+            let t = Instant::now();
+            let mut same = true;
             for (q, h) in queries.chunks(4096).zip(hops.chunks(4096)) {
                 let many = w.lookup_many(q).expect("starts are members");
                 same &= many
@@ -112,26 +117,23 @@ fn main() {
                     .zip(h)
                     .all(|(l, h)| l.as_ref().is_ok_and(|l| l.hops() == *h));
             }
-        }
-        let chord_rate = (REPS * lookups) as f64 / t.elapsed().as_secs_f64();
-        assert!(
-            same,
-            "lookups in flight must answer as lookups one at a time"
-        );
+            flight.push(lookups as f64 / t.elapsed().as_secs_f64());
+            assert!(
+                same,
+                "lookups in flight must answer as lookups one at a time"
+            );
 
-        // Bare ids (20 bytes each, no addresses): the tightest array a
-        // single machine could search.
-        let sorted: Vec<Id> = w.members().map(|n| n.id()).collect();
-        let t = Instant::now();
-        let mut sink = 0usize;
-        for _ in 0..REPS {
+            let t = Instant::now();
             for k in &keys {
                 let i = sorted.partition_point(|n| n < k);
                 sink = sink.wrapping_add(if i == sorted.len() { 0 } else { i });
             }
+            base.push(lookups as f64 / t.elapsed().as_secs_f64());
+            ratio.push(flight[rep] / base[rep]);
         }
-        let base_rate = (REPS * lookups) as f64 / t.elapsed().as_secs_f64();
         std::hint::black_box(sink);
+        let (serial_rate, chord_rate, base_rate, ratio) =
+            (median(serial), median(flight), median(base), median(ratio));
 
         hops.sort_unstable();
         let mean = hops.iter().sum::<usize>() as f64 / lookups as f64;
@@ -140,10 +142,15 @@ fn main() {
         println!(
             "| {n} | {build:.2} | {mean:.2} | {p99} | {half:.2} | {:.3} | {serial_rate:.0} | {chord_rate:.0} | {base_rate:.0} | {:.3} | {:.0} | {:.0} |",
             mean / half,
-            chord_rate / base_rate,
+            ratio,
             routing as f64 / n as f64,
             total as f64 / n as f64,
         );
         drop(w);
     }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
