@@ -523,8 +523,18 @@ fn damaged_or_foreign_state_is_refused_and_kept() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("newer dht"));
-    bump("UPDATE meta SET value = '1' WHERE key = 'version'");
+    bump(&format!(
+        "UPDATE meta SET value = '{}' WHERE key = 'version'",
+        dht::state::FORMAT_VERSION
+    ));
     e.ok(&["get", "apple"]);
+    // A chunk of stored entries cut short.
+    bump("UPDATE chunks SET data = substr(data, 1, 30)");
+    e.dht()
+        .args(["dump"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("damaged"));
     bump("UPDATE nodes SET routing = x'0102' WHERE nid = (SELECT min(nid) FROM nodes)");
     e.dht()
         .args(["get", "apple"])
@@ -722,4 +732,82 @@ fn help_explains_every_command() {
             .success()
             .stdout(predicate::str::contains("Example"));
     }
+}
+
+/// A state file of format 1 (one row per stored entry, as written by the
+/// previous release) is upgraded on first use, by readers and writers alike,
+/// and reads back exactly: every key, every copy, the same dump.
+#[test]
+fn format_one_state_is_upgraded_and_reads_back() {
+    let e = Env::new();
+    e.ok(&["load", "--source", "csv", "--path", &data("items.csv")]);
+    let want = e.dump();
+    let want_copies = e.ok(&["dump", "--replicas", "--format", "json"]);
+    // Rewrite the file as format 1 from what format 2 holds: the same
+    // entries, one row each.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::{Connection, Row};
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", e.state().display()))
+            .await
+            .unwrap();
+        sqlx::query(
+            "CREATE TABLE entries (
+                key_pos BLOB NOT NULL,
+                key TEXT NOT NULL,
+                nid INTEGER NOT NULL REFERENCES nodes(nid) ON DELETE CASCADE,
+                version INTEGER NOT NULL,
+                value TEXT,
+                PRIMARY KEY (key_pos, key, nid)) WITHOUT ROWID",
+        )
+        .execute(&mut c)
+        .await
+        .unwrap();
+        let rows = sqlx::query("SELECT nid, data FROM chunks")
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+        let mut n = 0;
+        for row in rows {
+            let nid: i64 = row.get(0);
+            let data: Vec<u8> = row.get(1);
+            let mut entries = Vec::new();
+            dht::state::codec::for_each_entry(&data, |k, v| entries.push((k, v))).unwrap();
+            for (k, v) in entries {
+                sqlx::query("INSERT INTO entries VALUES (?, ?, ?, ?, ?)")
+                    .bind(k.id.to_bytes().to_vec())
+                    .bind(&k.text)
+                    .bind(nid)
+                    .bind(v.version as i64)
+                    .bind(v.value.map(|x| x.to_string()))
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+                n += 1;
+            }
+        }
+        assert!(n > 0);
+        sqlx::query("DROP TABLE chunks")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE meta SET value = '1' WHERE key = 'version'")
+            .execute(&mut c)
+            .await
+            .unwrap();
+    });
+    // A reader upgrades it and sees the same data, every copy.
+    assert_eq!(
+        e.ok(&["dump", "--replicas", "--format", "json"]),
+        want_copies
+    );
+    assert_eq!(e.dump(), want);
+    e.ok(&["get", "apple"]);
+    // And it stays upgraded: writers work on it.
+    e.ok(&["put", "fresh-key", "\"v\""]);
+    e.ok(&["check"]);
+    e.ok(&["get", "fresh-key"]);
 }

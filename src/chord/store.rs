@@ -287,6 +287,18 @@ impl Store {
             .flat_map(|(id, b)| b.iter().map(move |(t, v)| (*id, t.as_str(), v)))
     }
 
+    /// Entries (tombstones too) at positions `lo..=hi` in numeric order, not
+    /// ring order: the slice of the store one persisted chunk holds.
+    pub fn iter_refs_between(
+        &self,
+        lo: Id,
+        hi: Id,
+    ) -> impl Iterator<Item = (Id, &str, &Versioned)> + '_ {
+        self.map
+            .range(lo..=hi)
+            .flat_map(|(id, b)| b.iter().map(move |(t, v)| (*id, t.as_str(), v)))
+    }
+
     /// Live entries in ring order from position zero.
     pub fn iter_live(&self) -> impl Iterator<Item = (Key, &Value)> + '_ {
         self.iter()

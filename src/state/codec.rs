@@ -1,11 +1,13 @@
-//! A compact binary form of a node's routing state (predecessor, successor
-//! and predecessor lists, fingers, upkeep counters), for the state database.
+//! Compact binary forms for the state database: a node's routing state
+//! (predecessor, successor and predecessor lists, fingers, upkeep counters),
+//! and chunks of a node's stored entries.
 //!
-//! Binary rather than JSON because a ring may hold many nodes and the form is
-//! internal; it carries its own length checks so a damaged row is reported,
-//! never half-read.
+//! Binary rather than JSON because a ring may hold many nodes and millions of
+//! entries and the form is internal; it carries its own length checks so a
+//! damaged row is reported, never half-read.
 
 use crate::chord::finger::FingerTable;
+use crate::chord::store::{Key, Versioned};
 use crate::chord::{Id, Node, NodeId, Params};
 
 /// A routing blob did not decode.
@@ -79,6 +81,11 @@ impl Reader<'_> {
     fn u8(&mut self) -> Result<u8, Damaged> {
         Ok(self.take(1)?[0])
     }
+    fn u32(&mut self) -> Result<u32, Damaged> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
     fn node_id(&mut self) -> Result<NodeId, Damaged> {
         let b = self.take(NODE_ID_LEN)?;
         let id = Id::from_bytes(b[..20].try_into().expect("20 bytes"));
@@ -96,6 +103,56 @@ impl Reader<'_> {
         let n = self.u8()?;
         (0..n).map(|_| self.node_id()).collect()
     }
+}
+
+/// Appends one stored entry to a chunk: position (20 bytes), version (8,
+/// little-endian), key text (4-byte length, UTF-8), then 0 for a tombstone
+/// or 1 and the value as JSON text (4-byte length). The JSON text keeps every
+/// digit and member order (serde_json's arbitrary precision and preserved
+/// order), so values come back exactly as stored.
+pub fn put_entry(out: &mut Vec<u8>, pos: Id, text: &str, v: &Versioned) {
+    out.extend_from_slice(&pos.to_bytes());
+    out.extend_from_slice(&v.version.to_le_bytes());
+    out.extend_from_slice(&(text.len() as u32).to_le_bytes());
+    out.extend_from_slice(text.as_bytes());
+    match &v.value {
+        None => out.push(0),
+        Some(value) => {
+            out.push(1);
+            let at = out.len();
+            out.extend_from_slice(&[0; 4]);
+            serde_json::to_writer(&mut *out, value).expect("writing JSON to memory cannot fail");
+            let len = (out.len() - at - 4) as u32;
+            out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+        }
+    }
+}
+
+/// Decodes a chunk written by [`put_entry`], calling `each` per entry in
+/// the order written. Stops at the first damage.
+pub fn for_each_entry(chunk: &[u8], mut each: impl FnMut(Key, Versioned)) -> Result<(), Damaged> {
+    let mut r = Reader(chunk);
+    while !r.0.is_empty() {
+        let pos = Id::from_bytes(r.take(20)?.try_into().expect("20 bytes"));
+        let version = u64::from_le_bytes(r.take(8)?.try_into().expect("8 bytes"));
+        let len = r.u32()? as usize;
+        let text = std::str::from_utf8(r.take(len)?)
+            .map_err(|_| Damaged("key text is not UTF-8"))?
+            .to_owned();
+        let value = match r.u8()? {
+            0 => None,
+            1 => {
+                let len = r.u32()? as usize;
+                Some(
+                    serde_json::from_slice(r.take(len)?)
+                        .map_err(|_| Damaged("stored value is not valid JSON"))?,
+                )
+            }
+            _ => return Err(Damaged("bad value tag")),
+        };
+        each(Key { id: pos, text }, Versioned { version, value });
+    }
+    Ok(())
 }
 
 /// Decodes a node address written by [`node_id_bytes`].
@@ -164,6 +221,50 @@ mod tests {
                 (n.pred, &n.succs, &n.preds, &n.fingers)
             );
             assert_eq!(decode_node_id(&node_id_bytes(n.id)).unwrap(), n.id);
+        }
+    }
+
+    #[test]
+    fn entries_round_trip_exactly() {
+        let bits = Bits::MAX;
+        let values = [
+            Some(serde_json::from_str(r#"{"b": 1, "a": [1.50, "x\n\"y\""], "n": null}"#).unwrap()),
+            Some(serde_json::from_str("123456789012345678901234567890.000").unwrap()),
+            None,
+            Some(serde_json::json!("")),
+        ];
+        let texts = ["plain", "", "ünïcödé, \"quoted\"\nline", "k"];
+        let mut chunk = Vec::new();
+        let mut want = Vec::new();
+        for (i, (t, v)) in texts.iter().zip(values).enumerate() {
+            let key = Key {
+                id: bits.hash(t),
+                text: (*t).to_owned(),
+            };
+            let v = Versioned {
+                version: i as u64 * 1_000_003,
+                value: v,
+            };
+            put_entry(&mut chunk, key.id, &key.text, &v);
+            want.push((key, v));
+        }
+        let mut got = Vec::new();
+        for_each_entry(&chunk, |k, v| got.push((k, v))).unwrap();
+        assert_eq!(got, want);
+        // Same JSON text, digit for digit and member for member.
+        assert_eq!(
+            serde_json::to_string(&got[1].1.value).unwrap(),
+            "123456789012345678901234567890.000"
+        );
+        assert_eq!(
+            serde_json::to_string(&got[0].1.value).unwrap(),
+            r#"{"b":1,"a":[1.50,"x\n\"y\""],"n":null}"#
+        );
+        for cut in [1, 19, 30, chunk.len() - 1] {
+            assert!(
+                for_each_entry(&chunk[..cut], |_, _| ()).is_err(),
+                "cut at {cut}"
+            );
         }
     }
 

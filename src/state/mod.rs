@@ -2,8 +2,15 @@
 //! settings, every node's routing state, and every node's stored entries,
 //! replicas included.
 //!
+//! Entries are stored in chunks: one row per node and per slice of the ring
+//! ([`CHUNK_BITS`] leading bits of the position), holding that node's entries
+//! in the slice, encoded by [`codec::put_entry`]. A million-key load with
+//! three copies writes some twelve thousand rows instead of three million
+//! (row by row, SQLite spent more time than everything else in the load), and
+//! a `get` still reads only the few rows of one slice.
+//!
 //! Each command opens it, reads what it needs (a `get` reads the nodes and the
-//! few entries at one key position, never the whole table), runs, and writes
+//! chunks of one slice, never the whole table), runs, and writes
 //! its changes back in one transaction. Writers take SQLite's write lock up
 //! front (`BEGIN IMMEDIATE`), so two processes changing the same ring
 //! serialize instead of losing each other's writes, and WAL mode gives readers
@@ -16,17 +23,38 @@
 pub mod codec;
 
 use crate::chord::store::{Key, Versioned};
-use crate::chord::{Id, Node, NodeId, Params};
+use crate::chord::{Bits, Id, Node, NodeId, Params};
 use crate::sim::{Counters, World};
 use futures_util::TryStreamExt;
+use ruint::aliases::U160;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, Row, SqliteConnection};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format this build writes and reads. Format 1 (an entry per row) is
+/// upgraded to 2 (chunks) when a file is opened.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// Entries are chunked by this many leading bits of their position: 4096
+/// slices of the ring, each a few hundred entries at a million keys.
+pub const CHUNK_BITS: u32 = 12;
+
+/// The chunk holding position `pos` on a ring of `bits`: its leading
+/// [`CHUNK_BITS`] bits (on narrower rings, the position itself).
+pub fn chunk_of(bits: Bits, pos: Id) -> i64 {
+    let shift = bits.get().saturating_sub(CHUNK_BITS);
+    (pos.to_u160() >> shift as usize).to::<u64>() as i64
+}
+
+/// The positions chunk `c` covers, first and last, in numeric order.
+fn chunk_span(bits: Bits, c: i64) -> (Id, Id) {
+    let shift = bits.get().saturating_sub(CHUNK_BITS) as usize;
+    let lo = U160::from(c as u64) << shift;
+    let hi = lo | ((U160::from(1u8) << shift) - U160::from(1u8));
+    (Id::from_u160(lo), Id::from_u160(hi))
+}
 const FORMAT_NAME: &str = "dht-ring-state";
 
 /// Why the state could not be used. Every variant leaves the file as it was.
@@ -92,7 +120,8 @@ pub enum Access {
 pub enum Scope {
     /// None: routing only.
     Routing,
-    /// Those at one key position (every copy of one key).
+    /// Every copy of the keys in the chunk holding this position (so every
+    /// copy of the key there, and what saving that chunk needs).
     Key(Id),
     /// All of them.
     All,
@@ -131,8 +160,8 @@ impl Loaded {
 pub struct Saved {
     /// Node rows inserted, updated or deleted.
     pub nodes: usize,
-    /// Entry rows inserted, updated or deleted.
-    pub entries: usize,
+    /// Chunk rows inserted, updated or deleted.
+    pub chunks: usize,
 }
 
 impl State {
@@ -179,11 +208,96 @@ impl State {
             .await
             .map_err(|e| classify(&path, e))?;
         let mut state = State { conn, path };
-        state.check_format(access).await?;
+        if state.check_format(access).await? < FORMAT_VERSION {
+            state.upgrade(access).await?;
+        }
         Ok(state)
     }
 
-    async fn check_format(&mut self, access: Access) -> Result<(), StateError> {
+    /// Rewrites a file of an older format in this one, in its own
+    /// transaction for a reader (which then reads on as usual) and inside the
+    /// command's for a writer (so a failed command leaves the file as it
+    /// was). Format 1 held an entry per row.
+    async fn upgrade(&mut self, access: Access) -> Result<(), StateError> {
+        if access == Access::Read {
+            for stmt in ["ROLLBACK", "BEGIN IMMEDIATE"] {
+                sqlx::query(stmt)
+                    .execute(&mut self.conn)
+                    .await
+                    .map_err(self.sql())?;
+            }
+        }
+        // Another process may have upgraded it while we waited for the lock.
+        let version: u32 = self.meta("version").await?.parse().unwrap_or(0);
+        if version == 1 {
+            tracing::info!(path = %self.path.display(), "upgrading state format 1 to 2");
+            let bits = self.params().await?.bits;
+            let mut chunks: BTreeMap<(i64, i64), Vec<u8>> = BTreeMap::new();
+            {
+                let mut rows = sqlx::query(
+                    "SELECT nid, key_pos, key, version, value FROM entries ORDER BY nid, key_pos, key",
+                )
+                .fetch(&mut self.conn);
+                while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
+                    let nid: i64 = row.get(0);
+                    let pos: &[u8] = row.get(1);
+                    let text: &str = row.get(2);
+                    let version: i64 = row.get(3);
+                    let value: Option<&str> = row.get(4);
+                    let pos = <[u8; 20]>::try_from(pos).map(Id::from_bytes).map_err(|_| {
+                        StateError::Damaged {
+                            path: self.path.clone(),
+                            what: format!("entry {text:?} has a malformed position"),
+                        }
+                    })?;
+                    let value = value.map(serde_json::from_str).transpose().map_err(|e| {
+                        StateError::Damaged {
+                            path: self.path.clone(),
+                            what: format!("entry {text:?} holds invalid JSON: {e}"),
+                        }
+                    })?;
+                    let v = Versioned {
+                        version: version as u64,
+                        value,
+                    };
+                    let data = chunks.entry((chunk_of(bits, pos), nid)).or_default();
+                    codec::put_entry(data, pos, text, &v);
+                }
+            }
+            sqlx::query(CREATE_CHUNKS)
+                .execute(&mut self.conn)
+                .await
+                .map_err(self.sql())?;
+            let mut batch = ChunkBatch::default();
+            for ((c, nid), data) in chunks {
+                if batch.is_full() {
+                    self.flush_chunks(&mut batch, false).await?;
+                }
+                batch.start(c, nid);
+                batch.arena.extend_from_slice(&data);
+            }
+            self.flush_chunks(&mut batch, false).await?;
+            sqlx::query("DROP TABLE entries")
+                .execute(&mut self.conn)
+                .await
+                .map_err(self.sql())?;
+            self.set_meta("version", &FORMAT_VERSION.to_string())
+                .await?;
+        }
+        if access == Access::Read {
+            for stmt in ["COMMIT", "BEGIN DEFERRED"] {
+                sqlx::query(stmt)
+                    .execute(&mut self.conn)
+                    .await
+                    .map_err(self.sql())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the file is a dht state this build can read; returns its
+    /// format version (FORMAT_VERSION for a file still empty).
+    async fn check_format(&mut self, access: Access) -> Result<u32, StateError> {
         let tables: Vec<String> =
             sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
                 .fetch_all(&mut self.conn)
@@ -191,7 +305,7 @@ impl State {
                 .map_err(self.sql())?;
         if tables.is_empty() {
             if access == Access::Create {
-                return Ok(());
+                return Ok(FORMAT_VERSION);
             }
             return Err(StateError::NoRing(self.path.clone()));
         }
@@ -217,7 +331,7 @@ impl State {
                 found: version,
             });
         }
-        Ok(())
+        Ok(version)
     }
 
     fn damaged(&self, what: impl Into<String>) -> StateError {
@@ -269,6 +383,7 @@ impl State {
     pub async fn create(&mut self, params: Params, counters: Counters) -> Result<(), StateError> {
         for stmt in [
             "DROP TABLE IF EXISTS entries",
+            "DROP TABLE IF EXISTS chunks",
             "DROP TABLE IF EXISTS nodes",
             "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
             "CREATE TABLE nodes (
@@ -276,16 +391,7 @@ impl State {
                 addr BLOB NOT NULL UNIQUE,
                 name TEXT NOT NULL UNIQUE,
                 routing BLOB NOT NULL)",
-            // Keyed by position first: every copy of one key is one short
-            // range (what `get` reads), and rows written in key order
-            // append to the B-tree. A departed node's rows go by a scan.
-            "CREATE TABLE entries (
-                key_pos BLOB NOT NULL,
-                key TEXT NOT NULL,
-                nid INTEGER NOT NULL REFERENCES nodes(nid) ON DELETE CASCADE,
-                version INTEGER NOT NULL,
-                value TEXT,
-                PRIMARY KEY (key_pos, key, nid)) WITHOUT ROWID",
+            CREATE_CHUNKS,
         ] {
             sqlx::query(stmt)
                 .execute(&mut self.conn)
@@ -345,49 +451,29 @@ impl State {
         }
         let query = match scope {
             Scope::Routing => None,
-            Scope::Key(_) => {
-                Some("SELECT nid, key_pos, key, version, value FROM entries WHERE key_pos = ?")
-            }
-            Scope::All => Some("SELECT nid, key_pos, key, version, value FROM entries"),
+            Scope::Key(_) => Some("SELECT nid, data FROM chunks WHERE chunk = ?"),
+            Scope::All => Some("SELECT nid, data FROM chunks"),
         };
         if let Some(q) = query {
             let mut q = sqlx::query(q);
             if let Scope::Key(id) = scope {
-                q = q.bind(id.to_bytes().to_vec());
+                q = q.bind(chunk_of(params.bits, id));
             }
             let mut rows = q.fetch(&mut self.conn);
             let mut bad = None;
             while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
                 let nid: i64 = row.get(0);
-                let pos: Vec<u8> = row.get(1);
-                let text: String = row.get(2);
-                let version: i64 = row.get(3);
-                let value: Option<String> = row.get(4);
-                let Ok(pos) = <[u8; 20]>::try_from(pos.as_slice()) else {
-                    bad = Some(format!("entry {text:?} has a malformed position"));
-                    break;
-                };
-                let value = match value.map(|v| serde_json::from_str(&v)).transpose() {
-                    Ok(v) => v,
-                    Err(e) => {
-                        bad = Some(format!("entry {text:?} holds invalid JSON: {e}"));
-                        break;
-                    }
-                };
+                let data: &[u8] = row.get(1);
                 let Some(node) = by_nid.get_mut(&nid) else {
-                    bad = Some(format!("entry {text:?} belongs to no node"));
+                    bad = Some(format!("stored entries belong to no node (row id {nid})"));
                     break;
                 };
-                node.store.merge(
-                    Key {
-                        id: Id::from_bytes(pos),
-                        text,
-                    },
-                    Versioned {
-                        version: version as u64,
-                        value,
-                    },
-                );
+                if let Err(e) = codec::for_each_entry(data, |k, v| {
+                    node.store.merge(k, v);
+                }) {
+                    bad = Some(format!("stored entries of node {:?}: {e}", names.get(&nid)));
+                    break;
+                }
             }
             drop(rows);
             if let Some(what) = bad {
@@ -408,11 +494,14 @@ impl State {
     }
 
     /// Writes back what changed since `load`: node rows added, changed or
-    /// gone, entries the stores journaled, and the world's counters.
+    /// gone, the chunks holding entries the stores journaled (each rewritten
+    /// whole from the store, which holds all of it: see [`Scope::Key`]), and
+    /// the world's counters.
     pub async fn save(&mut self, loaded: &mut Loaded) -> Result<Saved, StateError> {
         let mut saved = Saved::default();
+        let bits = loaded.world.bits();
         let live: Vec<NodeId> = loaded.world.members().collect();
-        // Departed nodes go with their entries.
+        // Departed nodes go with their chunks.
         for (id, (nid, _)) in &loaded.nodes {
             if live.binary_search(id).is_err() {
                 sqlx::query("DELETE FROM nodes WHERE nid = ?")
@@ -423,9 +512,13 @@ impl State {
                 saved.nodes += 1;
             }
         }
-        let mut upserts: Vec<(i64, Key, Versioned)> = Vec::new();
-        let mut deletes: Vec<(i64, Key)> = Vec::new();
-        let mut nids: BTreeMap<NodeId, i64> = BTreeMap::new();
+        // Chunks are encoded into one reused buffer and written a batch at
+        // a time as each node is done: a million-key ring never holds all of
+        // its encoded form at once (the kernel zeroing those fresh pages cost
+        // more than encoding them).
+        let upsert = !loaded.fresh;
+        let mut batch = ChunkBatch::default();
+        let mut emptied: Vec<(i64, i64)> = Vec::new();
         for id in live {
             let name = loaded.world.name(id);
             let node = loaded.world.node_mut(id).expect("live node");
@@ -458,77 +551,88 @@ impl State {
                 }
             };
             let node = loaded.world.node_mut(id).expect("live node");
-            nids.insert(id, nid);
-            for key in node.store.take_journal() {
-                match node.store.get_versioned(&key) {
-                    Some(v) => upserts.push((nid, key, v.clone())),
-                    None => deletes.push((nid, key)),
+            if loaded.fresh {
+                for (pos, text, v) in node.store.iter_refs() {
+                    let c = chunk_of(bits, pos);
+                    if batch.current() != Some((c, nid)) {
+                        if batch.is_full() {
+                            saved.chunks += self.flush_chunks(&mut batch, upsert).await?;
+                        }
+                        batch.start(c, nid);
+                    }
+                    codec::put_entry(&mut batch.arena, pos, text, v);
+                }
+            } else {
+                let dirty: std::collections::BTreeSet<i64> = node
+                    .store
+                    .take_journal()
+                    .iter()
+                    .map(|k| chunk_of(bits, k.id))
+                    .collect();
+                for c in dirty {
+                    if batch.is_full() {
+                        saved.chunks += self.flush_chunks(&mut batch, upsert).await?;
+                    }
+                    batch.start(c, nid);
+                    let (lo, hi) = chunk_span(bits, c);
+                    for (pos, text, v) in node.store.iter_refs_between(lo, hi) {
+                        codec::put_entry(&mut batch.arena, pos, text, v);
+                    }
+                    if batch.current_is_empty() {
+                        batch.rows.pop();
+                        emptied.push((c, nid));
+                    }
                 }
             }
         }
-        if loaded.fresh {
-            saved.entries = self.write_all_entries(&loaded.world, &nids).await?;
-        }
-        saved.entries += upserts.len() + deletes.len();
-        for (nid, key) in deletes {
-            sqlx::query("DELETE FROM entries WHERE key_pos = ? AND key = ? AND nid = ?")
-                .bind(key.id.to_bytes().to_vec())
-                .bind(&key.text)
+        saved.chunks += self.flush_chunks(&mut batch, upsert).await?;
+        saved.chunks += emptied.len();
+        for (c, nid) in emptied {
+            sqlx::query("DELETE FROM chunks WHERE chunk = ? AND nid = ?")
+                .bind(c)
                 .bind(nid)
                 .execute(&mut self.conn)
                 .await
                 .map_err(self.sql())?;
         }
-        let mut rows: Vec<EntryRow<'_>> = upserts
-            .iter()
-            .map(|(n, k, v)| (k.id, k.text.as_str(), *n, v))
-            .collect();
-        self.insert_entries(&mut rows, true).await?;
         let counters = serde_json::to_string(&loaded.world.counters()).expect("counters serialize");
         self.set_meta("counters", &counters).await?;
         Ok(saved)
     }
 
-    /// Writes every entry of every store, for a ring new to the file: plain
-    /// inserts in primary-key order (references are sorted, not rows).
-    async fn write_all_entries(
+    /// Writes the batch's chunk rows (replacing existing ones when
+    /// `upsert`) in one statement and empties it, keeping its buffer.
+    /// Returns the rows written.
+    async fn flush_chunks(
         &mut self,
-        world: &World,
-        nids: &BTreeMap<NodeId, i64>,
-    ) -> Result<usize, StateError> {
-        let mut rows: Vec<EntryRow<'_>> = Vec::new();
-        for n in world.nodes() {
-            let nid = nids[&n.id];
-            rows.extend(n.store.iter_refs().map(|(id, text, v)| (id, text, nid, v)));
-        }
-        self.insert_entries(&mut rows, false).await?;
-        Ok(rows.len())
-    }
-
-    /// Inserts entry rows (updating existing ones when `upsert`) in key
-    /// order, so they append to the B-tree rather than land anywhere, 500
-    /// rows a statement (2500 parameters, well under SQLite's limit).
-    async fn insert_entries(
-        &mut self,
-        rows: &mut [EntryRow<'_>],
+        batch: &mut ChunkBatch,
         upsert: bool,
-    ) -> Result<(), StateError> {
-        rows.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
-        const BATCH: usize = 500;
-        for chunk in rows.chunks(BATCH) {
-            let sql = insert_sql(chunk.len(), upsert);
-            let mut q = sqlx::query(&sql);
-            for (id, text, nid, v) in chunk {
-                q = q
-                    .bind(*nid)
-                    .bind(id.to_bytes().to_vec())
-                    .bind(*text)
-                    .bind(v.version as i64)
-                    .bind(v.value.as_ref().map(|x| x.to_string()));
-            }
-            q.execute(&mut self.conn).await.map_err(self.sql())?;
+    ) -> Result<usize, StateError> {
+        let n = batch.rows.len();
+        if n == 0 {
+            return Ok(0);
         }
-        Ok(())
+        let mut sql = String::from("INSERT INTO chunks(chunk, nid, data) VALUES ");
+        for i in 0..n {
+            sql.push_str(if i == 0 { "(?, ?, ?)" } else { ", (?, ?, ?)" });
+        }
+        if upsert {
+            sql.push_str(" ON CONFLICT(chunk, nid) DO UPDATE SET data = excluded.data");
+        }
+        let mut q = sqlx::query(&sql);
+        let ends = batch
+            .rows
+            .iter()
+            .skip(1)
+            .map(|r| r.2)
+            .chain([batch.arena.len()]);
+        for (&(c, nid, start), end) in batch.rows.iter().zip(ends) {
+            q = q.bind(c).bind(nid).bind(&batch.arena[start..end]);
+        }
+        q.execute(&mut self.conn).await.map_err(self.sql())?;
+        batch.rows.clear();
+        batch.arena.clear();
+        Ok(n)
     }
 
     /// Makes the transaction's changes durable and visible.
@@ -545,53 +649,73 @@ impl State {
     }
 
     /// Every stored entry (tombstones excluded) with the name and address of
-    /// the node holding it, in key-position order; for `dump`.
+    /// the node holding it, in key-position order (then key text, then
+    /// holder); for `dump`.
     pub async fn entries(&mut self) -> Result<Vec<StoredCopy>, StateError> {
-        let rows = sqlx::query(
-            "SELECT e.key_pos, e.key, e.value, n.name, n.addr FROM entries e JOIN nodes n ON n.nid = e.nid
-             WHERE e.value IS NOT NULL ORDER BY e.key_pos, e.key",
+        let mut rows = sqlx::query(
+            "SELECT c.data, n.name, n.addr FROM chunks c JOIN nodes n ON n.nid = c.nid ORDER BY c.chunk",
         )
-        .fetch_all(&mut self.conn)
-        .await
-        .map_err(self.sql())?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let pos: Vec<u8> = row.get(0);
-            let text: String = row.get(1);
-            let value: String = row.get(2);
-            let name: String = row.get(3);
-            let addr: Vec<u8> = row.get(4);
-            let pos = <[u8; 20]>::try_from(pos.as_slice())
-                .map_err(|_| self.damaged("malformed key position"))?;
-            let value = serde_json::from_str(&value)
-                .map_err(|e| self.damaged(format!("entry {text:?}: {e}")))?;
-            let node = codec::decode_node_id(&addr).map_err(|e| self.damaged(e.to_string()))?;
-            out.push(StoredCopy {
-                key: Key {
-                    id: Id::from_bytes(pos),
-                    text,
-                },
-                value,
-                node_name: name,
-                node,
-            });
+        .fetch(&mut self.conn);
+        let mut out: Vec<StoredCopy> = Vec::new();
+        let mut bad = None;
+        while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
+            let data: &[u8] = row.get(0);
+            let name: String = row.get(1);
+            let addr: &[u8] = row.get(2);
+            let node = match codec::decode_node_id(addr) {
+                Ok(n) => n,
+                Err(e) => {
+                    bad = Some(format!("node {name:?}: {e}"));
+                    break;
+                }
+            };
+            if let Err(e) = codec::for_each_entry(data, |key, v| {
+                if let Some(value) = v.value {
+                    out.push(StoredCopy {
+                        key,
+                        value,
+                        node_name: name.clone(),
+                        node,
+                    });
+                }
+            }) {
+                bad = Some(format!("stored entries of node {name:?}: {e}"));
+                break;
+            }
         }
+        drop(rows);
+        if let Some(what) = bad {
+            return Err(self.damaged(what));
+        }
+        // Chunks come in position order; within one, copies of several
+        // nodes interleave.
+        out.sort_by(|a, b| (a.key.id, &a.key.text, a.node).cmp(&(b.key.id, &b.key.text, b.node)));
         Ok(out)
     }
 
     /// Live keys held per node, for `ring`.
     pub async fn key_counts(&mut self) -> Result<BTreeMap<String, Vec<Id>>, StateError> {
-        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
-            "SELECT n.name, e.key_pos FROM entries e JOIN nodes n ON n.nid = e.nid WHERE e.value IS NOT NULL",
-        )
-        .fetch_all(&mut self.conn)
-        .await
-        .map_err(self.sql())?;
+        let mut rows =
+            sqlx::query("SELECT n.name, c.data FROM chunks c JOIN nodes n ON n.nid = c.nid")
+                .fetch(&mut self.conn);
         let mut out: BTreeMap<String, Vec<Id>> = BTreeMap::new();
-        for (name, pos) in rows {
-            let pos = <[u8; 20]>::try_from(pos.as_slice())
-                .map_err(|_| self.damaged("malformed key position"))?;
-            out.entry(name).or_default().push(Id::from_bytes(pos));
+        let mut bad = None;
+        while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
+            let name: String = row.get(0);
+            let data: &[u8] = row.get(1);
+            let ids = out.entry(name.clone()).or_default();
+            if let Err(e) = codec::for_each_entry(data, |k, v| {
+                if v.value.is_some() {
+                    ids.push(k.id);
+                }
+            }) {
+                bad = Some(format!("stored entries of node {name:?}: {e}"));
+                break;
+            }
+        }
+        drop(rows);
+        if let Some(what) = bad {
+            return Err(self.damaged(what));
         }
         Ok(out)
     }
@@ -610,26 +734,47 @@ pub struct StoredCopy {
     pub node: NodeId,
 }
 
-/// One entry row to write: key position, key text, node row id, entry.
-type EntryRow<'a> = (Id, &'a str, i64, &'a Versioned);
-
-/// An insert of `rows` entries, updating existing rows when `upsert`.
-fn insert_sql(rows: usize, upsert: bool) -> String {
-    let mut sql = String::from("INSERT INTO entries(nid, key_pos, key, version, value) VALUES ");
-    for i in 0..rows {
-        sql.push_str(if i == 0 {
-            "(?, ?, ?, ?, ?)"
-        } else {
-            ", (?, ?, ?, ?, ?)"
-        });
-    }
-    if upsert {
-        sql.push_str(
-            " ON CONFLICT(key_pos, key, nid) DO UPDATE SET version = excluded.version, value = excluded.value",
-        );
-    }
-    sql
+/// Chunk rows on their way to the file: (chunk, node row id, where its
+/// encoded entries start in `arena`); each ends where the next starts.
+#[derive(Default)]
+struct ChunkBatch {
+    arena: Vec<u8>,
+    rows: Vec<(i64, i64, usize)>,
 }
+
+impl ChunkBatch {
+    /// Rows per statement (300 parameters), and bytes per statement.
+    const ROWS: usize = 100;
+    const BYTES: usize = 4 << 20;
+
+    fn is_full(&self) -> bool {
+        self.rows.len() >= Self::ROWS || self.arena.len() >= Self::BYTES
+    }
+
+    /// Starts a row; entries appended to `arena` from now on belong to it.
+    fn start(&mut self, chunk: i64, nid: i64) {
+        self.rows.push((chunk, nid, self.arena.len()));
+    }
+
+    /// The row being filled.
+    fn current(&self) -> Option<(i64, i64)> {
+        self.rows.last().map(|r| (r.0, r.1))
+    }
+
+    /// True when the row being filled has no entry yet.
+    fn current_is_empty(&self) -> bool {
+        self.rows.last().is_some_and(|r| r.2 == self.arena.len())
+    }
+}
+
+/// The chunks table. A rowid table (its rows are kilobytes, too large for
+/// WITHOUT ROWID to pay), keyed by chunk first: the copies of one key, on
+/// whichever nodes hold them, are a few rows side by side.
+const CREATE_CHUNKS: &str = "CREATE TABLE chunks (
+    chunk INTEGER NOT NULL,
+    nid INTEGER NOT NULL REFERENCES nodes(nid) ON DELETE CASCADE,
+    data BLOB NOT NULL,
+    PRIMARY KEY (chunk, nid))";
 
 fn classify(path: &Path, e: sqlx::Error) -> StateError {
     if let sqlx::Error::Database(db) = &e {
