@@ -271,8 +271,7 @@ impl Node {
                 if let Some(next) = self.route_data(key.id, &dead) {
                     return Response::Redirect(next);
                 }
-                let before = self.store.get(&key).cloned();
-                self.store.merge(
+                let before = self.store.merge_held(
                     key,
                     Versioned {
                         version,

@@ -35,10 +35,15 @@ pub struct Versioned {
 /// One key with its versioned value, as messages carry them.
 pub type Entry = (Key, Versioned);
 
+/// The keys at one position: almost always one, kept inside the map's node
+/// rather than in an allocation of its own, so finding, merging and
+/// digesting an entry touch one place in memory, not two.
+type Bucket = smallvec::SmallVec<[(String, Versioned); 1]>;
+
 /// A node's stored data.
 #[derive(Clone, Debug, Default)]
 pub struct Store {
-    map: BTreeMap<Id, Vec<(String, Versioned)>>,
+    map: BTreeMap<Id, Bucket>,
     /// Entries held, tombstones included.
     entry_count: usize,
     /// Live (non-tombstone) entries.
@@ -109,29 +114,54 @@ impl Store {
     /// Returns the live value it replaced when it did, as `Some(previous)`;
     /// None when the held entry was as new or newer and nothing changed.
     pub fn merge(&mut self, key: Key, v: Versioned) -> Option<Option<Value>> {
-        // Almost every position holds one key: a bucket of capacity 1, not
-        // the default 4 (which made a million-key load allocate, and the
-        // kernel zero, four times the memory).
-        let bucket = self
-            .map
-            .entry(key.id)
-            .or_insert_with(|| Vec::with_capacity(1));
+        self.merge_inner(key, v, false).0
+    }
+
+    /// [`Store::merge`], answering with the live value held before it,
+    /// whether the merge replaced it or (being as new or newer) kept it: a
+    /// write's "what was there", in one search instead of two.
+    pub fn merge_held(&mut self, key: Key, v: Versioned) -> Option<Value> {
+        match self.merge_inner(key, v, true) {
+            (Some(replaced), _) => replaced,
+            (None, kept) => kept,
+        }
+    }
+
+    /// Merge; when `want_kept`, a held entry that stays is cloned out too.
+    fn merge_inner(
+        &mut self,
+        key: Key,
+        v: Versioned,
+        want_kept: bool,
+    ) -> (Option<Option<Value>>, Option<Value>) {
+        let bucket = self.map.entry(key.id).or_default();
         if let Some(slot) = bucket.iter_mut().find(|(t, _)| *t == key.text) {
             if slot.1.version >= v.version {
-                return None;
+                let kept = if want_kept {
+                    slot.1.value.clone()
+                } else {
+                    None
+                };
+                return (None, kept);
             }
             let old = std::mem::replace(&mut slot.1, v);
             self.live_count = self.live_count + usize::from(slot.1.value.is_some())
                 - usize::from(old.value.is_some());
             self.touch(key.id, &key.text);
-            return Some(old.value);
+            return (Some(old.value), None);
         }
         self.live_count += usize::from(v.value.is_some());
         self.entry_count += 1;
-        bucket.push((key.text.clone(), v));
-        bucket.sort_by(|a, b| a.0.cmp(&b.0));
-        self.touch(key.id, &key.text);
-        Some(None)
+        // The journal (a field apart from the map) copies the text; the
+        // bucket takes the key's own.
+        if let Some(j) = &mut self.journal {
+            j.push(key.clone());
+        }
+        bucket.push((key.text, v));
+        if bucket.len() > 1 {
+            bucket.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        (Some(None), None)
     }
 
     /// Stores a live value at a version (a test and bulk-load convenience).
@@ -162,11 +192,7 @@ impl Store {
     /// The buckets in the ring interval (a, b], in ring order starting after
     /// a, walked in place (no second lookup per position). When a == b the
     /// interval is the whole ring.
-    fn range_in(
-        &self,
-        a: Id,
-        b: Id,
-    ) -> impl Iterator<Item = (&Id, &Vec<(String, Versioned)>)> + '_ {
+    fn range_in(&self, a: Id, b: Id) -> impl Iterator<Item = (&Id, &Bucket)> + '_ {
         let (first, second) = if a < b {
             (self.map.range((Excluded(a), Included(b))), None)
         } else {

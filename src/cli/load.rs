@@ -92,7 +92,9 @@ pub struct LoadArgs {
     /// reporting each, instead of stopping the load.
     #[arg(long)]
     pub skip_bad_rows: bool,
-    /// Run a maintenance round on every node after this many records.
+    /// Every K records, every live node runs stabilize, check_predecessor
+    /// and fix_fingers; one full round (replica upkeep too) follows the
+    /// last record.
     #[arg(long, default_value_t = 1000, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
     pub maintain_every: u64,
     /// Nodes of the ring created when there is none.
@@ -267,19 +269,24 @@ pub async fn run(state: &Path, a: LoadArgs) -> anyhow::Result<ExitCode> {
             .progress_chars("=> "),
     );
     let w = &mut loaded.world;
-    let mut seen: HashSet<&str> = HashSet::with_capacity(batch.records.len());
+    // Keys and values apart: the values move into the ring (no copy), the
+    // keys stay to count duplicates.
+    let (keys, values): (Vec<(String, usize)>, Vec<serde_json::Value>) = batch
+        .records
+        .into_iter()
+        .map(|r| ((r.key, r.row), r.value))
+        .unzip();
+    let mut seen: HashSet<&str, rustc_hash::FxBuildHasher> =
+        HashSet::with_capacity_and_hasher(keys.len(), Default::default());
     let (mut inserted, mut overwritten, mut duplicates, mut rounds, mut hops) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
-    for (i, rec) in batch.records.iter().enumerate() {
-        if !seen.insert(rec.key.as_str()) {
+    for (i, ((key, row), value)) in keys.iter().zip(values).enumerate() {
+        if !seen.insert(key.as_str()) {
             duplicates += 1;
         }
-        let out = w.put(&rec.key, rec.value.clone(), None).with_context(|| {
-            format!(
-                "storing row {} (key {:?}); nothing was saved",
-                rec.row, rec.key
-            )
-        })?;
+        let out = w
+            .put(key, value, None)
+            .with_context(|| format!("storing row {row} (key {key:?}); nothing was saved"))?;
         hops += out.lookup.hops() as u64;
         if out.result.is_some() {
             overwritten += 1;
@@ -287,12 +294,18 @@ pub async fn run(state: &Path, a: LoadArgs) -> anyhow::Result<ExitCode> {
             inserted += 1;
         }
         if (i as u64 + 1) % a.maintain_every == 0 {
-            w.round();
+            w.routing_round();
             rounds += 1;
         }
         if i % 1024 == 0 {
             bar.set_position(i as u64);
         }
+    }
+    // Replica upkeep once, after the last record: it repairs any replica a
+    // put could not write (the rounds between records ran routing upkeep).
+    if total > 0 {
+        w.round();
+        rounds += 1;
     }
     bar.finish_and_clear();
     let route_secs = route_start.elapsed().as_secs_f64();

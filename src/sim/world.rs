@@ -59,6 +59,14 @@ pub enum WorldError {
 /// A protocol procedure run as one node.
 type Procedure = fn(&mut Network, NodeId) -> Result<(), OpError>;
 
+/// A node's periodic maintenance, in the order it runs.
+const FULL_UPKEEP: [Procedure; 4] = [
+    ops::stabilize,
+    ops::check_predecessor,
+    ops::fix_fingers,
+    ops::replicate,
+];
+
 /// Counters of one maintenance round.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RoundStats {
@@ -411,14 +419,13 @@ impl World {
     /// One node's periodic maintenance: stabilize, check_predecessor,
     /// fix_fingers, replica upkeep. Returns how many of them failed.
     pub fn maintain(&mut self, id: NodeId) -> usize {
-        let steps: [Procedure; 4] = [
-            ops::stabilize,
-            ops::check_predecessor,
-            ops::fix_fingers,
-            ops::replicate,
-        ];
+        self.maintain_with(id, &FULL_UPKEEP)
+    }
+
+    /// Runs `steps` at one node; returns how many failed.
+    fn maintain_with(&mut self, id: NodeId, steps: &[Procedure]) -> usize {
         let mut failures = 0;
-        for step in steps {
+        for &step in steps {
             if !self.net.contains(id) {
                 break;
             }
@@ -435,13 +442,27 @@ impl World {
     /// One maintenance round: every live node maintains once, in an order
     /// drawn from the generator.
     pub fn round(&mut self) -> RoundStats {
+        self.round_with(&FULL_UPKEEP)
+    }
+
+    /// A round of routing upkeep only: stabilize, check_predecessor and
+    /// fix_fingers at every live node, no replica upkeep. What a bulk load
+    /// runs between records: each put writes its replicas itself, so the
+    /// replica upkeep (pushes on neighbourhood change, anti-entropy digests
+    /// of whole ranges, garbage collection) would only re-read data the
+    /// load just wrote; the load ends with one full [`World::round`].
+    pub fn routing_round(&mut self) -> RoundStats {
+        self.round_with(&FULL_UPKEEP[..3])
+    }
+
+    fn round_with(&mut self, steps: &[Procedure]) -> RoundStats {
         self.begin_op();
         let before = self.net.stats().messages;
         let mut order: Vec<NodeId> = self.members.clone();
         order.shuffle(&mut self.rng);
         let mut failures = 0;
         for id in order {
-            failures += self.maintain(id);
+            failures += self.maintain_with(id, steps);
         }
         RoundStats {
             failures,
