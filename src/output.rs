@@ -68,8 +68,8 @@ impl Table {
 
 /// One listed entry of `dump` or `load`.
 pub struct Listed {
-    pub key: String,
-    pub value: Value,
+    pub key: std::sync::Arc<str>,
+    pub value: std::sync::Arc<Value>,
     pub node: String,
     pub node_id: String,
     /// "primary" or "replica", shown when replicas are listed.
@@ -89,7 +89,7 @@ pub fn entries(format: Format, items: &[Listed]) -> anyhow::Result<()> {
             h.push("VALUE");
             let mut t = Table::new(&h);
             for i in items {
-                let mut row = vec![i.key.clone(), i.node.clone(), i.node_id.clone()];
+                let mut row = vec![i.key.to_string(), i.node.clone(), i.node_id.clone()];
                 if let Some(r) = i.role {
                     row.push(r.to_owned());
                 }
@@ -107,12 +107,7 @@ pub fn entries(format: Format, items: &[Listed]) -> anyhow::Result<()> {
             w.write_record(&h)?;
             for i in items {
                 let value = i.value.to_string();
-                let mut row = vec![
-                    i.key.as_str(),
-                    value.as_str(),
-                    i.node.as_str(),
-                    i.node_id.as_str(),
-                ];
+                let mut row = vec![&*i.key, value.as_str(), i.node.as_str(), i.node_id.as_str()];
                 if let Some(r) = i.role {
                     row.push(r);
                 }
@@ -125,8 +120,8 @@ pub fn entries(format: Format, items: &[Listed]) -> anyhow::Result<()> {
                 .iter()
                 .map(|i| {
                     let mut o = serde_json::Map::new();
-                    o.insert("key".into(), Value::String(i.key.clone()));
-                    o.insert("value".into(), i.value.clone());
+                    o.insert("key".into(), Value::String(i.key.to_string()));
+                    o.insert("value".into(), (*i.value).clone());
                     o.insert("node".into(), Value::String(i.node.clone()));
                     o.insert("node_id".into(), Value::String(i.node_id.clone()));
                     if let Some(r) = i.role {

@@ -779,7 +779,7 @@ fn format_one_state_is_upgraded_and_reads_back() {
             for (k, v) in entries {
                 sqlx::query("INSERT INTO entries VALUES (?, ?, ?, ?, ?)")
                     .bind(k.id.to_bytes().to_vec())
-                    .bind(&k.text)
+                    .bind(&*k.text)
                     .bind(nid)
                     .bind(v.version as i64)
                     .bind(v.value.map(|x| x.to_string()))

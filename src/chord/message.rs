@@ -7,6 +7,7 @@
 use super::id::{Id, NodeId};
 use super::store::{Entry, Key, Versioned};
 use serde_json::Value;
+use std::sync::Arc;
 
 /// A request from one node to another.
 #[derive(Clone, Debug)]
@@ -44,7 +45,7 @@ pub enum Request {
         /// The key.
         key: Key,
         /// Its new value.
-        value: Value,
+        value: Arc<Value>,
         /// The write's version, from the client's logical clock.
         version: u64,
         /// Nodes the client found unreachable.
@@ -162,10 +163,10 @@ pub enum Response {
     /// To Put: the key is stored; `replaced` is the value it overwrote.
     Stored {
         /// The previous value, if the key existed.
-        replaced: Option<Value>,
+        replaced: Option<Arc<Value>>,
     },
     /// To Delete: the value removed, if there was one.
-    Deleted(Option<Value>),
+    Deleted(Option<Arc<Value>>),
     /// To Get, Put or Delete at a node that knows it is not responsible for
     /// the key: try this node instead.
     Redirect(NodeId),

@@ -457,7 +457,7 @@ mod tests {
                 key,
                 Versioned {
                     version: 1,
-                    value: Some(serde_json::json!(1))
+                    value: Some(std::sync::Arc::new(serde_json::json!(1)))
                 }
             )]
         );
@@ -482,14 +482,14 @@ mod tests {
         assert!(matches!(
             s.handle(Request::Put {
                 key: k(26),
-                value: 1.into(),
+                value: std::sync::Arc::new(1.into()),
                 version: 1,
                 dead: vec![]
             }),
             Response::Stored { .. }
         ));
         assert!(
-            matches!(s.handle(Request::Put { key: k(10), value: 1.into(), version: 1, dead: vec![] }), Response::Redirect(r) if r == n(21))
+            matches!(s.handle(Request::Put { key: k(10), value: std::sync::Arc::new(1.into()), version: 1, dead: vec![] }), Response::Redirect(r) if r == n(21))
         );
         assert!(
             matches!(s.handle(Request::Get { key: k(36), dead: vec![] }), Response::Redirect(r) if r == n(38))
@@ -513,7 +513,7 @@ mod tests {
         assert!(matches!(
             s.handle(Request::Put {
                 key: k(10),
-                value: 1.into(),
+                value: std::sync::Arc::new(1.into()),
                 version: 2,
                 dead
             }),

@@ -17,6 +17,7 @@ use super::message::{Request, Response, Step};
 use super::node::Node;
 use super::store::{Key, Versioned};
 use serde_json::Value;
+use std::sync::Arc;
 
 /// The receiver of a request did not answer: it has crashed or left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -558,7 +559,7 @@ pub fn get<T: Transport>(
     t: &mut T,
     start: NodeId,
     key: &Key,
-) -> Result<Outcome<Option<Value>>, OpError> {
+) -> Result<Outcome<Option<Arc<Value>>>, OpError> {
     let (lookup, mut at, mut resp) = data_request(t, start, key, |dead| Request::Get {
         key: key.clone(),
         dead,
@@ -619,9 +620,9 @@ pub fn put<T: Transport>(
     t: &mut T,
     start: NodeId,
     key: &Key,
-    value: Value,
+    value: Arc<Value>,
     version: u64,
-) -> Result<Outcome<Option<Value>>, OpError> {
+) -> Result<Outcome<Option<Arc<Value>>>, OpError> {
     let (lookup, at, resp) = data_request(t, start, key, |dead| Request::Put {
         key: key.clone(),
         value: value.clone(),
@@ -656,7 +657,7 @@ pub fn delete<T: Transport>(
     start: NodeId,
     key: &Key,
     version: u64,
-) -> Result<Outcome<Option<Value>>, OpError> {
+) -> Result<Outcome<Option<Arc<Value>>>, OpError> {
     let (lookup, at, resp) = data_request(t, start, key, |dead| Request::Delete {
         key: key.clone(),
         version,

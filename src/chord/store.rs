@@ -10,26 +10,43 @@
 use super::id::Id;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use std::ops::Bound::{Excluded, Included, Unbounded};
 
 /// A stored key: its ring position and its original text.
+///
+/// The text is shared, not copied, between the copies of a key (the r
+/// replicas, messages, journals): cloning a key is a reference count.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Key {
     /// Where the key lives on the ring: SHA-1 of the text, mod 2^m.
     pub id: Id,
     /// The text as the user gave it, kept exactly.
-    pub text: String,
+    pub text: Arc<str>,
+}
+
+impl Key {
+    /// A key at `id` with this text.
+    pub fn new(id: Id, text: impl Into<Arc<str>>) -> Key {
+        Key {
+            id,
+            text: text.into(),
+        }
+    }
 }
 
 /// A value with its version; `value` None is a tombstone left by a delete.
+///
+/// Values are shared between copies like key texts: the r copies of a write
+/// are one allocation, which at a million keys is most of a load's memory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Versioned {
     /// Orders writes of one key: higher wins. Assigned by the client's
     /// logical clock.
     pub version: u64,
     /// The value, or None once deleted.
-    pub value: Option<Value>,
+    pub value: Option<Arc<Value>>,
 }
 
 /// One key with its versioned value, as messages carry them.
@@ -38,7 +55,7 @@ pub type Entry = (Key, Versioned);
 /// The keys at one position: almost always one, kept inside the map's node
 /// rather than in an allocation of its own, so finding, merging and
 /// digesting an entry touch one place in memory, not two.
-type Bucket = smallvec::SmallVec<[(String, Versioned); 1]>;
+type Bucket = smallvec::SmallVec<[(Arc<str>, Versioned); 1]>;
 
 /// A node's stored data.
 #[derive(Clone, Debug, Default)]
@@ -74,10 +91,7 @@ impl Store {
 
     fn touch(&mut self, id: Id, text: &str) {
         if let Some(j) = &mut self.journal {
-            j.push(Key {
-                id,
-                text: text.to_owned(),
-            });
+            j.push(Key::new(id, text));
         }
     }
 
@@ -97,7 +111,7 @@ impl Store {
     }
 
     /// The live value of a key, if held.
-    pub fn get(&self, key: &Key) -> Option<&Value> {
+    pub fn get(&self, key: &Key) -> Option<&Arc<Value>> {
         self.get_versioned(key)?.value.as_ref()
     }
 
@@ -113,14 +127,14 @@ impl Store {
     /// Keeps `v` if it is newer than what is held (or nothing is held).
     /// Returns the live value it replaced when it did, as `Some(previous)`;
     /// None when the held entry was as new or newer and nothing changed.
-    pub fn merge(&mut self, key: Key, v: Versioned) -> Option<Option<Value>> {
+    pub fn merge(&mut self, key: Key, v: Versioned) -> Option<Option<Arc<Value>>> {
         self.merge_inner(key, v, false).0
     }
 
     /// [`Store::merge`], answering with the live value held before it,
     /// whether the merge replaced it or (being as new or newer) kept it: a
     /// write's "what was there", in one search instead of two.
-    pub fn merge_held(&mut self, key: Key, v: Versioned) -> Option<Value> {
+    pub fn merge_held(&mut self, key: Key, v: Versioned) -> Option<Arc<Value>> {
         match self.merge_inner(key, v, true) {
             (Some(replaced), _) => replaced,
             (None, kept) => kept,
@@ -133,7 +147,7 @@ impl Store {
         key: Key,
         v: Versioned,
         want_kept: bool,
-    ) -> (Option<Option<Value>>, Option<Value>) {
+    ) -> (Option<Option<Arc<Value>>>, Option<Arc<Value>>) {
         let bucket = self.map.entry(key.id).or_default();
         if let Some(slot) = bucket.iter_mut().find(|(t, _)| *t == key.text) {
             if slot.1.version >= v.version {
@@ -165,12 +179,12 @@ impl Store {
     }
 
     /// Stores a live value at a version (a test and bulk-load convenience).
-    pub fn insert(&mut self, key: Key, value: Value, version: u64) -> Option<Option<Value>> {
+    pub fn insert(&mut self, key: Key, value: Value, version: u64) -> Option<Option<Arc<Value>>> {
         self.merge(
             key,
             Versioned {
                 version,
-                value: Some(value),
+                value: Some(Arc::new(value)),
             },
         )
     }
@@ -310,7 +324,7 @@ impl Store {
     pub fn iter_refs(&self) -> impl Iterator<Item = (Id, &str, &Versioned)> + '_ {
         self.map
             .iter()
-            .flat_map(|(id, b)| b.iter().map(move |(t, v)| (*id, t.as_str(), v)))
+            .flat_map(|(id, b)| b.iter().map(move |(t, v)| (*id, &**t, v)))
     }
 
     /// Entries (tombstones too) at positions `lo..=hi` in numeric order, not
@@ -322,11 +336,11 @@ impl Store {
     ) -> impl Iterator<Item = (Id, &str, &Versioned)> + '_ {
         self.map
             .range(lo..=hi)
-            .flat_map(|(id, b)| b.iter().map(move |(t, v)| (*id, t.as_str(), v)))
+            .flat_map(|(id, b)| b.iter().map(move |(t, v)| (*id, &**t, v)))
     }
 
     /// Live entries in ring order from position zero.
-    pub fn iter_live(&self) -> impl Iterator<Item = (Key, &Value)> + '_ {
+    pub fn iter_live(&self) -> impl Iterator<Item = (Key, &Arc<Value>)> + '_ {
         self.iter()
             .filter_map(|(k, v)| v.value.as_ref().map(|x| (k, x)))
     }
@@ -351,7 +365,7 @@ mod tests {
     fn ver(version: u64, v: serde_json::Value) -> Versioned {
         Versioned {
             version,
-            value: Some(v),
+            value: Some(Arc::new(v)),
         }
     }
 
@@ -360,10 +374,16 @@ mod tests {
         let mut s = Store::default();
         assert_eq!(s.insert(key(5, "a"), json!(1), 1), Some(None));
         assert_eq!(s.insert(key(5, "b"), json!(2), 2), Some(None));
-        assert_eq!(s.insert(key(5, "a"), json!(3), 3), Some(Some(json!(1))));
+        assert_eq!(
+            s.insert(key(5, "a"), json!(3), 3),
+            Some(Some(Arc::new(json!(1))))
+        );
         assert_eq!(s.len(), 2);
-        assert_eq!(s.get(&key(5, "b")), Some(&json!(2)));
-        assert_eq!(s.remove(&key(5, "a")).unwrap().value, Some(json!(3)));
+        assert_eq!(s.get(&key(5, "b")), Some(&Arc::new(json!(2))));
+        assert_eq!(
+            s.remove(&key(5, "a")).unwrap().value,
+            Some(Arc::new(json!(3)))
+        );
         assert_eq!(s.remove(&key(5, "a")), None);
         assert_eq!(s.len(), 1);
     }
@@ -373,7 +393,7 @@ mod tests {
         let mut s = Store::default();
         s.merge(key(5, "a"), ver(5, json!("new")));
         assert_eq!(s.merge(key(5, "a"), ver(4, json!("old"))), None);
-        assert_eq!(s.get(&key(5, "a")), Some(&json!("new")));
+        assert_eq!(s.get(&key(5, "a")), Some(&Arc::new(json!("new"))));
         // A tombstone hides the value and wins over older writes.
         s.merge(
             key(5, "a"),
@@ -418,10 +438,10 @@ mod tests {
                 (key(12, "theirs-newer"), ver(7, json!(5))),
             ],
         );
-        let texts: Vec<_> = back.iter().map(|(k, _)| k.text.as_str()).collect();
+        let texts: Vec<_> = back.iter().map(|(k, _)| &*k.text).collect();
         assert_eq!(texts, vec!["mine-newer", "only-mine"]);
-        assert_eq!(s.get(&key(12, "theirs-newer")), Some(&json!(5)));
+        assert_eq!(s.get(&key(12, "theirs-newer")), Some(&Arc::new(json!(5))));
         let j: Vec<_> = s.take_journal().into_iter().map(|k| k.text).collect();
-        assert_eq!(j, vec!["theirs-newer"]);
+        assert_eq!(j, vec![Arc::<str>::from("theirs-newer")]);
     }
 }

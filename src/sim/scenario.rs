@@ -216,7 +216,7 @@ pub fn run(seed: u64, shape: Shape) -> Result<Summary, String> {
                     let got = world
                         .get(&key, None)
                         .map_err(|e| fail(format!("{}: get {key}: {e}", at())))?;
-                    if got.result.as_ref() != model.get(&key) {
+                    if got.result.as_deref() != model.get(&key) {
                         let known = got
                             .result
                             .as_ref()
@@ -282,7 +282,7 @@ pub fn run(seed: u64, shape: Shape) -> Result<Summary, String> {
             let got = world
                 .get(key, None)
                 .map_err(|e| fail(format!("after period {period}: get {key}: {e}")))?;
-            if got.result.as_ref() != Some(want) {
+            if got.result.as_deref() != Some(want) {
                 return Err(fail(format!(
                     "after period {period}: get {key} gave {:?}, want {want}",
                     got.result

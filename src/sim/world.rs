@@ -17,6 +17,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Why a world verb was refused or failed. Variants other than `Op` are
 /// refusals: nothing changed.
@@ -278,10 +279,7 @@ impl World {
 
     /// The key for a text on this ring.
     pub fn key(&self, text: &str) -> Key {
-        Key {
-            id: self.bits().hash(text),
-            text: text.to_owned(),
-        }
+        Key::new(self.bits().hash(text), text)
     }
 
     /// The ring position a node of this name gets.
@@ -547,12 +545,12 @@ impl World {
         key: &str,
         value: Value,
         from: Option<NodeId>,
-    ) -> Result<Outcome<Option<Value>>, WorldError> {
+    ) -> Result<Outcome<Option<Arc<Value>>>, WorldError> {
         self.begin_op();
         let start = self.start(from)?;
         let key = self.key(key);
         let version = self.tick();
-        let r = ops::put(&mut self.net, start, &key, value, version);
+        let r = ops::put(&mut self.net, start, &key, Arc::new(value), version);
         self.sync_crashes();
         Ok(r?)
     }
@@ -562,7 +560,7 @@ impl World {
         &mut self,
         key: &str,
         from: Option<NodeId>,
-    ) -> Result<Outcome<Option<Value>>, WorldError> {
+    ) -> Result<Outcome<Option<Arc<Value>>>, WorldError> {
         self.begin_op();
         let start = self.start(from)?;
         let key = self.key(key);
@@ -576,7 +574,7 @@ impl World {
         &mut self,
         key: &str,
         from: Option<NodeId>,
-    ) -> Result<Outcome<Option<Value>>, WorldError> {
+    ) -> Result<Outcome<Option<Arc<Value>>>, WorldError> {
         self.begin_op();
         let start = self.start(from)?;
         let key = self.key(key);

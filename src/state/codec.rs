@@ -136,21 +136,21 @@ pub fn for_each_entry(chunk: &[u8], mut each: impl FnMut(Key, Versioned)) -> Res
         let pos = Id::from_bytes(r.take(20)?.try_into().expect("20 bytes"));
         let version = u64::from_le_bytes(r.take(8)?.try_into().expect("8 bytes"));
         let len = r.u32()? as usize;
-        let text = std::str::from_utf8(r.take(len)?)
+        let text: std::sync::Arc<str> = std::str::from_utf8(r.take(len)?)
             .map_err(|_| Damaged("key text is not UTF-8"))?
-            .to_owned();
+            .into();
         let value = match r.u8()? {
             0 => None,
             1 => {
                 let len = r.u32()? as usize;
-                Some(
+                Some(std::sync::Arc::new(
                     serde_json::from_slice(r.take(len)?)
                         .map_err(|_| Damaged("stored value is not valid JSON"))?,
-                )
+                ))
             }
             _ => return Err(Damaged("bad value tag")),
         };
-        each(Key { id: pos, text }, Versioned { version, value });
+        each(Key::new(pos, text), Versioned { version, value });
     }
     Ok(())
 }
@@ -237,13 +237,10 @@ mod tests {
         let mut chunk = Vec::new();
         let mut want = Vec::new();
         for (i, (t, v)) in texts.iter().zip(values).enumerate() {
-            let key = Key {
-                id: bits.hash(t),
-                text: (*t).to_owned(),
-            };
+            let key = Key::new(bits.hash(t), *t);
             let v = Versioned {
                 version: i as u64 * 1_000_003,
-                value: v,
+                value: v.map(std::sync::Arc::new),
             };
             put_entry(&mut chunk, key.id, &key.text, &v);
             want.push((key, v));

@@ -727,7 +727,7 @@ pub struct StoredCopy {
     /// The key.
     pub key: Key,
     /// Its value.
-    pub value: serde_json::Value,
+    pub value: std::sync::Arc<serde_json::Value>,
     /// The holding node's name.
     pub node_name: String,
     /// The holding node's address.
