@@ -89,7 +89,7 @@ impl Node {
             preds: Vec::new(),
             fingers: FingerTable::all(id),
             next_finger: 0,
-            store: Store::default(),
+            store: Store::for_bits(params.bits),
             replicated: 0,
             upkeeps: 0,
             suspect: false,
