@@ -121,17 +121,74 @@ pub fn put_entry(out: &mut Vec<u8>, pos: Id, text: &str, v: &Versioned) {
             out.push(1);
             let at = out.len();
             out.extend_from_slice(&[0; 4]);
-            serde_json::to_writer(&mut *out, value).expect("writing JSON to memory cannot fail");
+            write_json(out, value);
             let len = (out.len() - at - 4) as u32;
             out[at..at + 4].copy_from_slice(&len.to_le_bytes());
         }
     }
 }
 
-/// Decodes a chunk written by [`put_entry`], calling `each` per entry in
-/// the order written. Stops at the first damage.
+/// Appends `value` as JSON text. A string with nothing to escape (the
+/// common value of a text column) is copied between quotes directly; the
+/// rest goes through serde_json. Same text either way.
+fn write_json(out: &mut Vec<u8>, value: &serde_json::Value) {
+    if let serde_json::Value::String(s) = value
+        && s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\')
+    {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
+    }
+    serde_json::to_writer(&mut *out, value).expect("writing JSON to memory cannot fail");
+}
+
+/// Chunks this long or longer are compressed.
+const COMPRESS_FROM: usize = 256;
+
+/// Appends a chunk row's bytes for the entries `raw` (as [`put_entry`] wrote
+/// them): a tag, 0 for raw entries or 1 for zstd (level 1) with the raw
+/// length first. Entries of text columns compress to a third or less, and
+/// the file's size is what a load spends its last second writing (twice:
+/// SQLite's log, then its checkpoint).
+pub fn seal_chunk(raw: &[u8], out: &mut Vec<u8>, z: &mut zstd::bulk::Compressor<'_>) {
+    if raw.len() >= COMPRESS_FROM
+        && let Ok(packed) = z.compress(raw)
+    {
+        out.push(1);
+        out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+        out.extend_from_slice(&packed);
+        return;
+    }
+    out.push(0);
+    out.extend_from_slice(raw);
+}
+
+/// A compressor for [`seal_chunk`].
+pub fn chunk_compressor() -> zstd::bulk::Compressor<'static> {
+    zstd::bulk::Compressor::new(1).expect("zstd accepts level 1")
+}
+
+/// Decodes a chunk row written by [`seal_chunk`], calling `each` per entry
+/// in the order written. Stops at the first damage.
 pub fn for_each_entry(chunk: &[u8], mut each: impl FnMut(Key, Versioned)) -> Result<(), Damaged> {
-    let mut r = Reader(chunk);
+    let unpacked;
+    let raw = match chunk.split_first() {
+        Some((0, rest)) => rest,
+        Some((1, rest)) => {
+            let mut r = Reader(rest);
+            let len = r.u32()? as usize;
+            unpacked = zstd::bulk::decompress(r.0, len)
+                .map_err(|_| Damaged("compressed entries do not decompress"))?;
+            if unpacked.len() != len {
+                return Err(Damaged("compressed entries have the wrong length"));
+            }
+            &unpacked[..]
+        }
+        _ => return Err(Damaged("unknown chunk encoding")),
+    };
+    let mut r = Reader(raw);
     while !r.0.is_empty() {
         let pos = Id::from_bytes(r.take(20)?.try_into().expect("20 bytes"));
         let version = u64::from_le_bytes(r.take(8)?.try_into().expect("8 bytes"));
@@ -245,8 +302,22 @@ mod tests {
             put_entry(&mut chunk, key.id, &key.text, &v);
             want.push((key, v));
         }
+        // Raw and compressed rows alike.
+        let mut z = chunk_compressor();
+        let mut sealed = Vec::new();
+        seal_chunk(&chunk.repeat(3), &mut sealed, &mut z);
+        assert_eq!(sealed[0], 1, "a chunk this long is compressed");
         let mut got = Vec::new();
-        for_each_entry(&chunk, |k, v| got.push((k, v))).unwrap();
+        for_each_entry(&sealed, |k, v| got.push((k, v))).unwrap();
+        assert_eq!(got, [want.clone(), want.clone(), want.clone()].concat());
+        let mut small = Vec::new();
+        seal_chunk(&chunk[..0], &mut small, &mut z);
+        assert_eq!(small, vec![0]);
+        for_each_entry(&small, |_, _| panic!("no entries")).unwrap();
+        let mut raw = vec![0];
+        raw.extend_from_slice(&chunk);
+        got.clear();
+        for_each_entry(&raw, |k, v| got.push((k, v))).unwrap();
         assert_eq!(got, want);
         // Same JSON text, digit for digit and member for member.
         assert_eq!(
@@ -257,12 +328,30 @@ mod tests {
             serde_json::to_string(&got[0].1.value).unwrap(),
             r#"{"b":1,"a":[1.50,"x\n\"y\""],"n":null}"#
         );
-        for cut in [1, 19, 30, chunk.len() - 1] {
+        for v in [
+            serde_json::json!("plain text, with commas"),
+            serde_json::json!("tab\there"),
+            serde_json::json!("quote \" and backslash \\"),
+            serde_json::json!("ünïcödé \u{7f} \u{1}"),
+            serde_json::json!(""),
+        ] {
+            let mut a = Vec::new();
+            write_json(&mut a, &v);
+            assert_eq!(a, serde_json::to_vec(&v).unwrap(), "{v}");
+        }
+        for cut in [2, 19, 30, raw.len() - 1] {
             assert!(
-                for_each_entry(&chunk[..cut], |_, _| ()).is_err(),
+                for_each_entry(&raw[..cut], |_, _| ()).is_err(),
                 "cut at {cut}"
             );
         }
+        for cut in [1, 3, 10, sealed.len() - 1] {
+            assert!(
+                for_each_entry(&sealed[..cut], |_, _| ()).is_err(),
+                "cut at {cut}"
+            );
+        }
+        assert!(for_each_entry(&[7, 1, 2], |_, _| ()).is_err());
     }
 
     #[test]

@@ -31,6 +31,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, Row, SqliteConnection};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The format this build writes and reads. Format 1 (an entry per row) is
@@ -277,13 +278,13 @@ impl State {
                 .execute(&mut self.conn)
                 .await
                 .map_err(self.sql())?;
-            let mut batch = ChunkBatch::default();
+            let mut batch = ChunkBatch::new();
             for ((c, nid), data) in chunks {
                 if batch.is_full() {
                     self.flush_chunks(&mut batch, false).await?;
                 }
                 batch.start(c, nid);
-                batch.arena.extend_from_slice(&data);
+                batch.raw.extend_from_slice(&data);
             }
             self.flush_chunks(&mut batch, false).await?;
             sqlx::query("DROP TABLE entries")
@@ -526,7 +527,7 @@ impl State {
         // its encoded form at once (the kernel zeroing those fresh pages cost
         // more than encoding them).
         let upsert = !loaded.fresh;
-        let mut batch = ChunkBatch::default();
+        let mut batch = ChunkBatch::new();
         let mut emptied: Vec<(i64, i64)> = Vec::new();
         let mut fresh_nodes: Vec<(NodeId, i64)> = Vec::new();
         for id in live {
@@ -577,10 +578,10 @@ impl State {
                     batch.start(c, nid);
                     let (lo, hi) = chunk_span(bits, c);
                     for (pos, text, v) in node.store.iter_refs_between(lo, hi) {
-                        codec::put_entry(&mut batch.arena, pos, text, v);
+                        codec::put_entry(&mut batch.raw, pos, text, v);
                     }
                     if batch.current_is_empty() {
-                        batch.rows.pop();
+                        batch.discard_current();
                         emptied.push((c, nid));
                     }
                 }
@@ -604,63 +605,69 @@ impl State {
         Ok(saved)
     }
 
-    /// Writes every chunk of a ring new to the file. A thread encodes while
-    /// this task writes: the two take about as long as each other, and a
-    /// million-key ring's encoding (three copies of every entry) took a
-    /// second the writes could overlap. The world is lent to the thread and
-    /// comes back when it is done, error or not.
+    /// Writes every chunk of a ring new to the file. Two threads encode
+    /// while this task writes: encoding is mostly waiting on memory (every
+    /// entry's text and value live elsewhere), so it takes longer than the
+    /// writes and splits well, and a million-key ring's three million
+    /// copies took two seconds on one thread. The world is lent to the
+    /// threads and comes back when they are done, error or not.
     async fn write_fresh(
         &mut self,
         loaded: &mut Loaded,
         nodes: Vec<(NodeId, i64)>,
     ) -> Result<usize, StateError> {
+        const ENCODERS: usize = 2;
         let params = loaded.world.params();
-        let world = std::mem::replace(&mut loaded.world, World::new(params, 0));
-        let (full_tx, mut full_rx) = tokio::sync::mpsc::channel::<ChunkBatch>(2);
-        let (spare_tx, spare_rx) = std::sync::mpsc::channel::<ChunkBatch>();
-        let encoder = std::thread::spawn(move || {
-            let bits = world.bits();
-            let mut batch = ChunkBatch::default();
-            'nodes: for (id, nid) in nodes {
-                let node = world.node(id).expect("live node");
-                for (pos, text, v) in node.store.iter_refs() {
-                    let c = chunk_of(bits, pos);
-                    if batch.current() != Some((c, nid)) {
-                        if batch.is_full() {
-                            let next = spare_rx.try_recv().unwrap_or_default();
-                            // The writer gave up: stop encoding.
-                            if full_tx
-                                .blocking_send(std::mem::replace(&mut batch, next))
-                                .is_err()
-                            {
-                                break 'nodes;
-                            }
-                        }
-                        batch.start(c, nid);
-                    }
-                    codec::put_entry(&mut batch.arena, pos, text, v);
+        let world = Arc::new(std::mem::replace(&mut loaded.world, World::new(params, 0)));
+        let (full_tx, mut full_rx) = tokio::sync::mpsc::channel::<ChunkBatch>(2 * ENCODERS);
+        // Batches written come back here for reuse (buffers and compressor).
+        let spares: Arc<Mutex<Vec<ChunkBatch>>> = Arc::default();
+        let mut encoders = Vec::new();
+        let mut spawn_error = None;
+        for e in 0..ENCODERS {
+            let mine: Vec<(NodeId, i64)> =
+                nodes.iter().copied().skip(e).step_by(ENCODERS).collect();
+            let (world, full_tx, spares) =
+                (Arc::clone(&world), full_tx.clone(), Arc::clone(&spares));
+            let spawned = std::thread::Builder::new()
+                .name("dht-encode".into())
+                .spawn(move || encode_fresh(&world, mine, &full_tx, &spares));
+            match spawned {
+                Ok(handle) => encoders.push(handle),
+                Err(e) => {
+                    spawn_error = Some(e);
+                    break;
                 }
             }
-            let _ = full_tx.blocking_send(batch);
-            world
-        });
-        let mut written = Ok(0);
-        while let Some(mut batch) = full_rx.recv().await {
+        }
+        drop(full_tx);
+        let mut written = match spawn_error {
+            None => Ok(0),
+            Some(e) => Err(StateError::Sql {
+                path: self.path.clone(),
+                source: sqlx::Error::Io(e),
+            }),
+        };
+        while written.is_ok()
+            && let Some(mut batch) = full_rx.recv().await
+        {
             match self.flush_chunks(&mut batch, false).await {
                 Ok(n) => {
                     if let Ok(w) = &mut written {
                         *w += n;
                     }
-                    let _ = spare_tx.send(batch);
+                    spares.lock().expect("no encoder panics").push(batch);
                 }
-                Err(e) => {
-                    written = Err(e);
-                    break;
-                }
+                Err(e) => written = Err(e),
             }
         }
+        // Encoders still sending stop when they find nobody receiving.
         drop(full_rx);
-        loaded.world = encoder.join().expect("the chunk encoder does not panic");
+        for handle in encoders {
+            handle.join().expect("the chunk encoders do not panic");
+        }
+        loaded.world = Arc::try_unwrap(world)
+            .unwrap_or_else(|_| unreachable!("every encoder has ended and dropped its share"));
         written
     }
 
@@ -672,6 +679,7 @@ impl State {
         batch: &mut ChunkBatch,
         upsert: bool,
     ) -> Result<usize, StateError> {
+        batch.seal();
         let n = batch.rows.len();
         if n == 0 {
             return Ok(0);
@@ -799,11 +807,15 @@ pub struct StoredCopy {
 }
 
 /// Chunk rows on their way to the file: (chunk, node row id, where its
-/// encoded entries start in `arena`); each ends where the next starts.
-#[derive(Default)]
+/// sealed bytes start in `arena`); each ends where the next starts. The row
+/// being filled collects its entries in `raw` and is sealed
+/// ([`codec::seal_chunk`]) when the next row starts or the batch is written.
 struct ChunkBatch {
     arena: Vec<u8>,
     rows: Vec<(i64, i64, usize)>,
+    raw: Vec<u8>,
+    open: bool,
+    z: zstd::bulk::Compressor<'static>,
 }
 
 impl ChunkBatch {
@@ -811,24 +823,89 @@ impl ChunkBatch {
     const ROWS: usize = 100;
     const BYTES: usize = 4 << 20;
 
-    fn is_full(&self) -> bool {
-        self.rows.len() >= Self::ROWS || self.arena.len() >= Self::BYTES
+    fn new() -> ChunkBatch {
+        ChunkBatch {
+            arena: Vec::new(),
+            rows: Vec::new(),
+            raw: Vec::new(),
+            open: false,
+            z: codec::chunk_compressor(),
+        }
     }
 
-    /// Starts a row; entries appended to `arena` from now on belong to it.
+    fn is_full(&self) -> bool {
+        self.rows.len() >= Self::ROWS || self.arena.len() + self.raw.len() >= Self::BYTES
+    }
+
+    /// Starts a row; entries appended to `raw` from now on belong to it.
     fn start(&mut self, chunk: i64, nid: i64) {
+        self.seal();
         self.rows.push((chunk, nid, self.arena.len()));
+        self.open = true;
+    }
+
+    /// Seals the row being filled, if any.
+    fn seal(&mut self) {
+        if std::mem::take(&mut self.open) {
+            codec::seal_chunk(&self.raw, &mut self.arena, &mut self.z);
+            self.raw.clear();
+        }
     }
 
     /// The row being filled.
     fn current(&self) -> Option<(i64, i64)> {
-        self.rows.last().map(|r| (r.0, r.1))
+        self.rows.last().filter(|_| self.open).map(|r| (r.0, r.1))
     }
 
     /// True when the row being filled has no entry yet.
     fn current_is_empty(&self) -> bool {
-        self.rows.last().is_some_and(|r| r.2 == self.arena.len())
+        self.open && self.raw.is_empty()
     }
+
+    /// Drops the row being filled.
+    fn discard_current(&mut self) {
+        if std::mem::take(&mut self.open) {
+            self.rows.pop();
+            self.raw.clear();
+        }
+    }
+}
+
+/// One encoder of [`State::write_fresh`]: every chunk of `nodes`, sent in
+/// full batches. Stops early when the writer stops receiving.
+fn encode_fresh(
+    world: &World,
+    nodes: Vec<(NodeId, i64)>,
+    full: &tokio::sync::mpsc::Sender<ChunkBatch>,
+    spares: &Mutex<Vec<ChunkBatch>>,
+) {
+    let bits = world.bits();
+    let spare = || {
+        spares
+            .lock()
+            .expect("no encoder panics")
+            .pop()
+            .unwrap_or_else(ChunkBatch::new)
+    };
+    let mut batch = spare();
+    for (id, nid) in nodes {
+        let node = world.node(id).expect("live node");
+        for (pos, text, v) in node.store.iter_refs() {
+            let c = chunk_of(bits, pos);
+            if batch.current() != Some((c, nid)) {
+                if batch.is_full()
+                    && full
+                        .blocking_send(std::mem::replace(&mut batch, spare()))
+                        .is_err()
+                {
+                    return;
+                }
+                batch.start(c, nid);
+            }
+            codec::put_entry(&mut batch.raw, pos, text, v);
+        }
+    }
+    let _ = full.blocking_send(batch);
 }
 
 /// The chunks table. A rowid table (its rows are kilobytes, too large for
