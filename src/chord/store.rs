@@ -57,45 +57,67 @@ pub type Entry = (Key, Versioned);
 /// digesting an entry touch one place in memory, not two.
 type Bucket = smallvec::SmallVec<[(Arc<str>, Versioned); 1]>;
 
-/// The ordered map of a store, split by the leading bits of the position
-/// into [`Parts::COUNT`] ordered maps, one after another around the ring.
+/// The ordered map of a store: one ordered map, split by the leading bits
+/// of the position into 64 ordered maps, one after another around the ring,
+/// once it holds [`Parts::SPLIT_AT`] positions.
 ///
 /// One map of a node's tens of thousands of entries is deep, and every
 /// insertion walks it from the root through cold memory; split in 64, each
 /// walk is two levels shorter, and a million-key load spends half as long
-/// in its maps. Iterating the parts in order gives the same order as one map.
+/// in its maps. Small stores (a million-node ring holds a few keys per node)
+/// stay one map, so they cost no more than before. Iterating the parts in
+/// order gives the same order as one map.
 #[derive(Clone, Debug)]
 struct Parts {
-    /// Position >> shift is the part: the leading bits of an m-bit position.
+    /// Ring width m.
+    m: u32,
+    /// Position >> shift is the part (0 while there is one part).
     shift: u32,
-    /// Empty until the first entry (a store of a million-node ring with no
-    /// data costs nothing more).
+    /// Empty until the first entry (an empty store costs nothing more).
     maps: Vec<BTreeMap<Id, Bucket>>,
-    count: usize,
 }
 
 impl Parts {
-    /// Parts on a ring of width m: 64, or 2^m on rings narrower than 6 bits.
-    const COUNT: u32 = 6;
+    /// Leading position bits that choose a part once split: 64 parts (2^m
+    /// on rings narrower than 6 bits).
+    const SPLIT_BITS: u32 = 6;
+    /// Positions held before one map splits.
+    const SPLIT_AT: usize = 2048;
 
     fn new(bits: Bits) -> Parts {
-        let k = Self::COUNT.min(bits.get());
         Parts {
-            shift: bits.get() - k,
+            m: bits.get(),
+            shift: bits.get(),
             maps: Vec::new(),
-            count: 1 << k,
         }
     }
 
     fn index(&self, id: Id) -> usize {
-        // Positions are below 2^m, so this is below `count`; the min only
-        // guards a position from a wider ring.
-        ((id.to_u160() >> self.shift as usize).to::<u64>() as usize).min(self.count - 1)
+        if self.maps.len() <= 1 {
+            return 0;
+        }
+        // Positions are below 2^m, so this is below the part count; the
+        // min only guards a position from a wider ring.
+        ((id.to_u160() >> self.shift as usize).to::<u64>() as usize).min(self.maps.len() - 1)
+    }
+
+    /// Splits the one map into 2^SPLIT_BITS parts.
+    fn split(&mut self) {
+        let k = Self::SPLIT_BITS.min(self.m);
+        let one = std::mem::take(&mut self.maps).pop().unwrap_or_default();
+        self.shift = self.m - k;
+        self.maps = vec![BTreeMap::new(); 1 << k];
+        for (id, b) in one {
+            let i = self.index(id);
+            self.maps[i].insert(id, b);
+        }
     }
 
     fn entry(&mut self, id: Id) -> &mut Bucket {
-        if self.maps.is_empty() {
-            self.maps = vec![BTreeMap::new(); self.count];
+        match self.maps.len() {
+            0 => self.maps.push(BTreeMap::new()),
+            1 if self.maps[0].len() >= Self::SPLIT_AT && self.m > 0 => self.split(),
+            _ => {}
         }
         let i = self.index(id);
         self.maps[i].entry(id).or_default()
@@ -123,7 +145,7 @@ impl Parts {
             Included(x) | Excluded(x) => self.index(x),
         };
         let last = match hi {
-            Unbounded => self.count - 1,
+            Unbounded => self.maps.len().saturating_sub(1),
             Included(x) | Excluded(x) => self.index(x),
         };
         let maps = if self.maps.is_empty() {
@@ -513,7 +535,7 @@ mod tests {
     fn split_store_matches_one_ordered_map() {
         use rand::{Rng, SeedableRng};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-        for m in [1u32, 3, 6, 7, 8, 12] {
+        for m in [1u32, 3, 6, 7, 8, 12, 16] {
             let bits = Bits::new(m).unwrap();
             let top = (1u128 << m) - 1;
             let pos = |rng: &mut rand_chacha::ChaCha8Rng| {
@@ -521,7 +543,7 @@ mod tests {
             };
             let mut s = Store::for_bits(bits);
             let mut model: BTreeMap<(Id, String), u64> = BTreeMap::new();
-            for step in 0..400u64 {
+            for step in 0..3000u64 {
                 let id = pos(&mut rng);
                 let text = format!("t{}", rng.random_range(0..3));
                 let key = Key::new(id, text.as_str());
@@ -530,6 +552,10 @@ mod tests {
                     model.insert((id, text), step + 1);
                 } else {
                     assert_eq!(s.remove(&key).map(|v| v.version), model.remove(&(id, text)));
+                }
+                // Queries now and then (the store splits after 2048 keys).
+                if step % 97 != 0 && step != 2999 {
+                    continue;
                 }
                 let (a, b) = (pos(&mut rng), pos(&mut rng));
                 let want: Vec<(Id, u64)> = model
@@ -551,6 +577,14 @@ mod tests {
                 let all: Vec<(Id, u64)> = s.iter_refs().map(|(p, _, v)| (p, v.version)).collect();
                 let want_all: Vec<(Id, u64)> = model.iter().map(|((p, _), v)| (*p, *v)).collect();
                 assert_eq!(all, want_all, "m={m} step {step}: order");
+            }
+            let positions: BTreeSet<Id> = model.keys().map(|(p, _)| *p).collect();
+            assert!(
+                m < 16 || positions.len() > Parts::SPLIT_AT,
+                "the wide ring splits"
+            );
+            if positions.len() > Parts::SPLIT_AT {
+                assert!(s.map.maps.len() > 1, "m={m}: a large store splits");
             }
         }
     }
