@@ -230,12 +230,7 @@ impl State {
     /// was). Format 1 held an entry per row.
     async fn upgrade(&mut self, access: Access) -> Result<(), StateError> {
         if access == Access::Read {
-            for stmt in ["ROLLBACK", "BEGIN IMMEDIATE"] {
-                sqlx::query(stmt)
-                    .execute(&mut self.conn)
-                    .await
-                    .map_err(self.sql())?;
-            }
+            self.run(&["ROLLBACK", "BEGIN IMMEDIATE"]).await?;
         }
         // Another process may have upgraded it while we waited for the lock.
         let version: u32 = self.meta("version").await?.parse().unwrap_or(0);
@@ -274,10 +269,7 @@ impl State {
                     codec::put_entry(data, pos, text, &v);
                 }
             }
-            sqlx::query(CREATE_CHUNKS)
-                .execute(&mut self.conn)
-                .await
-                .map_err(self.sql())?;
+            self.run(&[CREATE_CHUNKS]).await?;
             let mut batch = ChunkBatch::new();
             for ((c, nid), data) in chunks {
                 if batch.is_full() {
@@ -287,20 +279,23 @@ impl State {
                 batch.raw.extend_from_slice(&data);
             }
             self.flush_chunks(&mut batch, false).await?;
-            sqlx::query("DROP TABLE entries")
-                .execute(&mut self.conn)
-                .await
-                .map_err(self.sql())?;
+            self.run(&["DROP TABLE entries"]).await?;
             self.set_meta("version", &FORMAT_VERSION.to_string())
                 .await?;
         }
         if access == Access::Read {
-            for stmt in ["COMMIT", "BEGIN DEFERRED"] {
-                sqlx::query(stmt)
-                    .execute(&mut self.conn)
-                    .await
-                    .map_err(self.sql())?;
-            }
+            self.run(&["COMMIT", "BEGIN DEFERRED"]).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs statements without parameters, in order.
+    async fn run(&mut self, stmts: &[&str]) -> Result<(), StateError> {
+        for stmt in stmts {
+            sqlx::query(stmt)
+                .execute(&mut self.conn)
+                .await
+                .map_err(self.sql())?;
         }
         Ok(())
     }
@@ -391,7 +386,7 @@ impl State {
     /// Makes the file hold an empty ring with these settings, replacing any
     /// ring it held (the caller has checked `--force`).
     pub async fn create(&mut self, params: Params, counters: Counters) -> Result<(), StateError> {
-        for stmt in [
+        self.run(&[
             "DROP TABLE IF EXISTS entries",
             "DROP TABLE IF EXISTS chunks",
             "DROP TABLE IF EXISTS nodes",
@@ -402,12 +397,8 @@ impl State {
                 name TEXT NOT NULL UNIQUE,
                 routing BLOB NOT NULL)",
             CREATE_CHUNKS,
-        ] {
-            sqlx::query(stmt)
-                .execute(&mut self.conn)
-                .await
-                .map_err(self.sql())?;
-        }
+        ])
+        .await?;
         self.set_meta("format", FORMAT_NAME).await?;
         self.set_meta("version", &FORMAT_VERSION.to_string())
             .await?;
