@@ -15,6 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// SQL database kinds.
@@ -271,21 +272,21 @@ pub async fn run(state: &Path, a: LoadArgs) -> anyhow::Result<ExitCode> {
     let w = &mut loaded.world;
     // Keys and values apart: the values move into the ring (no copy), the
     // keys stay to count duplicates.
-    let (keys, values): (Vec<(String, usize)>, Vec<serde_json::Value>) = batch
+    let (keys, values): (Vec<(Arc<str>, usize)>, Vec<serde_json::Value>) = batch
         .records
         .into_iter()
-        .map(|r| ((r.key, r.row), r.value))
+        .map(|r| ((Arc::from(r.key), r.row), r.value))
         .unzip();
     let mut seen: HashSet<&str, rustc_hash::FxBuildHasher> =
         HashSet::with_capacity_and_hasher(keys.len(), Default::default());
     let (mut inserted, mut overwritten, mut duplicates, mut rounds, mut hops) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
     for (i, ((key, row), value)) in keys.iter().zip(values).enumerate() {
-        if !seen.insert(key.as_str()) {
+        if !seen.insert(key) {
             duplicates += 1;
         }
         let out = w
-            .put(key, value, None)
+            .put_shared(Arc::clone(key), value, None)
             .with_context(|| format!("storing row {row} (key {key:?}); nothing was saved"))?;
         hops += out.lookup.hops() as u64;
         if out.result.is_some() {

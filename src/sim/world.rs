@@ -546,9 +546,20 @@ impl World {
         value: Value,
         from: Option<NodeId>,
     ) -> Result<Outcome<Option<Arc<Value>>>, WorldError> {
+        self.put_shared(Arc::from(key), value, from)
+    }
+
+    /// [`World::put`] of a key text the caller shares (a bulk load keeps its
+    /// keys to count duplicates: the ring's copies use the same text).
+    pub fn put_shared(
+        &mut self,
+        key: Arc<str>,
+        value: Value,
+        from: Option<NodeId>,
+    ) -> Result<Outcome<Option<Arc<Value>>>, WorldError> {
         self.begin_op();
         let start = self.start(from)?;
-        let key = self.key(key);
+        let key = Key::new(self.bits().hash(&key), key);
         let version = self.tick();
         let r = ops::put(&mut self.net, start, &key, Arc::new(value), version);
         self.sync_crashes();
