@@ -456,4 +456,10 @@ fn lookups_in_flight_answer_as_lookups_one_at_a_time() {
         w.join(&format!("late-{i}"), None, None).unwrap();
     }
     compare(&mut w, "after joins, before maintenance");
+    // A start that is not a member answers NotRunning and sends nothing.
+    let gone = ids[3];
+    let before = w.stats().messages;
+    let r = w.lookup_many(&[(w.bits().hash("q"), gone)]).unwrap();
+    assert_eq!(r, vec![Err(dht::chord::ops::OpError::NotRunning(gone))]);
+    assert_eq!(w.stats().messages, before);
 }

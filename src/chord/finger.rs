@@ -17,15 +17,28 @@ pub struct FingerTable {
     /// `runs[k].0 .. runs[k+1].0`, the last run up to m-1. Empty means no
     /// finger is known yet.
     runs: Vec<(u8, NodeId)>,
+    /// The first indices of the highest [`TOP_STARTS`] runs, highest first:
+    /// a copy kept inside the node, so a lookup finds the run it needs
+    /// without reading the runs (another allocation) and the simulator can
+    /// fetch just that run ahead of time. Kept in step by every change.
+    top: [u8; TOP_STARTS],
+    top_len: u8,
 }
+
+/// How many run starts a table keeps beside its runs: a million-node ring
+/// has about 21 runs per node.
+pub const TOP_STARTS: usize = 24;
 
 impl FingerTable {
     /// A table whose every finger is `node`, as after `create` or `join`
     /// (the paper initialises fingers to the successor).
     pub fn all(node: NodeId) -> Self {
-        FingerTable {
+        let mut t = FingerTable {
             runs: vec![(0, node)],
-        }
+            ..FingerTable::default()
+        };
+        t.sync_top();
+        t
     }
 
     /// Builds a table from runs already in order. Pre: first indices strictly
@@ -33,7 +46,10 @@ impl FingerTable {
     pub fn from_runs(runs: Vec<(u8, NodeId)>) -> Self {
         debug_assert!(runs.first().is_none_or(|r| r.0 == 0));
         debug_assert!(runs.windows(2).all(|w| w[0].0 < w[1].0));
-        let mut t = FingerTable { runs };
+        let mut t = FingerTable {
+            runs,
+            ..FingerTable::default()
+        };
         t.merge_equal_neighbours();
         t.runs.shrink_to_fit();
         t
@@ -60,8 +76,38 @@ impl FingerTable {
         self.merge_equal_neighbours();
     }
 
+    /// Every change ends here: equal neighbours merge, and the starts kept
+    /// beside the runs follow.
     fn merge_equal_neighbours(&mut self) {
         self.runs.dedup_by(|later, earlier| later.1 == earlier.1);
+        self.sync_top();
+    }
+
+    fn sync_top(&mut self) {
+        let n = self.runs.len().min(TOP_STARTS);
+        for (slot, run) in self.top.iter_mut().zip(self.runs.iter().rev()) {
+            *slot = run.0;
+        }
+        self.top_len = n as u8;
+    }
+
+    /// How many runs start at or below finger index `i`: the runs a lookup
+    /// whose key lies before `n + 2^(i+1)` may use are `runs()[..k]`. Reads
+    /// the starts kept inside the table, not the runs, for the highest
+    /// [`TOP_STARTS`] runs.
+    #[inline]
+    pub fn runs_up_to(&self, i: u32) -> usize {
+        let len = self.runs.len();
+        for (j, &start) in self.top[..usize::from(self.top_len)].iter().enumerate() {
+            if u32::from(start) <= i {
+                return len - j;
+            }
+        }
+        let rest = len.saturating_sub(TOP_STARTS);
+        self.runs[..rest]
+            .iter()
+            .rposition(|r| u32::from(r.0) <= i)
+            .map_or(0, |k| k + 1)
     }
 
     /// Distinct fingers from the highest index down, as `closest_preceding_node`
@@ -133,6 +179,17 @@ mod tests {
     }
 
     #[test]
+    fn starts_kept_beside_the_runs_cover_long_tables() {
+        // More runs than the starts kept inside: the rest are searched.
+        let runs: Vec<(u8, NodeId)> = (0..40u8).map(|i| (i * 3, n(u128::from(i)))).collect();
+        let t = FingerTable::from_runs(runs);
+        for i in 0..120u32 {
+            let want = t.runs().partition_point(|r| u32::from(r.0) <= i);
+            assert_eq!(t.runs_up_to(i), want, "index {i}");
+        }
+    }
+
+    #[test]
     fn forget_falls_back_to_lower_fingers() {
         let mut t = FingerTable::from_runs(vec![(0, n(1)), (2, n(2)), (5, n(3))]);
         t.forget(n(2));
@@ -160,6 +217,10 @@ mod tests {
                 let got: Vec<_> = (0..m).map(|i| t.get(i).unwrap()).collect();
                 assert_eq!(got, plain);
                 assert!(t.runs().windows(2).all(|w| w[0].1 != w[1].1));
+                for i in 0..m {
+                    let want = t.runs().partition_point(|r| u32::from(r.0) <= i);
+                    assert_eq!(t.runs_up_to(i), want, "index {i}");
+                }
             }
         }
     }

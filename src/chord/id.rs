@@ -250,7 +250,10 @@ impl Offset {
         self == Offset(0, 0, 0)
     }
 
-    /// The largest i with 2^i <= self, or None for zero.
+    /// The largest i with 2^i <= self, or None for zero: the highest finger
+    /// whose start (origin + 2^i) does not pass this offset. On a ring
+    /// narrower than 160 bits an offset that wraps is larger modulo 2^160
+    /// than modulo 2^m, so this never understates.
     #[inline(always)]
     pub fn floor_log2(self) -> Option<u32> {
         if self.0 != 0 {
@@ -417,6 +420,12 @@ mod tests {
                 );
                 let (dx, de) = (x.offset_from(a), e.offset_from(a));
                 assert_eq!(dx.is_zero(), x == a);
+                let want = w.last_finger_within(w.distance(a, x));
+                if m == 160 {
+                    assert_eq!(dx.floor_log2(), want, "floor_log2 of {dx:?}");
+                } else {
+                    assert!(dx.floor_log2() >= want, "floor_log2 of {dx:?}");
+                }
                 // Wider offsets are further round from a.
                 if !dx.is_zero() && !de.is_zero() && dx != de {
                     assert_eq!(dx < de, x.in_open(a, e));

@@ -101,6 +101,10 @@ impl Resolver {
         let cur = self.cur;
         let step = match t.find_step(self.asker, cur, self.key, &self.avoid) {
             Ok(s) => s,
+            // The asker itself is gone (or never was): no message left it.
+            Err(Unreachable) if cur == self.asker && self.path.is_empty() => {
+                return Progress::Failed(OpError::NotRunning(self.asker));
+            }
             Err(Unreachable) => {
                 self.timeouts += 1;
                 self.avoid.push(cur);
@@ -248,7 +252,7 @@ pub fn find_successors<T: Transport>(
     let mut open = |t: &mut T, out: &mut Vec<Option<Result<Lookup, OpError>>>| {
         let (index, (start, key)) = queries.next()?;
         out.push(None);
-        t.will_call(start);
+        t.will_call(start, Some(key));
         Some(Slot {
             index,
             resolver: Resolver::new(start, start, key, Vec::new()),
@@ -281,7 +285,10 @@ pub fn find_successors<T: Transport>(
         };
         match done {
             None => {
-                t.will_call(slot.confirm.unwrap_or(slot.resolver.next()));
+                match slot.confirm {
+                    Some(s) => t.will_call(s, None),
+                    None => t.will_call(slot.resolver.next(), Some(slot.resolver.key)),
+                }
                 i += 1;
             }
             Some(result) => {

@@ -33,10 +33,10 @@ impl Params {
 /// and in [`crate::chord::ops`] procedures running as this node.
 #[derive(Clone, Debug)]
 // Laid out in this order on purpose: a lookup step reads only the id, the
-// successor list and the finger table, so they come first and share the
-// first 72 bytes; the simulator fetches just those ahead of a step
-// (`Network::will_call`). The rest is ordered by alignment to stay at 216
-// bytes.
+// successor list and the finger table (with its run starts), so they come
+// first and share the first 104 bytes ([`ROUTING_HEAD`]); the simulator
+// fetches just those ahead of a step (`Network::will_call`). The rest is
+// ordered by alignment, leaving no padding.
 #[repr(C)]
 pub struct Node {
     /// This node's identifier.
@@ -140,10 +140,8 @@ impl Node {
         // searches the whole table.
         let top = end.floor_log2().unwrap_or(u32::MAX);
         let mut best: Option<(Offset, NodeId)> = None;
-        for (start, f) in self.fingers.runs().iter().rev() {
-            if u32::from(*start) > top {
-                continue;
-            }
+        let runs = self.fingers.runs();
+        for (_, f) in runs[..self.fingers.runs_up_to(top)].iter().rev() {
             let d = f.id().offset_from(me);
             if usable(f, d) {
                 best = Some((d, *f));

@@ -62,10 +62,11 @@ pub trait Transport {
     fn ping(&mut self, from: NodeId, to: NodeId) -> Result<(), Unreachable> {
         self.call(from, to, Request::Ping).map(|_| ())
     }
-    /// A hint: a message to `to` follows soon. A transport may use it to
-    /// get ready (the simulator fetches the node's state into cache; a real
-    /// one could open a connection). It changes nothing observable.
-    fn will_call(&mut self, _to: NodeId) {}
+    /// A hint: a message to `to` follows soon, a lookup step for `key` if
+    /// given. A transport may use it to get ready (the simulator fetches
+    /// the node's state into cache; a real one could open a connection). It
+    /// changes nothing observable.
+    fn will_call(&mut self, _to: NodeId, _key: Option<Id>) {}
 }
 
 /// Why a procedure could not finish. Each variant says what changed.

@@ -37,7 +37,7 @@ pub struct Network {
     crashed: Vec<NodeId>,
     /// Slots announced by the last [`WARM_LAG`] `will_call` hints, a ring
     /// buffer, and where the next hint goes.
-    warm: [usize; WARM_LAG],
+    warm: [(usize, Option<Id>); WARM_LAG],
     warm_at: usize,
 }
 
@@ -184,27 +184,37 @@ impl Transport for Network {
             .map(|node| node.find_step(key, avoid))
     }
 
-    /// Pipelines memory: the receiver's slot is fetched now, and the
-    /// routing tables (successor list, top fingers) of the node announced
-    /// [`WARM_LAG`] hints ago, whose slot has arrived by then, are fetched
-    /// too. With a dozen lookups in flight, each step then finds its node's
-    /// state in cache instead of waiting for main memory several times.
-    fn will_call(&mut self, to: NodeId) {
+    /// Pipelines memory: the receiver's slot is fetched now, and, for the
+    /// lookup step announced [`WARM_LAG`] hints ago (whose slot has arrived
+    /// by then), the successor list and the two finger runs that step will
+    /// read, found from the key and the run starts kept inside the node.
+    /// With a dozen lookups in flight, each step then finds its node's state
+    /// in cache instead of waiting for main memory several times.
+    fn will_call(&mut self, to: NodeId, key: Option<Id>) {
         let i = Self::slot(to);
         if let Some(slot) = self.slots.get(i) {
             // Option<Node> has no tag (the niche is in a Vec pointer), so
             // the node's head is the slot's head.
-            prefetch_bytes(std::ptr::from_ref(slot).cast(), ROUTING_HEAD);
+            // A ping (no key) reads only the id.
+            let bytes = if key.is_some() {
+                ROUTING_HEAD
+            } else {
+                std::mem::size_of::<NodeId>()
+            };
+            prefetch_bytes(std::ptr::from_ref(slot).cast(), bytes);
         }
-        let lagged = std::mem::replace(&mut self.warm[self.warm_at], i);
+        let (lagged, key) = std::mem::replace(&mut self.warm[self.warm_at], (i, key));
         self.warm_at = (self.warm_at + 1) % WARM_LAG;
-        if let Some(Some(node)) = self.slots.get(lagged) {
+        if let (Some(Some(node)), Some(key)) = (self.slots.get(lagged), key) {
             let succs = node.succs.as_slice();
             prefetch_bytes(succs.as_ptr().cast(), std::mem::size_of_val(succs));
-            // closest_preceding scans fingers from the top: the last runs.
-            let runs = node.fingers.runs();
-            let top = &runs[runs.len().saturating_sub(40)..];
-            prefetch_bytes(top.as_ptr().cast(), std::mem::size_of_val(top));
+            let top = key
+                .offset_from(node.id.id())
+                .floor_log2()
+                .unwrap_or(u32::MAX);
+            let k = node.fingers.runs_up_to(top);
+            let runs = &node.fingers.runs()[k.saturating_sub(2)..k];
+            prefetch_bytes(runs.as_ptr().cast(), std::mem::size_of_val(runs));
         }
     }
 }

@@ -524,15 +524,14 @@ impl World {
     /// Many lookups, each `(key, start node)`, with several in flight at
     /// once ([`ops::find_successors`]): the answers are those of
     /// [`World::lookup`] one by one, in the same order, and cost the same
-    /// messages, only faster to simulate. Fails before sending anything if
-    /// a start node is not a member.
+    /// messages, only faster to simulate. A query whose start node is not a
+    /// member answers `OpError::NotRunning` and sends nothing (checked as
+    /// its first step runs, not in a pass of its own over every start:
+    /// that pass would wait on memory once per query).
     pub fn lookup_many(
         &mut self,
         queries: &[(Id, NodeId)],
     ) -> Result<Vec<Result<Lookup, OpError>>, WorldError> {
-        for &(_, s) in queries {
-            self.start(Some(s))?;
-        }
         self.begin_op();
         let r = ops::find_successors(&mut self.net, queries.iter().map(|&(k, s)| (s, k)));
         self.sync_crashes();
