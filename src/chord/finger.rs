@@ -110,12 +110,6 @@ impl FingerTable {
             .map_or(0, |k| k + 1)
     }
 
-    /// Distinct fingers from the highest index down, as `closest_preceding_node`
-    /// scans them.
-    pub fn runs_descending(&self) -> impl Iterator<Item = NodeId> + '_ {
-        self.runs.iter().rev().map(|r| r.1)
-    }
-
     /// The runs as (first index, node), lowest index first.
     pub fn runs(&self) -> &[(u8, NodeId)] {
         &self.runs
