@@ -33,12 +33,7 @@ impl FingerTable {
     /// A table whose every finger is `node`, as after `create` or `join`
     /// (the paper initialises fingers to the successor).
     pub fn all(node: NodeId) -> Self {
-        let mut t = FingerTable {
-            runs: vec![(0, node)],
-            ..FingerTable::default()
-        };
-        t.sync_top();
-        t
+        FingerTable::from_runs(vec![(0, node)])
     }
 
     /// Builds a table from runs already in order. Pre: first indices strictly

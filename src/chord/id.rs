@@ -401,7 +401,7 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
         for m in [1, 2, 3, 8, 63, 64, 65, 128, 159, 160] {
             let w = b(m);
-            // Random ids, plus the edges: zero, the top, and neighbours.
+            // Random ids, plus the edges: zero and the top.
             let top = w.mask();
             let pick = |rng: &mut rand_chacha::ChaCha8Rng| match rng.random_range(0..4) {
                 0 => Id::ZERO,

@@ -94,10 +94,9 @@ impl Resolver {
     /// answer. A node that does not answer is avoided from then on and the
     /// previous node is asked again.
     pub fn step<T: Transport>(&mut self, t: &mut T) -> Progress {
-        if self.steps == BUDGET {
-            return Progress::Failed(OpError::TooLong(BUDGET));
+        if let Err(e) = self.spend() {
+            return Progress::Failed(e);
         }
-        self.steps += 1;
         let cur = self.cur;
         let step = match t.find_step(self.asker, cur, self.key, &self.avoid) {
             Ok(s) => s,
@@ -132,6 +131,15 @@ impl Resolver {
         }
     }
 
+    /// Counts one more message against the lookup's budget.
+    fn spend(&mut self) -> Result<(), OpError> {
+        if self.steps == BUDGET {
+            return Err(OpError::TooLong(BUDGET));
+        }
+        self.steps += 1;
+        Ok(())
+    }
+
     /// Returns to the last node that answered, or fails if there is none.
     fn back_off(&mut self) -> Progress {
         match self.path.last() {
@@ -147,10 +155,9 @@ impl Resolver {
     /// The successor named by the last step did not answer: avoid it and
     /// ask the same node again (it will name the next live successor).
     pub fn successor_unreachable(&mut self, s: NodeId) -> Option<OpError> {
-        if self.steps == BUDGET {
-            return Some(OpError::TooLong(BUDGET));
+        if let Err(e) = self.spend() {
+            return Some(e);
         }
-        self.steps += 1;
         self.timeouts += 1;
         self.avoid.push(s);
         self.retrying = true;
@@ -275,7 +282,8 @@ pub fn find_successors<T: Transport>(
             },
             None => match slot.resolver.step(t) {
                 Progress::Asking => None,
-                Progress::Found(s) if s == slot.resolver.asker => Some(Ok(s)),
+                // Confirmed at the lookup's next turn (`ping`; free when the
+                // asker names itself).
                 Progress::Found(s) => {
                     slot.confirm = Some(s);
                     None

@@ -36,7 +36,7 @@ impl Params {
 // successor list and the finger table (with its run starts), so they come
 // first and share the first 104 bytes ([`ROUTING_HEAD`]); the simulator
 // fetches just those ahead of a step (`Network::will_call`). The rest is
-// ordered by alignment, leaving no padding.
+// ordered by alignment, so only the tail is padded (256 bytes in all).
 #[repr(C)]
 pub struct Node {
     /// This node's identifier.
@@ -117,13 +117,9 @@ impl Node {
     }
 
     /// The paper's `closest_preceding_node`, over fingers and the successor
-    /// list (ToN version), skipping nodes in `avoid`.
-    pub fn closest_preceding(&self, key: Id, avoid: &[NodeId]) -> Option<NodeId> {
-        self.closest_preceding_offset(key.offset_from(self.id.id()), avoid)
-    }
-
-    /// [`Node::closest_preceding`] of the key at offset `end` from this node.
-    fn closest_preceding_offset(&self, end: Offset, avoid: &[NodeId]) -> Option<NodeId> {
+    /// list (ToN version), skipping nodes in `avoid`, for the key at offset
+    /// `end` from this node.
+    fn closest_preceding(&self, end: Offset, avoid: &[NodeId]) -> Option<NodeId> {
         // Offsets from this node: "n in (me, key)" is one subtraction and
         // one comparison, and of two candidates the closer to the key is
         // the one with the larger offset. Written as plain loops: this is
@@ -173,7 +169,7 @@ impl Node {
         if ds.is_zero() || (!end.is_zero() && end <= ds) {
             return Step::Done(s);
         }
-        Step::Next(self.closest_preceding_offset(end, avoid).unwrap_or(s))
+        Step::Next(self.closest_preceding(end, avoid).unwrap_or(s))
     }
 
     /// Where to send a data request for `key`, or None to serve it here.

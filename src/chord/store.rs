@@ -150,8 +150,6 @@ impl Bucket {
 struct Parts {
     /// Ring width m.
     m: u32,
-    /// Position >> shift is the part (0 while there is one part).
-    shift: u32,
     /// Empty until the first entry (an empty store costs nothing more).
     maps: Vec<BTreeMap<Id, Bucket>>,
 }
@@ -166,7 +164,6 @@ impl Parts {
     fn new(bits: Bits) -> Parts {
         Parts {
             m: bits.get(),
-            shift: bits.get(),
             maps: Vec::new(),
         }
     }
@@ -175,16 +172,17 @@ impl Parts {
         if self.maps.len() <= 1 {
             return 0;
         }
-        // Positions are below 2^m, so this is below the part count; the
-        // min only guards a position from a wider ring.
-        ((id.to_u160() >> self.shift as usize).to::<u64>() as usize).min(self.maps.len() - 1)
+        // The leading SPLIT_BITS bits of an m-bit position. Positions are
+        // below 2^m, so this is below the part count; the min only guards a
+        // position from a wider ring.
+        let shift = self.m - Self::SPLIT_BITS.min(self.m);
+        ((id.to_u160() >> shift as usize).to::<u64>() as usize).min(self.maps.len() - 1)
     }
 
     /// Splits the one map into 2^SPLIT_BITS parts.
     fn split(&mut self) {
         let k = Self::SPLIT_BITS.min(self.m);
         let one = std::mem::take(&mut self.maps).pop().unwrap_or_default();
-        self.shift = self.m - k;
         self.maps = vec![BTreeMap::new(); 1 << k];
         for (id, b) in one {
             let i = self.index(id);
@@ -195,7 +193,7 @@ impl Parts {
     fn entry(&mut self, id: Id) -> &mut Bucket {
         match self.maps.len() {
             0 => self.maps.push(BTreeMap::new()),
-            1 if self.maps[0].len() >= Self::SPLIT_AT && self.m > 0 => self.split(),
+            1 if self.maps[0].len() >= Self::SPLIT_AT => self.split(),
             _ => {}
         }
         let i = self.index(id);
@@ -248,12 +246,14 @@ pub struct Store {
     entry_count: usize,
     /// Live (non-tombstone) entries.
     live_count: usize,
-    // Boxed so a store without a journal costs 8 bytes, not 24: a million
-    // nodes keep one store each. Appended to (cheap on the hot path), sorted
-    // and deduplicated when taken.
-    #[allow(clippy::box_collection)]
-    journal: Option<Box<Vec<Key>>>,
+    journal: Journal,
 }
+
+/// Keys changed since the journal was last taken. Boxed so a store without
+/// a journal costs 8 bytes, not 24: a million nodes keep one store each.
+/// Appended to (cheap on the hot path), sorted and deduplicated when taken.
+#[allow(clippy::box_collection)]
+type Journal = Option<Box<Vec<Key>>>;
 
 impl Default for Store {
     /// A store on a full-width (160-bit) ring.
@@ -289,9 +289,15 @@ impl Store {
             .collect()
     }
 
-    fn touch(&mut self, id: Id, text: &str) {
-        if let Some(j) = &mut self.journal {
-            j.push(Key::new(id, text));
+    /// Notes a changed key in the journal, if one is kept. An associated
+    /// function on the journal field, so callers holding a borrow of the map
+    /// can use it; the key's text is shared, not copied.
+    fn touch(journal: &mut Journal, id: Id, text: &Arc<str>) {
+        if let Some(j) = journal {
+            j.push(Key {
+                id,
+                text: Arc::clone(text),
+            });
         }
     }
 
@@ -361,16 +367,12 @@ impl Store {
             let old = std::mem::replace(&mut slot.1, v);
             self.live_count = self.live_count + usize::from(slot.1.value.is_some())
                 - usize::from(old.value.is_some());
-            self.touch(key.id, &key.text);
+            Self::touch(&mut self.journal, key.id, &key.text);
             return (Some(old.value), None);
         }
         self.live_count += usize::from(v.value.is_some());
         self.entry_count += 1;
-        // The journal (a field apart from the map) copies the text; the
-        // bucket takes the key's own.
-        if let Some(j) = &mut self.journal {
-            j.push(key.clone());
-        }
+        Self::touch(&mut self.journal, key.id, &key.text);
         bucket.push((key.text, v));
         (Some(None), None)
     }
@@ -396,7 +398,7 @@ impl Store {
         }
         self.entry_count -= 1;
         self.live_count -= usize::from(v.value.is_some());
-        self.touch(key.id, &key.text);
+        Self::touch(&mut self.journal, key.id, &key.text);
         Some(v)
     }
 
@@ -458,7 +460,7 @@ impl Store {
             n += bucket.len();
             for (t, v) in &bucket {
                 self.live_count -= usize::from(v.value.is_some());
-                self.touch(id, t);
+                Self::touch(&mut self.journal, id, t);
             }
         }
         self.entry_count -= n;

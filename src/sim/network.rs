@@ -84,10 +84,7 @@ impl Network {
 
     /// A live node's state, for the simulator and persistence.
     pub fn get_mut(&mut self, id: NodeId) -> Option<&mut Node> {
-        self.slots
-            .get_mut(Self::slot(id))?
-            .as_mut()
-            .filter(|n| n.id == id)
+        live_mut(&mut self.slots, id)
     }
 
     /// True if the node is live.
@@ -145,12 +142,9 @@ impl Network {
                 }
             }
         }
-        match self
-            .slots
-            .get_mut(Self::slot(to))
-            .and_then(|s| s.as_mut())
-            .filter(|n| n.id == to)
-        {
+        // The slots, not `self.get_mut`: the receiver borrowed from the
+        // slots leaves the counters free to update on the other path.
+        match live_mut(&mut self.slots, to) {
             Some(node) => Ok(node),
             None => {
                 self.stats.unreachable += 1;
@@ -217,6 +211,15 @@ impl Transport for Network {
             prefetch_bytes(runs.as_ptr().cast(), std::mem::size_of_val(runs));
         }
     }
+}
+
+/// The live node at address `id` in `slots`: its slot, if it still holds
+/// the node with that id.
+fn live_mut(slots: &mut [Option<Node>], id: NodeId) -> Option<&mut Node> {
+    slots
+        .get_mut(Network::slot(id))?
+        .as_mut()
+        .filter(|n| n.id == id)
 }
 
 /// How many [`Transport::will_call`] hints pass between fetching a node's

@@ -37,6 +37,7 @@ use std::time::Duration;
 /// The format this build writes and reads. Format 1 (an entry per row) is
 /// upgraded to 2 (chunks) when a file is opened.
 pub const FORMAT_VERSION: u32 = 2;
+const FORMAT_NAME: &str = "dht-ring-state";
 
 /// Entries are chunked by this many leading bits of their position: 4096
 /// slices of the ring, each a few hundred entries at a million keys.
@@ -56,7 +57,6 @@ fn chunk_span(bits: Bits, c: i64) -> (Id, Id) {
     let hi = lo | ((U160::from(1u8) << shift) - U160::from(1u8));
     (Id::from_u160(lo), Id::from_u160(hi))
 }
-const FORMAT_NAME: &str = "dht-ring-state";
 
 /// Why the state could not be used. Every variant leaves the file as it was.
 #[derive(Debug, thiserror::Error)]
@@ -513,18 +513,14 @@ impl State {
                 saved.nodes += 1;
             }
         }
-        // Chunks are encoded into one reused buffer and written a batch at
-        // a time as each node is done: a million-key ring never holds all of
-        // its encoded form at once (the kernel zeroing those fresh pages cost
-        // more than encoding them).
-        let upsert = !loaded.fresh;
+        // A ring new to the file has all its chunks written by
+        // `write_fresh` once the node rows exist; otherwise the chunks the
+        // journals name are rewritten (upserted) here, a batch at a time.
         let mut batch = ChunkBatch::new();
         let mut emptied: Vec<(i64, i64)> = Vec::new();
         let mut fresh_nodes: Vec<(NodeId, i64)> = Vec::new();
         for id in live {
-            let name = loaded.world.name(id);
-            let node = loaded.world.node_mut(id).expect("live node");
-            let routing = codec::encode(node);
+            let routing = codec::encode(loaded.world.node(id).expect("live node"));
             let nid = match loaded.nodes.get(&id) {
                 Some((nid, old)) => {
                     if *old != routing {
@@ -543,7 +539,7 @@ impl State {
                         "INSERT INTO nodes(addr, name, routing) VALUES (?, ?, ?) RETURNING nid",
                     )
                     .bind(codec::node_id_bytes(id))
-                    .bind(&name)
+                    .bind(loaded.world.name(id))
                     .bind(&routing)
                     .fetch_one(&mut self.conn)
                     .await
@@ -564,7 +560,7 @@ impl State {
                     .collect();
                 for c in dirty {
                     if batch.is_full() {
-                        saved.chunks += self.flush_chunks(&mut batch, upsert).await?;
+                        saved.chunks += self.flush_chunks(&mut batch, true).await?;
                     }
                     batch.start(c, nid);
                     let (lo, hi) = chunk_span(bits, c);
@@ -578,7 +574,7 @@ impl State {
                 }
             }
         }
-        saved.chunks += self.flush_chunks(&mut batch, upsert).await?;
+        saved.chunks += self.flush_chunks(&mut batch, true).await?;
         if loaded.fresh {
             saved.chunks += self.write_fresh(loaded, fresh_nodes).await?;
         }
@@ -711,75 +707,72 @@ impl State {
         Ok(())
     }
 
-    /// Every stored entry (tombstones excluded) with the name and address of
-    /// the node holding it, in key-position order (then key text, then
-    /// holder); for `dump`.
-    pub async fn entries(&mut self) -> Result<Vec<StoredCopy>, StateError> {
+    /// Calls `each` with every stored live entry (tombstones excluded),
+    /// with the holding node's name and address, chunk by chunk in position
+    /// order (copies of several nodes interleave within a chunk).
+    async fn for_each_live_copy(
+        &mut self,
+        mut each: impl FnMut(&str, NodeId, Key, Arc<serde_json::Value>),
+    ) -> Result<(), StateError> {
         let mut rows = sqlx::query(
             "SELECT c.data, n.name, n.addr FROM chunks c JOIN nodes n ON n.nid = c.nid ORDER BY c.chunk",
         )
         .fetch(&mut self.conn);
-        let mut out: Vec<StoredCopy> = Vec::new();
         let mut bad = None;
         while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
             let data: &[u8] = row.get(0);
-            let name: String = row.get(1);
+            let name: &str = row.get(1);
             let addr: &[u8] = row.get(2);
-            let node = match codec::decode_node_id(addr) {
-                Ok(n) => n,
-                Err(e) => {
-                    bad = Some(format!("node {name:?}: {e}"));
-                    break;
-                }
-            };
-            if let Err(e) = codec::for_each_entry(data, |key, v| {
-                if let Some(value) = v.value {
-                    out.push(StoredCopy {
-                        key,
-                        value,
-                        node_name: name.clone(),
-                        node,
-                    });
-                }
-            }) {
-                bad = Some(format!("stored entries of node {name:?}: {e}"));
+            let decoded = codec::decode_node_id(addr)
+                .map_err(|e| format!("node {name:?}: {e}"))
+                .and_then(|node| {
+                    codec::for_each_entry(data, |key, v| {
+                        if let Some(value) = v.value {
+                            each(name, node, key, value);
+                        }
+                    })
+                    .map_err(|e| format!("stored entries of node {name:?}: {e}"))
+                });
+            if let Err(what) = decoded {
+                bad = Some(what);
                 break;
             }
         }
         drop(rows);
-        if let Some(what) = bad {
-            return Err(self.damaged(what));
+        match bad {
+            Some(what) => Err(self.damaged(what)),
+            None => Ok(()),
         }
-        // Chunks come in position order; within one, copies of several
-        // nodes interleave.
+    }
+
+    /// Every stored entry (tombstones excluded) with the name and address of
+    /// the node holding it, in key-position order (then key text, then
+    /// holder); for `dump`.
+    pub async fn entries(&mut self) -> Result<Vec<StoredCopy>, StateError> {
+        let mut out: Vec<StoredCopy> = Vec::new();
+        self.for_each_live_copy(|name, node, key, value| {
+            out.push(StoredCopy {
+                key,
+                value,
+                node_name: name.to_owned(),
+                node,
+            })
+        })
+        .await?;
         out.sort_by(|a, b| (a.key.id, &a.key.text, a.node).cmp(&(b.key.id, &b.key.text, b.node)));
         Ok(out)
     }
 
     /// Live keys held per node, for `ring`.
     pub async fn key_counts(&mut self) -> Result<BTreeMap<String, Vec<Id>>, StateError> {
-        let mut rows =
-            sqlx::query("SELECT n.name, c.data FROM chunks c JOIN nodes n ON n.nid = c.nid")
-                .fetch(&mut self.conn);
         let mut out: BTreeMap<String, Vec<Id>> = BTreeMap::new();
-        let mut bad = None;
-        while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
-            let name: String = row.get(0);
-            let data: &[u8] = row.get(1);
-            let ids = out.entry(name.clone()).or_default();
-            if let Err(e) = codec::for_each_entry(data, |k, v| {
-                if v.value.is_some() {
-                    ids.push(k.id);
-                }
-            }) {
-                bad = Some(format!("stored entries of node {name:?}: {e}"));
-                break;
+        self.for_each_live_copy(|name, _, key, _| match out.get_mut(name) {
+            Some(ids) => ids.push(key.id),
+            None => {
+                out.insert(name.to_owned(), vec![key.id]);
             }
-        }
-        drop(rows);
-        if let Some(what) = bad {
-            return Err(self.damaged(what));
-        }
+        })
+        .await?;
         Ok(out)
     }
 }
@@ -790,7 +783,7 @@ pub struct StoredCopy {
     /// The key.
     pub key: Key,
     /// Its value.
-    pub value: std::sync::Arc<serde_json::Value>,
+    pub value: Arc<serde_json::Value>,
     /// The holding node's name.
     pub node_name: String,
     /// The holding node's address.
