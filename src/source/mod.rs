@@ -181,28 +181,29 @@ fn quoted(names: &[String]) -> String {
 }
 
 /// Checks a key and turns the source's cell into key text: null and empty
-/// keys are refused.
-pub(crate) fn key_text(v: &Value) -> Result<String, String> {
+/// keys are refused. Takes the cell, so text moves instead of being copied.
+pub(crate) fn key_text(v: Value) -> Result<String, String> {
     match v {
         Value::Null => Err("the key is null".into()),
         Value::String(s) if s.is_empty() => Err("the key is empty".into()),
-        Value::String(s) => Ok(s.clone()),
+        Value::String(s) => Ok(s),
         Value::Number(n) => Ok(n.to_string()),
         Value::Bool(b) => Ok(b.to_string()),
         other => Err(format!(
             "the key must be text or a number, not {}",
-            convert::kind(other)
+            convert::kind(&other)
         )),
     }
 }
 
-/// Turns rows of cells into records, applying the plan, collecting or failing
-/// on bad rows.
+/// Turns a row of cells into a record, applying the plan, collecting or
+/// failing on a bad row. The cells are moved out (left empty), so the caller
+/// can reuse the vector for the next row.
 pub(crate) fn assemble(
     source: &str,
     plan: &Plan,
     row: usize,
-    cells: Vec<Value>,
+    cells: &mut Vec<Value>,
     skip_bad: bool,
     out: &mut Batch,
 ) -> Result<(), SourceError> {
@@ -212,14 +213,14 @@ pub(crate) fn assemble(
         column: column.map(str::to_owned),
         reason,
     };
-    let result = match key_text(&cells[plan.key]) {
+    let result = match key_text(std::mem::take(&mut cells[plan.key])) {
         Err(reason) => Err(bad(Some(&plan.names[plan.key]), reason)),
         Ok(key) => {
             let value = match plan.value {
-                Some(v) => cells[v].clone(),
+                Some(v) => std::mem::take(&mut cells[v]),
                 None => Value::Object(
                     cells
-                        .into_iter()
+                        .drain(..)
                         .enumerate()
                         .filter(|(i, _)| *i != plan.key)
                         .map(|(i, c)| (plan.names[i].clone(), c))

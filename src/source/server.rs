@@ -545,7 +545,7 @@ fn take_row<R: Row>(
             }
         }
     }
-    assemble(origin, plan, n, cells, skip_bad, out)
+    assemble(origin, plan, n, &mut cells, skip_bad, out)
 }
 
 #[cfg(test)]

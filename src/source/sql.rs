@@ -174,7 +174,7 @@ pub async fn read_sqlite(
         match bad {
             Some(b) if skip_bad => out.skipped.push(b),
             Some(b) => return Err(SourceError::Row(b)),
-            None => assemble(&source, plan, n, cells, skip_bad, &mut out)?,
+            None => assemble(&source, plan, n, &mut cells, skip_bad, &mut out)?,
         }
     }
     Ok(out)
