@@ -9,6 +9,7 @@
 
 pub mod alloc;
 pub mod chord;
+mod prefetch;
 pub mod sim;
 pub mod source;
 pub mod state;

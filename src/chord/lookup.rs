@@ -260,9 +260,17 @@ pub fn find_successors<T: Transport>(
         let (index, (start, key)) = queries.next()?;
         out.push(None);
         t.will_call(start, Some(key));
+        let resolver = Resolver::new(start, start, key, Vec::new());
+        // The path is fresh memory, usually long out of cache: fetch it
+        // now rather than stall on the first steps' stores.
+        let path = &resolver.path;
+        crate::prefetch::write(
+            path.as_ptr().cast(),
+            path.capacity() * std::mem::size_of::<NodeId>(),
+        );
         Some(Slot {
             index,
-            resolver: Resolver::new(start, start, key, Vec::new()),
+            resolver,
             confirm: None,
         })
     };

@@ -195,20 +195,20 @@ impl Transport for Network {
             } else {
                 std::mem::size_of::<NodeId>()
             };
-            prefetch_bytes(std::ptr::from_ref(slot).cast(), bytes);
+            crate::prefetch::read(std::ptr::from_ref(slot).cast(), bytes);
         }
         let (lagged, key) = std::mem::replace(&mut self.warm[self.warm_at], (i, key));
         self.warm_at = (self.warm_at + 1) % WARM_LAG;
         if let (Some(Some(node)), Some(key)) = (self.slots.get(lagged), key) {
             let succs = node.succs.as_slice();
-            prefetch_bytes(succs.as_ptr().cast(), std::mem::size_of_val(succs));
+            crate::prefetch::read(succs.as_ptr().cast(), std::mem::size_of_val(succs));
             let top = key
                 .offset_from(node.id.id())
                 .floor_log2()
                 .unwrap_or(u32::MAX);
             let k = node.fingers.runs_up_to(top);
             let runs = &node.fingers.runs()[k.saturating_sub(2)..k];
-            prefetch_bytes(runs.as_ptr().cast(), std::mem::size_of_val(runs));
+            crate::prefetch::read(runs.as_ptr().cast(), std::mem::size_of_val(runs));
         }
     }
 }
@@ -226,25 +226,3 @@ fn live_mut(slots: &mut [Option<Node>], id: NodeId) -> Option<&mut Node> {
 /// slot and fetching the tables it points to: long enough for the slot to
 /// arrive from memory, short enough that the tables arrive before use.
 const WARM_LAG: usize = 4;
-
-/// Asks the CPU to start loading `len` bytes at `p` into cache. A hint with
-/// no effect on program state; a no-op off x86-64.
-#[inline]
-fn prefetch_bytes(p: *const u8, len: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        // Every 64-byte line the range touches, from the one holding p.
-        let mut line = p.wrapping_sub(p as usize % 64);
-        let end = p.wrapping_add(len);
-        while line < end {
-            // SAFETY: prefetching never faults and reads nothing the program
-            // can observe.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line.cast());
-            }
-            line = line.wrapping_add(64);
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (p, len);
-}
