@@ -9,7 +9,7 @@
 //!   excluding stored data.
 //!
 //! Run: `cargo bench --bench ring` (add `-- --quick` to stop at 2^16, or
-//! `-- --only N` for one size).
+//! `-- --only N` for one size). Each size runs in a fresh process.
 
 use dht::alloc::Allocator;
 use dht::chord::lookup::IN_FLIGHT;
@@ -66,19 +66,36 @@ fn main() {
     if !quick {
         sizes.push(1_000_000);
     }
-    // `--only N` measures one size (for profiling).
+    // `--only N` measures one size in this process (the header only with
+    // `--header`); without it, each size is measured by a fresh process of
+    // this benchmark, as each `dht` command builds its one ring in a fresh
+    // process. In one long process a large ring lands in memory the smaller
+    // ones fragmented, which made the same ring's lookups up to 15% slower.
     let args: Vec<String> = std::env::args().collect();
-    if let Some(n) = args
+    let only: Option<usize> = args
         .iter()
         .position(|a| a == "--only")
-        .and_then(|i| args.get(i + 1)?.parse().ok())
-    {
-        sizes = vec![n];
+        .and_then(|i| args.get(i + 1)?.parse().ok());
+    if only.is_none() || args.iter().any(|a| a == "--header") {
+        println!(
+            "| N | build s | mean hops | p99 hops | ½·log2 N | mean/½log2N | one at a time lookups/s | {IN_FLIGHT} in flight lookups/s | baseline lookups/s | ratio | routing B/node | total B/node |"
+        );
+        println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     }
-    println!(
-        "| N | build s | mean hops | p99 hops | ½·log2 N | mean/½log2N | one at a time lookups/s | {IN_FLIGHT} in flight lookups/s | baseline lookups/s | ratio | routing B/node | total B/node |"
-    );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    match only {
+        Some(n) => sizes = vec![n],
+        None => {
+            let me = std::env::current_exe().expect("the benchmark's own path");
+            for n in sizes {
+                let status = std::process::Command::new(&me)
+                    .args(["--bench", "--only", &n.to_string()])
+                    .status()
+                    .expect("run the benchmark for one size");
+                assert!(status.success(), "the run for {n} nodes failed");
+            }
+            return;
+        }
+    }
     for n in sizes {
         LIVE.store(0, Ordering::Relaxed);
         COUNTING.store(true, Ordering::Relaxed);
