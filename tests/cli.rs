@@ -716,7 +716,11 @@ fn duplicate_keys_last_wins_and_are_counted() {
         "--json",
     ]))
     .unwrap();
+    // On the existing ring every row replaces a stored value, and the one
+    // repeated key is still told apart as a duplicate.
     assert_eq!(j["overwritten"], 3);
+    assert_eq!(j["duplicates"], 1);
+    assert_eq!(j["inserted"], 0);
 }
 
 #[test]
