@@ -41,6 +41,12 @@ impl Env {
         );
         String::from_utf8(out.stdout).unwrap()
     }
+    /// Runs a command that must fail; returns its stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.dht().args(args).output().unwrap();
+        assert!(!out.status.success(), "dht {args:?} succeeded");
+        String::from_utf8(out.stderr).unwrap()
+    }
     fn write(&self, name: &str, text: &str) -> PathBuf {
         let p = self.path(name);
         std::fs::write(&p, text).unwrap();
@@ -738,17 +744,10 @@ fn help_explains_every_command() {
     }
 }
 
-/// A state file of format 1 (one row per stored entry, as written by the
-/// previous release) is upgraded on first use, by readers and writers alike,
-/// and reads back exactly: every key, every copy, the same dump.
-#[test]
-fn format_one_state_is_upgraded_and_reads_back() {
-    let e = Env::new();
-    e.ok(&["load", "--source", "csv", "--path", &data("items.csv")]);
-    let want = e.dump();
-    let want_copies = e.ok(&["dump", "--replicas", "--format", "json"]);
-    // Rewrite the file as format 1 from what format 2 holds: the same
-    // entries, one row each.
+/// Rewrites the state file of `e` as format 1 (one row per stored entry, as
+/// the previous release wrote it) from what format 2 holds: the same
+/// entries, one row each.
+fn downgrade_to_format_one(e: &Env) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -803,15 +802,98 @@ fn format_one_state_is_upgraded_and_reads_back() {
             .await
             .unwrap();
     });
+}
+
+/// The format version the state file of `e` records, and its tables.
+fn format_and_tables(e: &Env) -> (String, Vec<String>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", e.state().display()))
+            .await
+            .unwrap();
+        let version = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'version'")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+        let tables =
+            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+                .fetch_all(&mut c)
+                .await
+                .unwrap();
+        c.close().await.unwrap();
+        (version, tables)
+    })
+}
+
+/// The format version the state file of `e` records.
+fn format_version(e: &Env) -> String {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", e.state().display()))
+            .await
+            .unwrap();
+        sqlx::query_scalar("SELECT value FROM meta WHERE key = 'version'")
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+    })
+}
+
+/// A state file of format 1 is upgraded on first use by a reader, and reads
+/// back exactly: every key, every copy, the same dump.
+#[test]
+fn format_one_state_is_upgraded_and_reads_back() {
+    let e = Env::new();
+    e.ok(&["load", "--source", "csv", "--path", &data("items.csv")]);
+    let want = e.dump();
+    let want_copies = e.ok(&["dump", "--replicas", "--format", "json"]);
+    downgrade_to_format_one(&e);
+    assert_eq!(format_version(&e), "1");
     // A reader upgrades it and sees the same data, every copy.
     assert_eq!(
         e.ok(&["dump", "--replicas", "--format", "json"]),
         want_copies
     );
+    assert_eq!(format_version(&e), "2");
     assert_eq!(e.dump(), want);
     e.ok(&["get", "apple"]);
     // And it stays upgraded: writers work on it.
     e.ok(&["put", "fresh-key", "\"v\""]);
     e.ok(&["check"]);
     e.ok(&["get", "fresh-key"]);
+}
+
+/// A writer upgrades a format-1 file inside its own transaction: a writer
+/// that fails leaves the file in format 1, untouched; one that succeeds
+/// leaves it upgraded, with every old copy and its own change.
+#[test]
+fn format_one_state_is_upgraded_by_writers_in_their_transaction() {
+    let e = Env::new();
+    e.ok(&["load", "--source", "csv", "--path", &data("items.csv")]);
+    let want_copies = e.ok(&["dump", "--replicas", "--format", "json"]);
+    downgrade_to_format_one(&e);
+    let before = format_and_tables(&e);
+    assert_eq!(before.0, "1");
+    assert!(before.1.contains(&"entries".to_owned()));
+    // Fails after opening the file for writing (and upgrading it in its
+    // transaction): the file is left in format 1.
+    e.fails(&["leave", "no-such-node"]);
+    assert_eq!(format_and_tables(&e), before);
+    // Succeeds: upgraded, and the change is there with every old copy.
+    e.ok(&["put", "fresh-key", "\"v\""]);
+    assert_eq!(format_version(&e), "2");
+    e.ok(&["delete", "fresh-key"]);
+    assert_eq!(
+        e.ok(&["dump", "--replicas", "--format", "json"]),
+        want_copies
+    );
+    e.ok(&["check"]);
 }
