@@ -534,8 +534,8 @@ fn damaged_or_foreign_state_is_refused_and_kept() {
         dht::state::FORMAT_VERSION
     ));
     e.ok(&["get", "apple"]);
-    // A chunk of stored entries cut short.
-    bump("UPDATE chunks SET data = substr(data, 1, 30)");
+    // A slice of stored entries cut short.
+    bump("UPDATE slices SET data = substr(data, 1, 30)");
     e.dht()
         .args(["dump"])
         .assert()
@@ -744,16 +744,35 @@ fn help_explains_every_command() {
     }
 }
 
-/// Rewrites the state file of `e` as format 1 (one row per stored entry, as
-/// the previous release wrote it) from what format 2 holds: the same
-/// entries, one row each.
+/// Every stored copy in the state file of `e` (format 3): (node row id,
+/// key, versioned value).
+async fn copies_in(
+    c: &mut sqlx::SqliteConnection,
+) -> Vec<(i64, dht::chord::store::Key, dht::chord::store::Versioned)> {
+    use sqlx::Row;
+    let rows = sqlx::query("SELECT data FROM slices")
+        .fetch_all(&mut *c)
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for row in rows {
+        let data: Vec<u8> = row.get(0);
+        dht::state::codec::for_each_copy(&data, |k, v, nid| out.push((nid, k.clone(), v.clone())))
+            .unwrap();
+    }
+    assert!(!out.is_empty());
+    out
+}
+
+/// Rewrites the state file of `e` as format 1 (one row per stored copy, as
+/// the first release wrote it) from what format 3 holds.
 fn downgrade_to_format_one(e: &Env) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        use sqlx::{Connection, Row};
+        use sqlx::Connection;
         let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", e.state().display()))
             .await
             .unwrap();
@@ -769,31 +788,18 @@ fn downgrade_to_format_one(e: &Env) {
         .execute(&mut c)
         .await
         .unwrap();
-        let rows = sqlx::query("SELECT nid, data FROM chunks")
-            .fetch_all(&mut c)
-            .await
-            .unwrap();
-        let mut n = 0;
-        for row in rows {
-            let nid: i64 = row.get(0);
-            let data: Vec<u8> = row.get(1);
-            let mut entries = Vec::new();
-            dht::state::codec::for_each_entry(&data, |k, v| entries.push((k, v))).unwrap();
-            for (k, v) in entries {
-                sqlx::query("INSERT INTO entries VALUES (?, ?, ?, ?, ?)")
-                    .bind(k.id.to_bytes().to_vec())
-                    .bind(&*k.text)
-                    .bind(nid)
-                    .bind(v.version as i64)
-                    .bind(v.value.map(|x| x.to_string()))
-                    .execute(&mut c)
-                    .await
-                    .unwrap();
-                n += 1;
-            }
+        for (nid, k, v) in copies_in(&mut c).await {
+            sqlx::query("INSERT INTO entries VALUES (?, ?, ?, ?, ?)")
+                .bind(k.id.to_bytes().to_vec())
+                .bind(&*k.text)
+                .bind(nid)
+                .bind(v.version as i64)
+                .bind(v.value.map(|x| x.to_string()))
+                .execute(&mut c)
+                .await
+                .unwrap();
         }
-        assert!(n > 0);
-        sqlx::query("DROP TABLE chunks")
+        sqlx::query("DROP TABLE slices")
             .execute(&mut c)
             .await
             .unwrap();
@@ -801,6 +807,65 @@ fn downgrade_to_format_one(e: &Env) {
             .execute(&mut c)
             .await
             .unwrap();
+        c.close().await.unwrap();
+    });
+}
+
+/// Rewrites the state file of `e` as format 2 (a row per node and slice,
+/// each node's copies written out, as the second release wrote it) from
+/// what format 3 holds.
+fn downgrade_to_format_two(e: &Env) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use dht::state::codec;
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", e.state().display()))
+            .await
+            .unwrap();
+        sqlx::query(
+            "CREATE TABLE chunks (
+                chunk INTEGER NOT NULL,
+                nid INTEGER NOT NULL REFERENCES nodes(nid) ON DELETE CASCADE,
+                data BLOB NOT NULL,
+                PRIMARY KEY (chunk, nid))",
+        )
+        .execute(&mut c)
+        .await
+        .unwrap();
+        let bits = dht::chord::Bits::MAX;
+        let mut rows: BTreeMap<(i64, i64), Vec<u8>> = BTreeMap::new();
+        let mut copies = copies_in(&mut c).await;
+        copies.sort_by(|a, b| (a.1.id, &a.1.text).cmp(&(b.1.id, &b.1.text)));
+        for (nid, k, v) in copies {
+            let raw = rows
+                .entry((dht::state::chunk_of(bits, k.id), nid))
+                .or_default();
+            codec::put_entry(raw, k.id, &k.text, &v);
+        }
+        let mut z = codec::chunk_compressor();
+        for ((chunk, nid), raw) in rows {
+            let mut sealed = Vec::new();
+            codec::seal_chunk(&raw, &mut sealed, &mut z);
+            sqlx::query("INSERT INTO chunks VALUES (?, ?, ?)")
+                .bind(chunk)
+                .bind(nid)
+                .bind(sealed)
+                .execute(&mut c)
+                .await
+                .unwrap();
+        }
+        sqlx::query("DROP TABLE slices")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE meta SET value = '2' WHERE key = 'version'")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        c.close().await.unwrap();
     });
 }
 
@@ -862,7 +927,7 @@ fn format_one_state_is_upgraded_and_reads_back() {
         e.ok(&["dump", "--replicas", "--format", "json"]),
         want_copies
     );
-    assert_eq!(format_version(&e), "2");
+    assert_eq!(format_version(&e), "3");
     assert_eq!(e.dump(), want);
     e.ok(&["get", "apple"]);
     // And it stays upgraded: writers work on it.
@@ -889,11 +954,32 @@ fn format_one_state_is_upgraded_by_writers_in_their_transaction() {
     assert_eq!(format_and_tables(&e), before);
     // Succeeds: upgraded, and the change is there with every old copy.
     e.ok(&["put", "fresh-key", "\"v\""]);
-    assert_eq!(format_version(&e), "2");
+    assert_eq!(format_version(&e), "3");
     e.ok(&["delete", "fresh-key"]);
     assert_eq!(
         e.ok(&["dump", "--replicas", "--format", "json"]),
         want_copies
     );
     e.ok(&["check"]);
+}
+
+/// A state file of format 2 (a row per node and slice) is upgraded on first
+/// use, and reads back exactly, every copy; writers work on it after.
+#[test]
+fn format_two_state_is_upgraded_and_reads_back() {
+    let e = Env::new();
+    e.ok(&["load", "--source", "csv", "--path", &data("items.csv")]);
+    e.ok(&["fail", "node-3"]);
+    let want_copies = e.ok(&["dump", "--replicas", "--format", "json"]);
+    downgrade_to_format_two(&e);
+    assert_eq!(format_version(&e), "2");
+    assert_eq!(
+        e.ok(&["dump", "--replicas", "--format", "json"]),
+        want_copies
+    );
+    assert_eq!(format_version(&e), "3");
+    e.ok(&["maintain", "--until-stable"]);
+    e.ok(&["check"]);
+    e.ok(&["put", "fresh-key", "\"v\""]);
+    assert_eq!(e.get("fresh-key"), json!("v"));
 }

@@ -1,6 +1,7 @@
 //! Compact binary forms for the state database: a node's routing state
 //! (predecessor, successor and predecessor lists, fingers, upkeep counters),
-//! and chunks of a node's stored entries.
+//! and slices of the ring's stored copies (format 3), or, in files of format
+//! 2 being upgraded, chunks of one node's entries.
 //!
 //! Binary rather than JSON because a ring may hold many nodes and millions of
 //! entries and the form is internal; it carries its own length checks so a
@@ -105,16 +106,24 @@ impl Reader<'_> {
     }
 }
 
-/// Appends one stored entry to a chunk: position (20 bytes), version (8,
-/// little-endian), key text (4-byte length, UTF-8), then 0 for a tombstone
-/// or 1 and the value as JSON text (4-byte length). The JSON text keeps every
-/// digit and member order (serde_json's arbitrary precision and preserved
-/// order), so values come back exactly as stored.
+/// Appends one stored entry to a format-2 chunk (one node's entries):
+/// position (20 bytes), version (8, little-endian), key text (4-byte length,
+/// UTF-8), then 0 for a tombstone or 1 and the value as JSON text (4-byte
+/// length). The JSON text keeps every digit and member order (serde_json's
+/// arbitrary precision and preserved order), so values come back exactly as
+/// stored. This build writes format 3 ([`put_slice`]); this stays for tests
+/// that make format-2 files to upgrade.
 pub fn put_entry(out: &mut Vec<u8>, pos: Id, text: &str, v: &Versioned) {
     out.extend_from_slice(&pos.to_bytes());
     out.extend_from_slice(&v.version.to_le_bytes());
     out.extend_from_slice(&(text.len() as u32).to_le_bytes());
     out.extend_from_slice(text.as_bytes());
+    put_value(out, v);
+}
+
+/// Appends a value: 0 for a tombstone, or 1 and its JSON text with a 4-byte
+/// length.
+fn put_value(out: &mut Vec<u8>, v: &Versioned) {
     match &v.value {
         None => out.push(0),
         Some(value) => {
@@ -170,44 +179,182 @@ pub fn chunk_compressor() -> zstd::bulk::Compressor<'static> {
     zstd::bulk::Compressor::new(1).expect("zstd accepts level 1")
 }
 
-/// Decodes a chunk row written by [`seal_chunk`], calling `each` per entry
-/// in the order written. Stops at the first damage.
-pub fn for_each_entry(chunk: &[u8], mut each: impl FnMut(Key, Versioned)) -> Result<(), Damaged> {
-    let unpacked;
-    let raw = match chunk.split_first() {
-        Some((0, rest)) => rest,
+/// The raw bytes of a row written by [`seal_chunk`].
+fn unseal(chunk: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, Damaged> {
+    match chunk.split_first() {
+        Some((0, rest)) => Ok(std::borrow::Cow::Borrowed(rest)),
         Some((1, rest)) => {
             let mut r = Reader(rest);
             let len = r.u32()? as usize;
-            unpacked = zstd::bulk::decompress(r.0, len)
+            let unpacked = zstd::bulk::decompress(r.0, len)
                 .map_err(|_| Damaged("compressed entries do not decompress"))?;
             if unpacked.len() != len {
                 return Err(Damaged("compressed entries have the wrong length"));
             }
-            &unpacked[..]
+            Ok(std::borrow::Cow::Owned(unpacked))
         }
-        _ => return Err(Damaged("unknown chunk encoding")),
-    };
-    let mut r = Reader(raw);
-    while !r.0.is_empty() {
-        let pos = Id::from_bytes(r.take(20)?.try_into().expect("20 bytes"));
-        let version = u64::from_le_bytes(r.take(8)?.try_into().expect("8 bytes"));
-        let len = r.u32()? as usize;
-        let text: std::sync::Arc<str> = std::str::from_utf8(r.take(len)?)
+        _ => Err(Damaged("unknown chunk encoding")),
+    }
+}
+
+impl Reader<'_> {
+    fn pos(&mut self) -> Result<Id, Damaged> {
+        Ok(Id::from_bytes(self.take(20)?.try_into().expect("20 bytes")))
+    }
+    fn version(&mut self) -> Result<u64, Damaged> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
+    }
+    fn text(&mut self) -> Result<std::sync::Arc<str>, Damaged> {
+        let len = self.u32()? as usize;
+        Ok(std::str::from_utf8(self.take(len)?)
             .map_err(|_| Damaged("key text is not UTF-8"))?
-            .into();
-        let value = match r.u8()? {
-            0 => None,
+            .into())
+    }
+    fn value(&mut self) -> Result<Option<std::sync::Arc<serde_json::Value>>, Damaged> {
+        match self.u8()? {
+            0 => Ok(None),
             1 => {
-                let len = r.u32()? as usize;
-                Some(std::sync::Arc::new(
-                    serde_json::from_slice(r.take(len)?)
+                let len = self.u32()? as usize;
+                Ok(Some(std::sync::Arc::new(
+                    serde_json::from_slice(self.take(len)?)
                         .map_err(|_| Damaged("stored value is not valid JSON"))?,
-                ))
+                )))
             }
-            _ => return Err(Damaged("bad value tag")),
-        };
+            _ => Err(Damaged("bad value tag")),
+        }
+    }
+    fn varint(&mut self) -> Result<u64, Damaged> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.u8()?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(Damaged("overlong number"))
+    }
+}
+
+/// Decodes a format-2 chunk row (one node's entries, [`put_entry`] sealed by
+/// [`seal_chunk`]), calling `each` per entry in the order written. Stops at
+/// the first damage. Only the upgrade of format-2 files reads these.
+pub fn for_each_entry(chunk: &[u8], mut each: impl FnMut(Key, Versioned)) -> Result<(), Damaged> {
+    let raw = unseal(chunk)?;
+    let mut r = Reader(&raw);
+    while !r.0.is_empty() {
+        let pos = r.pos()?;
+        let version = r.version()?;
+        let text = r.text()?;
+        let value = r.value()?;
         each(Key::new(pos, text), Versioned { version, value });
+    }
+    Ok(())
+}
+
+/// One stored copy on its way into a slice row: its position, key text and
+/// versioned value, and the row id of the node holding it.
+pub type Copy<'a> = (Id, &'a str, &'a Versioned, i64);
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// True when two copies hold the same write (the same version of the same
+/// value): they are stored once, with both holders.
+fn same_write(a: &Versioned, b: &Versioned) -> bool {
+    a.version == b.version
+        && match (&a.value, &b.value) {
+            (None, None) => true,
+            (Some(x), Some(y)) => std::sync::Arc::ptr_eq(x, y) || x == y,
+            _ => false,
+        }
+}
+
+/// Appends the raw entries of one slice row (format 3): every stored copy of
+/// every key in the slice, whichever node holds it. Each key is written
+/// once: position (20 bytes), key text (4-byte length, UTF-8), the number of
+/// distinct writes held (4 bytes), then per write its version (8 bytes),
+/// value (0 for a tombstone, or 1 and the JSON text with a 4-byte length, as
+/// in [`put_entry`]) and the row ids of the nodes holding it (a count, then
+/// each id; LEB128 varints). A converged ring holds r identical copies of
+/// each key, so this writes a key's text and value once instead of r times.
+/// Sorts `copies` (by key, then version and holder), so rows are
+/// deterministic and keys come out in ring order.
+pub fn put_slice(out: &mut Vec<u8>, copies: &mut [Copy<'_>]) {
+    copies.sort_unstable_by(|a, b| (a.0, a.1, a.2.version, a.3).cmp(&(b.0, b.1, b.2.version, b.3)));
+    let mut i = 0;
+    while i < copies.len() {
+        let (pos, text) = (copies[i].0, copies[i].1);
+        let end = i + copies[i..]
+            .iter()
+            .take_while(|c| c.0 == pos && c.1 == text)
+            .count();
+        out.extend_from_slice(&pos.to_bytes());
+        out.extend_from_slice(&(text.len() as u32).to_le_bytes());
+        out.extend_from_slice(text.as_bytes());
+        let count_at = out.len();
+        out.extend_from_slice(&[0; 4]);
+        let mut writes = 0u32;
+        let mut j = i;
+        while j < end {
+            let v = copies[j].2;
+            let k = j + copies[j..end]
+                .iter()
+                .take_while(|c| same_write(c.2, v))
+                .count();
+            out.extend_from_slice(&v.version.to_le_bytes());
+            put_value(out, v);
+            put_varint(out, (k - j) as u64);
+            for c in &copies[j..k] {
+                put_varint(out, c.3 as u64);
+            }
+            writes += 1;
+            j = k;
+        }
+        out[count_at..count_at + 4].copy_from_slice(&writes.to_le_bytes());
+        i = end;
+    }
+}
+
+/// Decodes a slice row ([`put_slice`] sealed by [`seal_chunk`]), calling
+/// `each` with every copy and the row id of its holder, keys in ring order.
+/// The copies of one write share their key text and value. Stops at the
+/// first damage.
+pub fn for_each_copy(
+    slice: &[u8],
+    mut each: impl FnMut(&Key, &Versioned, i64),
+) -> Result<(), Damaged> {
+    let raw = unseal(slice)?;
+    let mut r = Reader(&raw);
+    while !r.0.is_empty() {
+        let pos = r.pos()?;
+        let key = Key::new(pos, r.text()?);
+        let writes = r.u32()?;
+        if writes == 0 {
+            return Err(Damaged("a key with no copies"));
+        }
+        for _ in 0..writes {
+            let version = r.version()?;
+            let v = Versioned {
+                version,
+                value: r.value()?,
+            };
+            let holders = r.varint()?;
+            if holders == 0 {
+                return Err(Damaged("a write with no holder"));
+            }
+            for _ in 0..holders {
+                let nid = i64::try_from(r.varint()?).map_err(|_| Damaged("bad node row id"))?;
+                each(&key, &v, nid);
+            }
+        }
     }
     Ok(())
 }
@@ -352,6 +499,71 @@ mod tests {
             );
         }
         assert!(for_each_entry(&[7, 1, 2], |_, _| ()).is_err());
+    }
+
+    #[test]
+    fn slices_write_each_write_once_and_give_back_every_copy() {
+        use std::sync::Arc;
+        let bits = Bits::MAX;
+        let a = Key::new(bits.hash("a"), "a");
+        let b = Key::new(bits.hash("b, \"quoted\"\n"), "b, \"quoted\"\n");
+        let shared = Arc::new(serde_json::json!({"n": 2, "s": "latest-value"}));
+        let new = Versioned {
+            version: 7,
+            value: Some(Arc::clone(&shared)),
+        };
+        // An equal value in another allocation is the same write.
+        let new_again = Versioned {
+            version: 7,
+            value: Some(Arc::new((*shared).clone())),
+        };
+        let stale = Versioned {
+            version: 3,
+            value: Some(Arc::new(serde_json::json!("old"))),
+        };
+        let gone = Versioned {
+            version: 9,
+            value: None,
+        };
+        // Three holders of a's latest write, one with a stale copy; b deleted
+        // on two holders.
+        let mut copies: Vec<Copy> = vec![
+            (a.id, &a.text, &new, 12),
+            (b.id, &b.text, &gone, 4),
+            (a.id, &a.text, &stale, 5),
+            (a.id, &a.text, &new_again, 3),
+            (b.id, &b.text, &gone, 300),
+            (a.id, &a.text, &new, 7),
+        ];
+        let mut raw = Vec::new();
+        put_slice(&mut raw, &mut copies);
+        let mut z = chunk_compressor();
+        let mut sealed = Vec::new();
+        seal_chunk(&raw, &mut sealed, &mut z);
+        let mut got = Vec::new();
+        for_each_copy(&sealed, |k, v, nid| got.push((k.clone(), v.clone(), nid))).unwrap();
+        let mut want: Vec<(Key, Versioned, i64)> = vec![
+            (a.clone(), new.clone(), 3),
+            (a.clone(), new.clone(), 7),
+            (a.clone(), new.clone(), 12),
+            (a.clone(), stale.clone(), 5),
+            (b.clone(), gone.clone(), 4),
+            (b.clone(), gone.clone(), 300),
+        ];
+        let order = |x: &(Key, Versioned, i64)| (x.0.id, x.0.text.clone(), x.1.version, x.2);
+        want.sort_by_key(order);
+        got.sort_by_key(order);
+        assert_eq!(got, want);
+        // Each key's text once, and the latest value of a once.
+        let text = String::from_utf8_lossy(&raw);
+        assert_eq!(text.matches("quoted").count(), 1);
+        assert_eq!(text.matches("latest-value").count(), 1);
+        // Damage is reported, never half-read.
+        for cut in [1, 20, 30, raw.len() - 1] {
+            let mut short = vec![0];
+            short.extend_from_slice(&raw[..cut]);
+            assert!(for_each_copy(&short, |_, _, _| ()).is_err(), "cut at {cut}");
+        }
     }
 
     #[test]

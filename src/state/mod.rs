@@ -2,12 +2,14 @@
 //! settings, every node's routing state, and every node's stored entries,
 //! replicas included.
 //!
-//! Entries are stored in chunks: one row per node and per slice of the ring
-//! ([`CHUNK_BITS`] leading bits of the position), holding that node's entries
-//! in the slice, encoded by [`codec::put_entry`]. A million-key load with
-//! three copies writes some twelve thousand rows instead of three million
-//! (row by row, SQLite spent more time than everything else in the load), and
-//! a `get` still reads only the few rows of one slice.
+//! Entries are stored by slice of the ring ([`CHUNK_BITS`] leading bits of
+//! the position): one row per slice, holding every copy of every key in it,
+//! whichever nodes hold them, each distinct write written once with the row
+//! ids of its holders ([`codec::put_slice`]). A million-key load with three
+//! copies writes 4096 rows and each key's text and value once, not three
+//! million rows (row by row, SQLite spent more time than everything else in
+//! the load) nor three copies of each; a `get` reads the one row of its
+//! slice.
 //!
 //! Each command opens it, reads what it needs (a `get` reads the nodes and the
 //! chunks of one slice, never the whole table), runs, and writes
@@ -29,14 +31,15 @@ use futures_util::TryStreamExt;
 use ruint::aliases::U160;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, Row, SqliteConnection};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// The format this build writes and reads. Format 1 (an entry per row) is
-/// upgraded to 2 (chunks) when a file is opened.
-pub const FORMAT_VERSION: u32 = 2;
+/// The format this build writes and reads. Files of format 1 (an entry per
+/// row) and 2 (a row per node and slice, each copy written out) are upgraded
+/// to 3 (a row per slice, each write once) when opened.
+pub const FORMAT_VERSION: u32 = 3;
 const FORMAT_NAME: &str = "dht-ring-state";
 
 /// Entries are chunked by this many leading bits of their position: 4096
@@ -121,8 +124,8 @@ pub enum Access {
 pub enum Scope {
     /// None: routing only.
     Routing,
-    /// Every copy of the keys in the chunk holding this position (so every
-    /// copy of the key there, and what saving that chunk needs).
+    /// Every copy of the keys in the slice holding this position (so every
+    /// copy of the key there, and what saving that slice needs).
     Key(Id),
     /// All of them.
     All,
@@ -139,6 +142,13 @@ pub struct Loaded {
     /// The ring, with every store journaling its changes.
     pub world: World,
     nodes: BTreeMap<NodeId, (i64, Vec<u8>)>,
+    /// (slice, node row id) of every copy read, sorted and without repeats:
+    /// which nodes' stores a rewritten slice must gather, and which slices
+    /// lose copies when a node departs.
+    held: Vec<(i64, i64)>,
+    /// Every slice was read ([`Scope::All`]): only then may nodes depart,
+    /// since their copies must leave every slice holding them.
+    whole: bool,
     /// Nothing of this ring is in the file yet: save writes it whole, with
     /// no journal to keep and no existing rows to update.
     fresh: bool,
@@ -151,6 +161,8 @@ impl Loaded {
         Loaded {
             world,
             nodes: BTreeMap::new(),
+            held: Vec::new(),
+            whole: true,
             fresh: true,
         }
     }
@@ -161,7 +173,7 @@ impl Loaded {
 pub struct Saved {
     /// Node rows inserted, updated or deleted.
     pub nodes: usize,
-    /// Chunk rows inserted, updated or deleted.
+    /// Slice rows inserted, updated or deleted.
     pub chunks: usize,
 }
 
@@ -227,59 +239,69 @@ impl State {
     /// Rewrites a file of an older format in this one, in its own
     /// transaction for a reader (which then reads on as usual) and inside the
     /// command's for a writer (so a failed command leaves the file as it
-    /// was). Format 1 held an entry per row.
+    /// was). Format 1 held an entry per row; format 2 a row per node and
+    /// slice, with each node's copies written out.
     async fn upgrade(&mut self, access: Access) -> Result<(), StateError> {
         if access == Access::Read {
             self.run(&["ROLLBACK", "BEGIN IMMEDIATE"]).await?;
         }
         // Another process may have upgraded it while we waited for the lock.
         let version: u32 = self.meta("version").await?.parse().unwrap_or(0);
-        if version == 1 {
-            tracing::info!(path = %self.path.display(), "upgrading state format 1 to 2");
+        if version < FORMAT_VERSION {
+            tracing::info!(path = %self.path.display(), "upgrading state format {version} to {FORMAT_VERSION}");
             let bits = self.params().await?.bits;
-            let mut chunks: BTreeMap<(i64, i64), Vec<u8>> = BTreeMap::new();
+            // Every copy, with its slice and holder.
+            let mut copies: Vec<(i64, Key, Versioned, i64)> = Vec::new();
+            let old_table = if version == 1 { "entries" } else { "chunks" };
             {
-                let mut rows = sqlx::query(
-                    "SELECT nid, key_pos, key, version, value FROM entries ORDER BY nid, key_pos, key",
-                )
-                .fetch(&mut self.conn);
+                let query = if version == 1 {
+                    "SELECT nid, key_pos, key, version, value FROM entries"
+                } else {
+                    "SELECT nid, data FROM chunks"
+                };
+                let mut rows = sqlx::query(query).fetch(&mut self.conn);
+                let mut bad = None;
                 while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
                     let nid: i64 = row.get(0);
-                    let pos: &[u8] = row.get(1);
-                    let text: &str = row.get(2);
-                    let version: i64 = row.get(3);
-                    let value: Option<&str> = row.get(4);
-                    let pos = <[u8; 20]>::try_from(pos).map(Id::from_bytes).map_err(|_| {
-                        StateError::Damaged {
-                            path: self.path.clone(),
-                            what: format!("entry {text:?} has a malformed position"),
+                    if version == 1 {
+                        match format_one_entry(&row) {
+                            Ok((key, v)) => copies.push((chunk_of(bits, key.id), key, v, nid)),
+                            Err(what) => {
+                                bad = Some(what);
+                                break;
+                            }
                         }
-                    })?;
-                    let value = value.map(serde_json::from_str).transpose().map_err(|e| {
-                        StateError::Damaged {
-                            path: self.path.clone(),
-                            what: format!("entry {text:?} holds invalid JSON: {e}"),
+                    } else {
+                        let data: &[u8] = row.get(1);
+                        if let Err(e) = codec::for_each_entry(data, |key, v| {
+                            copies.push((chunk_of(bits, key.id), key, v, nid))
+                        }) {
+                            bad = Some(format!("stored entries of node row {nid}: {e}"));
+                            break;
                         }
-                    })?;
-                    let v = Versioned {
-                        version: version as u64,
-                        value,
-                    };
-                    let data = chunks.entry((chunk_of(bits, pos), nid)).or_default();
-                    codec::put_entry(data, pos, text, &v);
+                    }
+                }
+                drop(rows);
+                if let Some(what) = bad {
+                    return Err(self.damaged(what));
                 }
             }
-            self.run(&[CREATE_CHUNKS]).await?;
-            let mut batch = ChunkBatch::new();
-            for ((c, nid), data) in chunks {
+            self.run(&[CREATE_SLICES]).await?;
+            copies.sort_unstable_by_key(|c| c.0);
+            let mut batch = SliceBatch::new();
+            for group in copies.chunk_by(|a, b| a.0 == b.0) {
                 if batch.is_full() {
-                    self.flush_chunks(&mut batch, false).await?;
+                    self.flush_slices(&mut batch, false).await?;
                 }
-                batch.start(c, nid);
-                batch.raw.extend_from_slice(&data);
+                batch.start(group[0].0);
+                let mut refs: Vec<codec::Copy> = group
+                    .iter()
+                    .map(|c| (c.1.id, &*c.1.text, &c.2, c.3))
+                    .collect();
+                codec::put_slice(&mut batch.raw, &mut refs);
             }
-            self.flush_chunks(&mut batch, false).await?;
-            self.run(&["DROP TABLE entries"]).await?;
+            self.flush_slices(&mut batch, false).await?;
+            self.run(&[&format!("DROP TABLE {old_table}")]).await?;
             self.set_meta("version", &FORMAT_VERSION.to_string())
                 .await?;
         }
@@ -389,6 +411,7 @@ impl State {
         self.run(&[
             "DROP TABLE IF EXISTS entries",
             "DROP TABLE IF EXISTS chunks",
+            "DROP TABLE IF EXISTS slices",
             "DROP TABLE IF EXISTS nodes",
             "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
             "CREATE TABLE nodes (
@@ -396,7 +419,7 @@ impl State {
                 addr BLOB NOT NULL UNIQUE,
                 name TEXT NOT NULL UNIQUE,
                 routing BLOB NOT NULL)",
-            CREATE_CHUNKS,
+            CREATE_SLICES,
         ])
         .await?;
         self.set_meta("format", FORMAT_NAME).await?;
@@ -452,9 +475,10 @@ impl State {
         }
         let query = match scope {
             Scope::Routing => None,
-            Scope::Key(_) => Some("SELECT nid, data FROM chunks WHERE chunk = ?"),
-            Scope::All => Some("SELECT nid, data FROM chunks"),
+            Scope::Key(_) => Some("SELECT slice, data FROM slices WHERE slice = ?"),
+            Scope::All => Some("SELECT slice, data FROM slices"),
         };
+        let mut held: Vec<(i64, i64)> = Vec::new();
         if let Some(q) = query {
             let mut q = sqlx::query(q);
             if let Scope::Key(id) = scope {
@@ -462,19 +486,35 @@ impl State {
             }
             let mut rows = q.fetch(&mut self.conn);
             let mut bad = None;
+            let mut holders: Vec<i64> = Vec::new();
             while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
-                let nid: i64 = row.get(0);
+                let slice: i64 = row.get(0);
                 let data: &[u8] = row.get(1);
-                let Some(node) = by_nid.get_mut(&nid) else {
-                    bad = Some(format!("stored entries belong to no node (row id {nid})"));
-                    break;
-                };
-                if let Err(e) = codec::for_each_entry(data, |k, v| {
-                    node.store.merge(k, v);
-                }) {
-                    bad = Some(format!("stored entries of node {:?}: {e}", names.get(&nid)));
+                let mut orphan = None;
+                holders.clear();
+                let decoded =
+                    codec::for_each_copy(data, |key, v, nid| match by_nid.get_mut(&nid) {
+                        Some(node) => {
+                            node.store.merge(key.clone(), v.clone());
+                            if holders.last() != Some(&nid) {
+                                holders.push(nid);
+                            }
+                        }
+                        None => orphan = Some(nid),
+                    });
+                if let Err(e) = decoded {
+                    bad = Some(format!("stored entries of slice {slice}: {e}"));
                     break;
                 }
+                if let Some(nid) = orphan {
+                    bad = Some(format!(
+                        "slice {slice} holds copies for no node (row id {nid})"
+                    ));
+                    break;
+                }
+                holders.sort_unstable();
+                holders.dedup();
+                held.extend(holders.iter().map(|&nid| (slice, nid)));
             }
             drop(rows);
             if let Some(what) = bad {
@@ -487,38 +527,50 @@ impl State {
             .collect();
         let mut world = World::from_parts(params, counters, nodes);
         world.set_journaling(true);
+        held.sort_unstable();
         Ok(Loaded {
             world,
             nodes: snapshot,
+            held,
+            whole: scope == Scope::All,
             fresh: false,
         })
     }
 
     /// Writes back what changed since `load`: node rows added, changed or
-    /// gone, the chunks holding entries the stores journaled (each rewritten
-    /// whole from the store, which holds all of it: see [`Scope::Key`]), and
-    /// the world's counters.
+    /// gone, the slices holding entries the stores journaled or copies of
+    /// departed nodes (each rewritten whole from the stores of the nodes
+    /// holding copies in it, which hold all of them: see [`Scope::Key`]),
+    /// and the world's counters.
+    ///
+    /// Panics if nodes departed from a ring not loaded whole ([`Scope::All`]):
+    /// their copies could be in slices never read.
     pub async fn save(&mut self, loaded: &mut Loaded) -> Result<Saved, StateError> {
         let mut saved = Saved::default();
         let bits = loaded.world.bits();
         let live: Vec<NodeId> = loaded.world.members().collect();
-        // Departed nodes go with their chunks.
+        // Departed nodes' rows go; their copies leave their slices below.
+        let mut departed: Vec<i64> = Vec::new();
         for (id, (nid, _)) in &loaded.nodes {
             if live.binary_search(id).is_err() {
+                assert!(
+                    loaded.whole,
+                    "a ring whose members change is loaded whole (Scope::All)"
+                );
                 sqlx::query("DELETE FROM nodes WHERE nid = ?")
                     .bind(nid)
                     .execute(&mut self.conn)
                     .await
                     .map_err(self.sql())?;
                 saved.nodes += 1;
+                departed.push(*nid);
             }
         }
-        // A ring new to the file has all its chunks written by
-        // `write_fresh` once the node rows exist; otherwise the chunks the
-        // journals name are rewritten (upserted) here, a batch at a time.
-        let mut batch = ChunkBatch::new();
-        let mut emptied: Vec<(i64, i64)> = Vec::new();
-        let mut fresh_nodes: Vec<(NodeId, i64)> = Vec::new();
+        departed.sort_unstable();
+        // Slices to rewrite, each with the live nodes (row ids) whose
+        // stores hold copies in it.
+        let mut dirty: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
+        let mut by_nid: BTreeMap<i64, NodeId> = BTreeMap::new();
         for id in live {
             let routing = codec::encode(loaded.world.node(id).expect("live node"));
             let nid = match loaded.nodes.get(&id) {
@@ -548,56 +600,78 @@ impl State {
                     nid
                 }
             };
-            let node = loaded.world.node_mut(id).expect("live node");
-            if loaded.fresh {
-                fresh_nodes.push((id, nid));
-            } else {
-                let dirty: std::collections::BTreeSet<i64> = node
-                    .store
-                    .take_journal()
-                    .iter()
-                    .map(|k| chunk_of(bits, k.id))
-                    .collect();
-                for c in dirty {
-                    if batch.is_full() {
-                        saved.chunks += self.flush_chunks(&mut batch, true).await?;
-                    }
-                    batch.start(c, nid);
-                    let (lo, hi) = chunk_span(bits, c);
-                    for (pos, text, v) in node.store.iter_refs_between(lo, hi) {
-                        codec::put_entry(&mut batch.raw, pos, text, v);
-                    }
-                    if batch.current_is_empty() {
-                        batch.discard_current();
-                        emptied.push((c, nid));
-                    }
+            by_nid.insert(nid, id);
+            if !loaded.fresh {
+                let node = loaded.world.node_mut(id).expect("live node");
+                for k in node.store.take_journal() {
+                    dirty.entry(chunk_of(bits, k.id)).or_default().insert(nid);
                 }
             }
         }
-        saved.chunks += self.flush_chunks(&mut batch, true).await?;
         if loaded.fresh {
-            saved.chunks += self.write_fresh(loaded, fresh_nodes).await?;
-        }
-        saved.chunks += emptied.len();
-        for (c, nid) in emptied {
-            sqlx::query("DELETE FROM chunks WHERE chunk = ? AND nid = ?")
-                .bind(c)
-                .bind(nid)
-                .execute(&mut self.conn)
-                .await
-                .map_err(self.sql())?;
+            let nodes: Vec<(NodeId, i64)> = by_nid.iter().map(|(&nid, &id)| (id, nid)).collect();
+            saved.chunks += self.write_fresh(loaded, nodes).await?;
+        } else {
+            for &(slice, nid) in &loaded.held {
+                if departed.binary_search(&nid).is_ok() {
+                    dirty.entry(slice).or_default();
+                }
+            }
+            // Every live node that held copies in a dirty slice when it was
+            // read holds them still (or has journaled what changed).
+            for (slice, holders) in dirty.iter_mut() {
+                let from = loaded.held.partition_point(|h| h.0 < *slice);
+                holders.extend(
+                    loaded.held[from..]
+                        .iter()
+                        .take_while(|h| h.0 == *slice)
+                        .map(|h| h.1)
+                        .filter(|nid| by_nid.contains_key(nid)),
+                );
+            }
+            let mut batch = SliceBatch::new();
+            let mut emptied: Vec<i64> = Vec::new();
+            for (slice, holders) in dirty {
+                if batch.is_full() {
+                    saved.chunks += self.flush_slices(&mut batch, true).await?;
+                }
+                let (lo, hi) = chunk_span(bits, slice);
+                let mut copies: Vec<codec::Copy> = Vec::new();
+                for nid in holders {
+                    let node = loaded.world.node(by_nid[&nid]).expect("live node");
+                    copies.extend(
+                        node.store
+                            .iter_refs_between(lo, hi)
+                            .map(|(pos, text, v)| (pos, text, v, nid)),
+                    );
+                }
+                if copies.is_empty() {
+                    emptied.push(slice);
+                    continue;
+                }
+                batch.start(slice);
+                codec::put_slice(&mut batch.raw, &mut copies);
+            }
+            saved.chunks += self.flush_slices(&mut batch, true).await?;
+            saved.chunks += emptied.len();
+            for slice in emptied {
+                sqlx::query("DELETE FROM slices WHERE slice = ?")
+                    .bind(slice)
+                    .execute(&mut self.conn)
+                    .await
+                    .map_err(self.sql())?;
+            }
         }
         let counters = serde_json::to_string(&loaded.world.counters()).expect("counters serialize");
         self.set_meta("counters", &counters).await?;
         Ok(saved)
     }
 
-    /// Writes every chunk of a ring new to the file. Two threads encode
+    /// Writes every slice of a ring new to the file. Two threads encode
     /// while this task writes: encoding is mostly waiting on memory (every
     /// entry's text and value live elsewhere), so it takes longer than the
-    /// writes and splits well, and a million-key ring's three million
-    /// copies took two seconds on one thread. The world is lent to the
-    /// threads and comes back when they are done, error or not.
+    /// writes and splits well. The world is lent to the threads and comes
+    /// back when they are done, error or not.
     async fn write_fresh(
         &mut self,
         loaded: &mut Loaded,
@@ -605,15 +679,20 @@ impl State {
     ) -> Result<usize, StateError> {
         const ENCODERS: usize = 2;
         let params = loaded.world.params();
+        let holders = slice_holders(&loaded.world, &nodes);
         let world = Arc::new(std::mem::replace(&mut loaded.world, World::new(params, 0)));
-        let (full_tx, mut full_rx) = tokio::sync::mpsc::channel::<ChunkBatch>(2 * ENCODERS);
+        let (full_tx, mut full_rx) = tokio::sync::mpsc::channel::<SliceBatch>(2 * ENCODERS);
         // Batches written come back here for reuse (buffers and compressor).
-        let spares: Arc<Mutex<Vec<ChunkBatch>>> = Arc::default();
+        let spares: Arc<Mutex<Vec<SliceBatch>>> = Arc::default();
         let mut encoders = Vec::new();
         let mut spawn_error = None;
         for e in 0..ENCODERS {
-            let mine: Vec<(NodeId, i64)> =
-                nodes.iter().copied().skip(e).step_by(ENCODERS).collect();
+            // Runs of 64 slices in turn, so both threads have work to the end.
+            let mine: Vec<(i64, Vec<(i64, NodeId)>)> = holders
+                .iter()
+                .filter(|(slice, _)| (*slice as usize / 64) % ENCODERS == e)
+                .cloned()
+                .collect();
             let (world, full_tx, spares) =
                 (Arc::clone(&world), full_tx.clone(), Arc::clone(&spares));
             let spawned = std::thread::Builder::new()
@@ -638,7 +717,7 @@ impl State {
         while written.is_ok()
             && let Some(mut batch) = full_rx.recv().await
         {
-            match self.flush_chunks(&mut batch, false).await {
+            match self.flush_slices(&mut batch, false).await {
                 Ok(n) => {
                     if let Ok(w) = &mut written {
                         *w += n;
@@ -651,19 +730,19 @@ impl State {
         // Encoders still sending stop when they find nobody receiving.
         drop(full_rx);
         for handle in encoders {
-            handle.join().expect("the chunk encoders do not panic");
+            handle.join().expect("the slice encoders do not panic");
         }
         loaded.world = Arc::try_unwrap(world)
             .unwrap_or_else(|_| unreachable!("every encoder has ended and dropped its share"));
         written
     }
 
-    /// Writes the batch's chunk rows (replacing existing ones when
+    /// Writes the batch's slice rows (replacing existing ones when
     /// `upsert`) in one statement and empties it, keeping its buffer.
     /// Returns the rows written.
-    async fn flush_chunks(
+    async fn flush_slices(
         &mut self,
-        batch: &mut ChunkBatch,
+        batch: &mut SliceBatch,
         upsert: bool,
     ) -> Result<usize, StateError> {
         batch.seal();
@@ -671,22 +750,22 @@ impl State {
         if n == 0 {
             return Ok(0);
         }
-        let mut sql = String::from("INSERT INTO chunks(chunk, nid, data) VALUES ");
+        let mut sql = String::from("INSERT INTO slices(slice, data) VALUES ");
         for i in 0..n {
-            sql.push_str(if i == 0 { "(?, ?, ?)" } else { ", (?, ?, ?)" });
+            sql.push_str(if i == 0 { "(?, ?)" } else { ", (?, ?)" });
         }
         if upsert {
-            sql.push_str(" ON CONFLICT(chunk, nid) DO UPDATE SET data = excluded.data");
+            sql.push_str(" ON CONFLICT(slice) DO UPDATE SET data = excluded.data");
         }
         let mut q = sqlx::query(&sql);
         let ends = batch
             .rows
             .iter()
             .skip(1)
-            .map(|r| r.2)
+            .map(|r| r.1)
             .chain([batch.arena.len()]);
-        for (&(c, nid, start), end) in batch.rows.iter().zip(ends) {
-            q = q.bind(c).bind(nid).bind(&batch.arena[start..end]);
+        for (&(slice, start), end) in batch.rows.iter().zip(ends) {
+            q = q.bind(slice).bind(&batch.arena[start..end]);
         }
         q.execute(&mut self.conn).await.map_err(self.sql())?;
         batch.rows.clear();
@@ -708,33 +787,47 @@ impl State {
     }
 
     /// Calls `each` with every stored live entry (tombstones excluded),
-    /// with the holding node's name and address, chunk by chunk in position
-    /// order (copies of several nodes interleave within a chunk).
+    /// with the holding node's name and address, slice by slice in position
+    /// order.
     async fn for_each_live_copy(
         &mut self,
         mut each: impl FnMut(&str, NodeId, Key, Arc<serde_json::Value>),
     ) -> Result<(), StateError> {
-        let mut rows = sqlx::query(
-            "SELECT c.data, n.name, n.addr FROM chunks c JOIN nodes n ON n.nid = c.nid ORDER BY c.chunk",
-        )
-        .fetch(&mut self.conn);
+        let mut nodes: BTreeMap<i64, (String, NodeId)> = BTreeMap::new();
+        for row in sqlx::query("SELECT nid, name, addr FROM nodes")
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(self.sql())?
+        {
+            let name: String = row.get(1);
+            let addr: &[u8] = row.get(2);
+            let id = codec::decode_node_id(addr)
+                .map_err(|e| self.damaged(format!("node {name:?}: {e}")))?;
+            nodes.insert(row.get(0), (name, id));
+        }
+        let mut rows =
+            sqlx::query("SELECT slice, data FROM slices ORDER BY slice").fetch(&mut self.conn);
         let mut bad = None;
         while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
-            let data: &[u8] = row.get(0);
-            let name: &str = row.get(1);
-            let addr: &[u8] = row.get(2);
-            let decoded = codec::decode_node_id(addr)
-                .map_err(|e| format!("node {name:?}: {e}"))
-                .and_then(|node| {
-                    codec::for_each_entry(data, |key, v| {
-                        if let Some(value) = v.value {
-                            each(name, node, key, value);
-                        }
-                    })
-                    .map_err(|e| format!("stored entries of node {name:?}: {e}"))
-                });
-            if let Err(what) = decoded {
-                bad = Some(what);
+            let slice: i64 = row.get(0);
+            let data: &[u8] = row.get(1);
+            let mut orphan = None;
+            let decoded = codec::for_each_copy(data, |key, v, nid| {
+                if let Some(value) = &v.value {
+                    match nodes.get(&nid) {
+                        Some((name, id)) => each(name, *id, key.clone(), Arc::clone(value)),
+                        None => orphan = Some(nid),
+                    }
+                }
+            });
+            if let Err(e) = decoded {
+                bad = Some(format!("stored entries of slice {slice}: {e}"));
+                break;
+            }
+            if let Some(nid) = orphan {
+                bad = Some(format!(
+                    "slice {slice} holds copies for no node (row id {nid})"
+                ));
                 break;
             }
         }
@@ -790,25 +883,25 @@ pub struct StoredCopy {
     pub node: NodeId,
 }
 
-/// Chunk rows on their way to the file: (chunk, node row id, where its
-/// sealed bytes start in `arena`); each ends where the next starts. The row
-/// being filled collects its entries in `raw` and is sealed
-/// ([`codec::seal_chunk`]) when the next row starts or the batch is written.
-struct ChunkBatch {
+/// Slice rows on their way to the file: (slice, where its sealed bytes
+/// start in `arena`); each ends where the next starts. The row being filled
+/// collects its entries in `raw` and is sealed ([`codec::seal_chunk`]) when
+/// the next row starts or the batch is written.
+struct SliceBatch {
     arena: Vec<u8>,
-    rows: Vec<(i64, i64, usize)>,
+    rows: Vec<(i64, usize)>,
     raw: Vec<u8>,
     open: bool,
     z: zstd::bulk::Compressor<'static>,
 }
 
-impl ChunkBatch {
-    /// Rows per statement (300 parameters), and bytes per statement.
+impl SliceBatch {
+    /// Rows per statement (200 parameters), and bytes per statement.
     const ROWS: usize = 100;
     const BYTES: usize = 4 << 20;
 
-    fn new() -> ChunkBatch {
-        ChunkBatch {
+    fn new() -> SliceBatch {
+        SliceBatch {
             arena: Vec::new(),
             rows: Vec::new(),
             raw: Vec::new(),
@@ -822,9 +915,9 @@ impl ChunkBatch {
     }
 
     /// Starts a row; entries appended to `raw` from now on belong to it.
-    fn start(&mut self, chunk: i64, nid: i64) {
+    fn start(&mut self, slice: i64) {
         self.seal();
-        self.rows.push((chunk, nid, self.arena.len()));
+        self.rows.push((slice, self.arena.len()));
         self.open = true;
     }
 
@@ -835,33 +928,39 @@ impl ChunkBatch {
             self.raw.clear();
         }
     }
-
-    /// The row being filled.
-    fn current(&self) -> Option<(i64, i64)> {
-        self.rows.last().filter(|_| self.open).map(|r| (r.0, r.1))
-    }
-
-    /// True when the row being filled has no entry yet.
-    fn current_is_empty(&self) -> bool {
-        self.open && self.raw.is_empty()
-    }
-
-    /// Drops the row being filled.
-    fn discard_current(&mut self) {
-        if std::mem::take(&mut self.open) {
-            self.rows.pop();
-            self.raw.clear();
-        }
-    }
 }
 
-/// One encoder of [`State::write_fresh`]: every chunk of `nodes`, sent in
-/// full batches. Stops early when the writer stops receiving.
+/// For every slice holding stored copies, the nodes (row id, address) whose
+/// stores have entries in it, in slice order. Each store is searched once
+/// per slice it has entries in, not read through.
+fn slice_holders(world: &World, nodes: &[(NodeId, i64)]) -> Vec<(i64, Vec<(i64, NodeId)>)> {
+    let bits = world.bits();
+    let last = (1i64 << CHUNK_BITS.min(bits.get())) - 1;
+    let top = chunk_span(bits, last).1;
+    let mut by_slice: BTreeMap<i64, Vec<(i64, NodeId)>> = BTreeMap::new();
+    for &(id, nid) in nodes {
+        let store = &world.node(id).expect("live node").store;
+        let mut from = Id::ZERO;
+        while let Some((pos, _, _)) = store.iter_refs_between(from, top).next() {
+            let slice = chunk_of(bits, pos);
+            by_slice.entry(slice).or_default().push((nid, id));
+            if slice == last {
+                break;
+            }
+            from = chunk_span(bits, slice + 1).0;
+        }
+    }
+    by_slice.into_iter().collect()
+}
+
+/// One encoder of [`State::write_fresh`]: every slice given, gathered from
+/// its holders' stores and sent in full batches. Stops early when the
+/// writer stops receiving.
 fn encode_fresh(
     world: &World,
-    nodes: Vec<(NodeId, i64)>,
-    full: &tokio::sync::mpsc::Sender<ChunkBatch>,
-    spares: &Mutex<Vec<ChunkBatch>>,
+    slices: Vec<(i64, Vec<(i64, NodeId)>)>,
+    full: &tokio::sync::mpsc::Sender<SliceBatch>,
+    spares: &Mutex<Vec<SliceBatch>>,
 ) {
     let bits = world.bits();
     let spare = || {
@@ -869,37 +968,61 @@ fn encode_fresh(
             .lock()
             .expect("no encoder panics")
             .pop()
-            .unwrap_or_else(ChunkBatch::new)
+            .unwrap_or_else(SliceBatch::new)
     };
     let mut batch = spare();
-    for (id, nid) in nodes {
-        let node = world.node(id).expect("live node");
-        for (pos, text, v) in node.store.iter_refs() {
-            let c = chunk_of(bits, pos);
-            if batch.current() != Some((c, nid)) {
-                if batch.is_full()
-                    && full
-                        .blocking_send(std::mem::replace(&mut batch, spare()))
-                        .is_err()
-                {
-                    return;
-                }
-                batch.start(c, nid);
-            }
-            codec::put_entry(&mut batch.raw, pos, text, v);
+    let mut copies: Vec<codec::Copy> = Vec::new();
+    for (slice, holders) in slices {
+        if batch.is_full()
+            && full
+                .blocking_send(std::mem::replace(&mut batch, spare()))
+                .is_err()
+        {
+            return;
         }
+        let (lo, hi) = chunk_span(bits, slice);
+        copies.clear();
+        for (nid, id) in holders {
+            let store = &world.node(id).expect("live node").store;
+            copies.extend(
+                store
+                    .iter_refs_between(lo, hi)
+                    .map(|(pos, text, v)| (pos, text, v, nid)),
+            );
+        }
+        batch.start(slice);
+        codec::put_slice(&mut batch.raw, &mut copies);
     }
     let _ = full.blocking_send(batch);
 }
 
-/// The chunks table. A rowid table (its rows are kilobytes, too large for
-/// WITHOUT ROWID to pay), keyed by chunk first: the copies of one key, on
-/// whichever nodes hold them, are a few rows side by side.
-const CREATE_CHUNKS: &str = "CREATE TABLE chunks (
-    chunk INTEGER NOT NULL,
-    nid INTEGER NOT NULL REFERENCES nodes(nid) ON DELETE CASCADE,
-    data BLOB NOT NULL,
-    PRIMARY KEY (chunk, nid))";
+/// The slices table: one row per slice of the ring holding any copy.
+const CREATE_SLICES: &str = "CREATE TABLE slices (
+    slice INTEGER PRIMARY KEY,
+    data BLOB NOT NULL)";
+
+/// A format-1 entry row (nid, key_pos, key, version, value) as a key and
+/// its versioned value, or what is damaged about it.
+fn format_one_entry(row: &sqlx::sqlite::SqliteRow) -> Result<(Key, Versioned), String> {
+    let pos: &[u8] = row.get(1);
+    let text: &str = row.get(2);
+    let version: i64 = row.get(3);
+    let value: Option<&str> = row.get(4);
+    let pos = <[u8; 20]>::try_from(pos)
+        .map(Id::from_bytes)
+        .map_err(|_| format!("entry {text:?} has a malformed position"))?;
+    let value = value
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| format!("entry {text:?} holds invalid JSON: {e}"))?;
+    Ok((
+        Key::new(pos, text),
+        Versioned {
+            version: version as u64,
+            value,
+        },
+    ))
+}
 
 fn classify(path: &Path, e: sqlx::Error) -> StateError {
     if let sqlx::Error::Database(db) = &e {
