@@ -270,29 +270,27 @@ pub async fn run(state: &Path, a: LoadArgs) -> anyhow::Result<ExitCode> {
             .progress_chars("=> "),
     );
     let w = &mut loaded.world;
-    // Keys and values apart: the values move into the ring (no copy), the
-    // keys stay to count duplicates.
-    let (keys, values): (Vec<(Arc<str>, usize)>, Vec<serde_json::Value>) = batch
-        .records
-        .into_iter()
-        .map(|r| ((Arc::from(r.key), r.row), r.value))
-        .unzip();
     // Duplicate keys in the source: on a ring this load created, a put that
     // replaced a value can only have replaced one from this source, so the
     // put's answer counts them; on an existing ring a set of the keys seen
     // tells a duplicate from a key stored before (a million-key set is a
     // cache miss per record and 34 MB, spared where it is not needed).
     let fresh = created.is_some();
-    let mut seen: HashSet<&str, rustc_hash::FxBuildHasher> =
-        HashSet::with_capacity_and_hasher(if fresh { 0 } else { keys.len() }, Default::default());
+    let mut seen: HashSet<Arc<str>, rustc_hash::FxBuildHasher> = HashSet::with_capacity_and_hasher(
+        if fresh { 0 } else { batch.records.len() },
+        Default::default(),
+    );
     let (mut inserted, mut overwritten, mut duplicates, mut rounds, mut hops) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
-    for (i, ((key, row), value)) in keys.iter().zip(values).enumerate() {
-        if !fresh && !seen.insert(key) {
+    // Records are consumed as they go: each key's text and value move into
+    // the ring (its copies share them), nothing is copied.
+    for (i, r) in batch.records.into_iter().enumerate() {
+        if !fresh && !seen.insert(Arc::clone(&r.key)) {
             duplicates += 1;
         }
+        let (row, key) = (r.row, Arc::clone(&r.key));
         let out = w
-            .put_shared(Arc::clone(key), value, None)
+            .put_shared(r.key, r.value, None)
             .with_context(|| format!("storing row {row} (key {key:?}); nothing was saved"))?;
         hops += out.lookup.hops() as u64;
         if out.result.is_some() {

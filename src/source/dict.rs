@@ -44,7 +44,11 @@ pub fn read(path: &Path, skip_bad: bool) -> Result<Batch, SourceError> {
             }
             return Err(SourceError::Row(bad));
         }
-        out.records.push(Record { key, value, row });
+        out.records.push(Record {
+            key: key.into(),
+            value,
+            row,
+        });
     }
     Ok(out)
 }

@@ -13,12 +13,14 @@ pub mod sql;
 
 use serde_json::Value;
 use std::fmt;
+use std::sync::Arc;
 
 /// One record to store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
-    /// The key, as text.
-    pub key: String,
+    /// The key, as text: shared, since the ring's copies of the key (and
+    /// its journal) hold this same text.
+    pub key: Arc<str>,
     /// The value, typed as the source typed it.
     pub value: Value,
     /// The 1-based data row it came from (headers not counted).
@@ -181,17 +183,17 @@ fn quoted(names: &[String]) -> String {
 }
 
 /// Checks a key and turns the source's cell into key text: null and empty
-/// keys are refused. Takes the cell, so text moves instead of being copied.
-pub(crate) fn key_text(v: Value) -> Result<String, String> {
+/// keys are refused.
+pub(crate) fn key_text(v: &Value) -> Result<Arc<str>, String> {
     match v {
         Value::Null => Err("the key is null".into()),
         Value::String(s) if s.is_empty() => Err("the key is empty".into()),
-        Value::String(s) => Ok(s),
-        Value::Number(n) => Ok(n.to_string()),
-        Value::Bool(b) => Ok(b.to_string()),
+        Value::String(s) => Ok(Arc::from(s.as_str())),
+        Value::Number(n) => Ok(Arc::from(n.to_string())),
+        Value::Bool(b) => Ok(Arc::from(b.to_string())),
         other => Err(format!(
             "the key must be text or a number, not {}",
-            convert::kind(&other)
+            convert::kind(other)
         )),
     }
 }
@@ -213,7 +215,7 @@ pub(crate) fn assemble(
         column: column.map(str::to_owned),
         reason,
     };
-    let result = match key_text(std::mem::take(&mut cells[plan.key])) {
+    let result = match key_text(&cells[plan.key]) {
         Err(reason) => Err(bad(Some(&plan.names[plan.key]), reason)),
         Ok(key) => {
             let value = match plan.value {
