@@ -70,7 +70,7 @@ impl Table {
 pub struct Listed {
     pub key: std::sync::Arc<str>,
     pub value: std::sync::Arc<Value>,
-    pub node: String,
+    pub node: std::sync::Arc<str>,
     pub node_id: String,
     /// "primary" or "replica", shown when replicas are listed.
     pub role: Option<&'static str>,
@@ -78,70 +78,133 @@ pub struct Listed {
 
 /// Prints entries in the chosen format.
 pub fn entries(format: Format, items: &[Listed]) -> anyhow::Result<()> {
-    let with_role = items.iter().any(|i| i.role.is_some());
-    match format {
-        Format::Table => {
-            // The value goes last: it is the one column that may be long.
-            let mut h = vec!["KEY", "NODE", "NODE ID"];
-            if with_role {
-                h.push("ROLE");
+    let mut w = EntryWriter::new(format, items.iter().any(|i| i.role.is_some()))?;
+    for i in items {
+        w.write(i)?;
+    }
+    w.finish()
+}
+
+/// Writes entries one at a time in a chosen format. CSV, JSON and NDJSON
+/// stream: a dump of millions of keys holds one slice of the ring in
+/// memory, not its whole output. A table must see every row to align its
+/// columns, so it prints at the end.
+pub struct EntryWriter {
+    out: Out,
+    with_role: bool,
+}
+
+enum Out {
+    Table(Table),
+    Csv(Box<csv::Writer<std::io::StdoutLock<'static>>>),
+    /// A pretty-printed array, opened at the first entry.
+    Json {
+        out: std::io::BufWriter<std::io::StdoutLock<'static>>,
+        first: bool,
+    },
+    Ndjson(std::io::BufWriter<std::io::StdoutLock<'static>>),
+}
+
+impl EntryWriter {
+    /// A writer in `format`, with a role column when `with_role`; CSV
+    /// writes its header now.
+    pub fn new(format: Format, with_role: bool) -> anyhow::Result<EntryWriter> {
+        let stdout = || std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        let out = match format {
+            Format::Table => {
+                // The value goes last: it is the one column that may be long.
+                let mut h = vec!["KEY", "NODE", "NODE ID"];
+                if with_role {
+                    h.push("ROLE");
+                }
+                h.push("VALUE");
+                Out::Table(Table::new(&h))
             }
-            h.push("VALUE");
-            let mut t = Table::new(&h);
-            for i in items {
-                let mut row = vec![i.key.to_string(), i.node.clone(), i.node_id.clone()];
-                if let Some(r) = i.role {
-                    row.push(r.to_owned());
+            Format::Csv => {
+                let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+                let mut h = vec!["key", "value", "node", "node_id"];
+                if with_role {
+                    h.push("role");
+                }
+                w.write_record(&h)?;
+                Out::Csv(Box::new(w))
+            }
+            Format::Json => Out::Json {
+                out: stdout(),
+                first: true,
+            },
+            Format::Ndjson => Out::Ndjson(stdout()),
+        };
+        Ok(EntryWriter { out, with_role })
+    }
+
+    /// Writes (or, for a table, keeps) one entry.
+    pub fn write(&mut self, i: &Listed) -> anyhow::Result<()> {
+        match &mut self.out {
+            Out::Table(t) => {
+                let mut row = vec![i.key.to_string(), i.node.to_string(), i.node_id.clone()];
+                if self.with_role {
+                    row.push(i.role.unwrap_or_default().to_owned());
                 }
                 row.push(i.value.to_string());
                 t.row(row);
             }
-            t.print()?;
-        }
-        Format::Csv => {
-            let mut w = csv::Writer::from_writer(std::io::stdout().lock());
-            let mut h = vec!["key", "value", "node", "node_id"];
-            if with_role {
-                h.push("role");
-            }
-            w.write_record(&h)?;
-            for i in items {
+            Out::Csv(w) => {
                 let value = i.value.to_string();
-                let mut row = vec![&*i.key, value.as_str(), i.node.as_str(), i.node_id.as_str()];
-                if let Some(r) = i.role {
-                    row.push(r);
+                let mut row = vec![&*i.key, value.as_str(), &*i.node, i.node_id.as_str()];
+                if self.with_role {
+                    row.push(i.role.unwrap_or_default());
                 }
                 w.write_record(&row)?;
             }
-            w.flush()?;
-        }
-        Format::Json | Format::Ndjson => {
-            let objs: Vec<Value> = items
-                .iter()
-                .map(|i| {
-                    let mut o = serde_json::Map::new();
-                    o.insert("key".into(), Value::String(i.key.to_string()));
-                    o.insert("value".into(), (*i.value).clone());
-                    o.insert("node".into(), Value::String(i.node.clone()));
-                    o.insert("node_id".into(), Value::String(i.node_id.clone()));
-                    if let Some(r) = i.role {
-                        o.insert("role".into(), Value::String(r.into()));
+            Out::Json { out, first } => {
+                // The array serde_json would pretty-print: each object
+                // indented one level. JSON text never holds a raw newline
+                // inside a string, so indenting line by line is exact.
+                out.write_all(if *first { b"[\n" } else { b",\n" })?;
+                *first = false;
+                let text = serde_json::to_string_pretty(&object(i))?;
+                for (n, line) in text.lines().enumerate() {
+                    if n > 0 {
+                        out.write_all(b"\n")?;
                     }
-                    Value::Object(o)
-                })
-                .collect();
-            let mut out = std::io::stdout().lock();
-            if format == Format::Json {
-                serde_json::to_writer_pretty(&mut out, &objs)?;
-                writeln!(out)?;
-            } else {
-                for o in objs {
-                    serde_json::to_writer(&mut out, &o)?;
-                    writeln!(out)?;
+                    out.write_all(b"  ")?;
+                    out.write_all(line.as_bytes())?;
                 }
             }
-            out.flush()?;
+            Out::Ndjson(out) => {
+                serde_json::to_writer(&mut *out, &object(i))?;
+                out.write_all(b"\n")?;
+            }
         }
+        Ok(())
     }
-    Ok(())
+
+    /// Ends the output: prints a table, closes a JSON array, flushes.
+    pub fn finish(self) -> anyhow::Result<()> {
+        match self.out {
+            Out::Table(t) => t.print()?,
+            Out::Csv(mut w) => w.flush()?,
+            Out::Json { mut out, first } => {
+                out.write_all(if first { b"[]\n" } else { b"\n]\n" })?;
+                out.flush()?;
+            }
+            Out::Ndjson(mut out) => out.flush()?,
+        }
+        Ok(())
+    }
+}
+
+/// An entry as a JSON object: key, value, node, node_id and (when listed)
+/// role, in that order.
+fn object(i: &Listed) -> Value {
+    let mut o = serde_json::Map::new();
+    o.insert("key".into(), Value::String(i.key.to_string()));
+    o.insert("value".into(), (*i.value).clone());
+    o.insert("node".into(), Value::String(i.node.to_string()));
+    o.insert("node_id".into(), Value::String(i.node_id.clone()));
+    if let Some(r) = i.role {
+        o.insert("role".into(), Value::String(r.into()));
+    }
+    Value::Object(o)
 }

@@ -4,10 +4,8 @@ use super::{Format, node_named, show_node};
 use crate::output::{self, Listed};
 use anyhow::Context;
 use clap::Args;
-use dht::chord::Key;
 use dht::state::{Access, Scope, State};
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -24,24 +22,24 @@ pub struct DumpArgs {
 pub async fn dump(path: &Path, a: DumpArgs) -> anyhow::Result<ExitCode> {
     let mut st = State::open(path, Access::Read).await?;
     let loaded = st.load(Scope::Routing).await?;
-    let copies = st.entries().await?;
-    let w = &loaded.world;
-    let bits = w.bits();
-    // Group copies of one key; order holders clockwise from the key, so the
-    // first is the node responsible (its successor among the holders).
-    let mut by_key: BTreeMap<Key, Vec<dht::state::StoredCopy>> = BTreeMap::new();
-    for c in copies {
-        by_key.entry(c.key.clone()).or_default().push(c);
-    }
-    let mut items = Vec::new();
-    for (key, mut holders) in by_key {
+    let bits = loaded.world.bits();
+    let mut out = output::EntryWriter::new(a.format, a.replicas)?;
+    // Key by key as the state file gives them, in ring order: a million
+    // keys stream out without the whole listing in memory.
+    let mut failed = None;
+    st.for_each_key(|key, holders| {
+        if failed.is_some() {
+            return;
+        }
+        // Holders clockwise from the key, so the first is the node
+        // responsible (its successor among the holders).
         let from = bits.finger_start(key.id, 0); // key + 1: a node at the key itself comes first
         holders.sort_by_key(|h| bits.distance(from, h.node.id()));
-        for (i, h) in holders.into_iter().enumerate() {
+        for (i, h) in holders.drain(..).enumerate() {
             if i > 0 && !a.replicas {
                 break;
             }
-            items.push(Listed {
+            let listed = Listed {
                 key: key.text.clone(),
                 value: h.value,
                 node: h.node_name,
@@ -49,10 +47,18 @@ pub async fn dump(path: &Path, a: DumpArgs) -> anyhow::Result<ExitCode> {
                 role: a
                     .replicas
                     .then_some(if i == 0 { "primary" } else { "replica" }),
-            });
+            };
+            if let Err(e) = out.write(&listed) {
+                failed = Some(e);
+                return;
+            }
         }
+    })
+    .await?;
+    if let Some(e) = failed {
+        return Err(e);
     }
-    output::entries(a.format, &items)?;
+    out.finish()?;
     Ok(ExitCode::SUCCESS)
 }
 

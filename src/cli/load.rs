@@ -329,7 +329,7 @@ pub async fn run(state: &Path, a: LoadArgs) -> anyhow::Result<ExitCode> {
                     listing.push(Listed {
                         key: k.text.clone(),
                         value: v.clone(),
-                        node: w.name(n.id),
+                        node: w.name(n.id).into(),
                         node_id: w.bits().show(n.id.id()),
                         role: None,
                     });

@@ -791,9 +791,9 @@ impl State {
     /// order.
     async fn for_each_live_copy(
         &mut self,
-        mut each: impl FnMut(&str, NodeId, Key, Arc<serde_json::Value>),
+        mut each: impl FnMut(&Arc<str>, NodeId, &Key, &Arc<serde_json::Value>),
     ) -> Result<(), StateError> {
-        let mut nodes: BTreeMap<i64, (String, NodeId)> = BTreeMap::new();
+        let mut nodes: BTreeMap<i64, (Arc<str>, NodeId)> = BTreeMap::new();
         for row in sqlx::query("SELECT nid, name, addr FROM nodes")
             .fetch_all(&mut self.conn)
             .await
@@ -803,7 +803,7 @@ impl State {
             let addr: &[u8] = row.get(2);
             let id = codec::decode_node_id(addr)
                 .map_err(|e| self.damaged(format!("node {name:?}: {e}")))?;
-            nodes.insert(row.get(0), (name, id));
+            nodes.insert(row.get(0), (name.into(), id));
         }
         let mut rows =
             sqlx::query("SELECT slice, data FROM slices ORDER BY slice").fetch(&mut self.conn);
@@ -815,7 +815,7 @@ impl State {
             let decoded = codec::for_each_copy(data, |key, v, nid| {
                 if let Some(value) = &v.value {
                     match nodes.get(&nid) {
-                        Some((name, id)) => each(name, *id, key.clone(), Arc::clone(value)),
+                        Some((name, id)) => each(name, *id, key, value),
                         None => orphan = Some(nid),
                     }
                 }
@@ -838,31 +838,46 @@ impl State {
         }
     }
 
-    /// Every stored entry (tombstones excluded) with the name and address of
-    /// the node holding it, in key-position order (then key text, then
-    /// holder); for `dump`.
-    pub async fn entries(&mut self) -> Result<Vec<StoredCopy>, StateError> {
-        let mut out: Vec<StoredCopy> = Vec::new();
+    /// Calls `each` with every key that has a live copy (tombstones
+    /// excluded), in key-position order (then key text), and its live
+    /// copies with the names and addresses of the nodes holding them, for
+    /// `dump`. One slice is in memory at a time, so a dump of millions of
+    /// keys streams; `each` may take the copies out of the vector.
+    pub async fn for_each_key(
+        &mut self,
+        mut each: impl FnMut(&Key, &mut Vec<StoredCopy>),
+    ) -> Result<(), StateError> {
+        // A slice holds each key's copies together, so a key's group ends
+        // where another key starts.
+        let mut group: Vec<StoredCopy> = Vec::new();
         self.for_each_live_copy(|name, node, key, value| {
-            out.push(StoredCopy {
-                key,
-                value,
-                node_name: name.to_owned(),
+            if group.first().is_some_and(|c| c.key != *key) {
+                let done = group[0].key.clone();
+                each(&done, &mut group);
+                group.clear();
+            }
+            group.push(StoredCopy {
+                key: key.clone(),
+                value: Arc::clone(value),
+                node_name: Arc::clone(name),
                 node,
-            })
+            });
         })
         .await?;
-        out.sort_by(|a, b| (a.key.id, &a.key.text, a.node).cmp(&(b.key.id, &b.key.text, b.node)));
-        Ok(out)
+        if let Some(first) = group.first() {
+            let done = first.key.clone();
+            each(&done, &mut group);
+        }
+        Ok(())
     }
 
     /// Live keys held per node, for `ring`.
     pub async fn key_counts(&mut self) -> Result<BTreeMap<String, Vec<Id>>, StateError> {
         let mut out: BTreeMap<String, Vec<Id>> = BTreeMap::new();
-        self.for_each_live_copy(|name, _, key, _| match out.get_mut(name) {
+        self.for_each_live_copy(|name, _, key, _| match out.get_mut(&**name) {
             Some(ids) => ids.push(key.id),
             None => {
-                out.insert(name.to_owned(), vec![key.id]);
+                out.insert(name.to_string(), vec![key.id]);
             }
         })
         .await?;
@@ -877,8 +892,8 @@ pub struct StoredCopy {
     pub key: Key,
     /// Its value.
     pub value: Arc<serde_json::Value>,
-    /// The holding node's name.
-    pub node_name: String,
+    /// The holding node's name (shared by all its copies).
+    pub node_name: Arc<str>,
     /// The holding node's address.
     pub node: NodeId,
 }
