@@ -983,3 +983,36 @@ fn format_two_state_is_upgraded_and_reads_back() {
     e.ok(&["put", "fresh-key", "\"v\""]);
     assert_eq!(e.get("fresh-key"), json!("v"));
 }
+
+/// `dump` streams its output; what it prints is still exactly what a
+/// printer holding the whole listing would: the JSON array as serde_json
+/// pretty-prints it, and on an empty ring an empty array, no NDJSON lines,
+/// and the CSV and table headers alone.
+#[test]
+fn dump_output_is_exact_whether_empty_or_not() {
+    let e = Env::new();
+    e.ok(&["init", "--nodes", "4"]);
+    assert_eq!(e.ok(&["dump", "--format", "json"]), "[]\n");
+    assert_eq!(e.ok(&["dump", "--format", "ndjson"]), "");
+    assert_eq!(
+        e.ok(&["dump", "--format", "csv"]),
+        "key,value,node,node_id\n"
+    );
+    assert_eq!(
+        e.ok(&["dump", "--format", "csv", "--replicas"])
+            .lines()
+            .count(),
+        1
+    );
+    assert_eq!(e.ok(&["dump"]).lines().count(), 1);
+    e.ok(&["load", "--source", "json", "--path", &data("items.json")]);
+    for args in [
+        &["dump", "--format", "json"][..],
+        &["dump", "--format", "json", "--replicas"][..],
+    ] {
+        let text = e.ok(args);
+        let parsed: Value = serde_json::from_str(&text).unwrap();
+        assert!(parsed.as_array().is_some_and(|a| !a.is_empty()));
+        assert_eq!(text, serde_json::to_string_pretty(&parsed).unwrap() + "\n");
+    }
+}
