@@ -841,14 +841,14 @@ fn downgrade_to_format_two(e: &Env) {
         copies.sort_by(|a, b| (a.1.id, &a.1.text).cmp(&(b.1.id, &b.1.text)));
         for (nid, k, v) in copies {
             let raw = rows
-                .entry((dht::state::chunk_of(bits, k.id), nid))
+                .entry((dht::state::slice_of(bits, k.id), nid))
                 .or_default();
             codec::put_entry(raw, k.id, &k.text, &v);
         }
-        let mut z = codec::chunk_compressor();
+        let mut z = codec::row_compressor();
         for ((chunk, nid), raw) in rows {
             let mut sealed = Vec::new();
-            codec::seal_chunk(&raw, &mut sealed, &mut z);
+            codec::seal_row(&raw, &mut sealed, &mut z);
             sqlx::query("INSERT INTO chunks VALUES (?, ?, ?)")
                 .bind(chunk)
                 .bind(nid)

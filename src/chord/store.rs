@@ -524,15 +524,8 @@ impl Store {
         })
     }
 
-    /// Every entry in ring order, borrowed: (position, key text, entry).
-    pub fn iter_refs(&self) -> impl Iterator<Item = (Id, &str, &Versioned)> + '_ {
-        self.map
-            .iter()
-            .flat_map(|(id, b)| b.iter().map(move |(t, v)| (*id, &**t, v)))
-    }
-
     /// Entries (tombstones too) at positions `lo..=hi` in numeric order, not
-    /// ring order: the slice of the store one persisted chunk holds.
+    /// ring order: the part of the store one persisted slice holds.
     pub fn iter_refs_between(
         &self,
         lo: Id,
@@ -667,7 +660,7 @@ mod tests {
                     .collect();
                 assert_eq!(got, after, "m={m} step {step} range ({a:?}, {b:?}]");
                 assert_eq!(s.count_in(a, b), got.len());
-                let all: Vec<(Id, u64)> = s.iter_refs().map(|(p, _, v)| (p, v.version)).collect();
+                let all: Vec<(Id, u64)> = s.iter().map(|(k, v)| (k.id, v.version)).collect();
                 let want_all: Vec<(Id, u64)> = model.iter().map(|((p, _), v)| (*p, *v)).collect();
                 assert_eq!(all, want_all, "m={m} step {step}: order");
             }

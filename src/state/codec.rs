@@ -156,12 +156,12 @@ fn write_json(out: &mut Vec<u8>, value: &serde_json::Value) {
 /// Chunks this long or longer are compressed.
 const COMPRESS_FROM: usize = 256;
 
-/// Appends a chunk row's bytes for the entries `raw` (as [`put_entry`] wrote
-/// them): a tag, 0 for raw entries or 1 for zstd (level 1) with the raw
-/// length first. Entries of text columns compress to a third or less, and
-/// the file's size is what a load spends its last second writing (twice:
-/// SQLite's log, then its checkpoint).
-pub fn seal_chunk(raw: &[u8], out: &mut Vec<u8>, z: &mut zstd::bulk::Compressor<'_>) {
+/// Appends a stored row's bytes for the raw entries `raw` (as [`put_slice`],
+/// or in format 2 [`put_entry`], wrote them): a tag, 0 for raw entries or 1
+/// for zstd (level 1) with the raw length first. Entries of text columns
+/// compress to a third or less, and the file's size is what a load spends
+/// its last part writing (twice: SQLite's log, then its checkpoint).
+pub fn seal_row(raw: &[u8], out: &mut Vec<u8>, z: &mut zstd::bulk::Compressor<'_>) {
     if raw.len() >= COMPRESS_FROM
         && let Ok(packed) = z.compress(raw)
     {
@@ -174,12 +174,12 @@ pub fn seal_chunk(raw: &[u8], out: &mut Vec<u8>, z: &mut zstd::bulk::Compressor<
     out.extend_from_slice(raw);
 }
 
-/// A compressor for [`seal_chunk`].
-pub fn chunk_compressor() -> zstd::bulk::Compressor<'static> {
+/// A compressor for [`seal_row`].
+pub fn row_compressor() -> zstd::bulk::Compressor<'static> {
     zstd::bulk::Compressor::new(1).expect("zstd accepts level 1")
 }
 
-/// The raw bytes of a row written by [`seal_chunk`].
+/// The raw bytes of a row written by [`seal_row`].
 fn unseal(chunk: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, Damaged> {
     match chunk.split_first() {
         Some((0, rest)) => Ok(std::borrow::Cow::Borrowed(rest)),
@@ -193,7 +193,7 @@ fn unseal(chunk: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, Damaged> {
             }
             Ok(std::borrow::Cow::Owned(unpacked))
         }
-        _ => Err(Damaged("unknown chunk encoding")),
+        _ => Err(Damaged("unknown row encoding")),
     }
 }
 
@@ -239,7 +239,7 @@ impl Reader<'_> {
 }
 
 /// Decodes a format-2 chunk row (one node's entries, [`put_entry`] sealed by
-/// [`seal_chunk`]), calling `each` per entry in the order written. Stops at
+/// [`seal_row`]), calling `each` per entry in the order written. Stops at
 /// the first damage. Only the upgrade of format-2 files reads these.
 pub fn for_each_entry(chunk: &[u8], mut each: impl FnMut(Key, Versioned)) -> Result<(), Damaged> {
     let raw = unseal(chunk)?;
@@ -323,7 +323,7 @@ pub fn put_slice(out: &mut Vec<u8>, copies: &mut [Copy<'_>]) {
     }
 }
 
-/// Decodes a slice row ([`put_slice`] sealed by [`seal_chunk`]), calling
+/// Decodes a slice row ([`put_slice`] sealed by [`seal_row`]), calling
 /// `each` with every copy and the row id of its holder, keys in ring order.
 /// The copies of one write share their key text and value. Stops at the
 /// first damage.
@@ -450,15 +450,15 @@ mod tests {
             want.push((key, v));
         }
         // Raw and compressed rows alike.
-        let mut z = chunk_compressor();
+        let mut z = row_compressor();
         let mut sealed = Vec::new();
-        seal_chunk(&chunk.repeat(3), &mut sealed, &mut z);
+        seal_row(&chunk.repeat(3), &mut sealed, &mut z);
         assert_eq!(sealed[0], 1, "a chunk this long is compressed");
         let mut got = Vec::new();
         for_each_entry(&sealed, |k, v| got.push((k, v))).unwrap();
         assert_eq!(got, [want.clone(), want.clone(), want.clone()].concat());
         let mut small = Vec::new();
-        seal_chunk(&chunk[..0], &mut small, &mut z);
+        seal_row(&chunk[..0], &mut small, &mut z);
         assert_eq!(small, vec![0]);
         for_each_entry(&small, |_, _| panic!("no entries")).unwrap();
         let mut raw = vec![0];
@@ -537,9 +537,9 @@ mod tests {
         ];
         let mut raw = Vec::new();
         put_slice(&mut raw, &mut copies);
-        let mut z = chunk_compressor();
+        let mut z = row_compressor();
         let mut sealed = Vec::new();
-        seal_chunk(&raw, &mut sealed, &mut z);
+        seal_row(&raw, &mut sealed, &mut z);
         let mut got = Vec::new();
         for_each_copy(&sealed, |k, v, nid| got.push((k.clone(), v.clone(), nid))).unwrap();
         let mut want: Vec<(Key, Versioned, i64)> = vec![

@@ -2,7 +2,7 @@
 //! settings, every node's routing state, and every node's stored entries,
 //! replicas included.
 //!
-//! Entries are stored by slice of the ring ([`CHUNK_BITS`] leading bits of
+//! Entries are stored by slice of the ring ([`SLICE_BITS`] leading bits of
 //! the position): one row per slice, holding every copy of every key in it,
 //! whichever nodes hold them, each distinct write written once with the row
 //! ids of its holders ([`codec::put_slice`]). A million-key load with three
@@ -12,7 +12,7 @@
 //! slice.
 //!
 //! Each command opens it, reads what it needs (a `get` reads the nodes and the
-//! chunks of one slice, never the whole table), runs, and writes
+//! row of one slice, never the whole table), runs, and writes
 //! its changes back in one transaction. Writers take SQLite's write lock up
 //! front (`BEGIN IMMEDIATE`), so two processes changing the same ring
 //! serialize instead of losing each other's writes, and WAL mode gives readers
@@ -42,20 +42,20 @@ use std::time::Duration;
 pub const FORMAT_VERSION: u32 = 3;
 const FORMAT_NAME: &str = "dht-ring-state";
 
-/// Entries are chunked by this many leading bits of their position: 4096
-/// slices of the ring, each a few hundred entries at a million keys.
-pub const CHUNK_BITS: u32 = 12;
+/// Entries are stored by this many leading bits of their position: 4096
+/// slices of the ring, each a few hundred keys at a million keys.
+pub const SLICE_BITS: u32 = 12;
 
-/// The chunk holding position `pos` on a ring of `bits`: its leading
-/// [`CHUNK_BITS`] bits (on narrower rings, the position itself).
-pub fn chunk_of(bits: Bits, pos: Id) -> i64 {
-    let shift = bits.get().saturating_sub(CHUNK_BITS);
+/// The slice holding position `pos` on a ring of `bits`: its leading
+/// [`SLICE_BITS`] bits (on narrower rings, the position itself).
+pub fn slice_of(bits: Bits, pos: Id) -> i64 {
+    let shift = bits.get().saturating_sub(SLICE_BITS);
     (pos.to_u160() >> shift as usize).to::<u64>() as i64
 }
 
-/// The positions chunk `c` covers, first and last, in numeric order.
-fn chunk_span(bits: Bits, c: i64) -> (Id, Id) {
-    let shift = bits.get().saturating_sub(CHUNK_BITS) as usize;
+/// The positions slice `c` covers, first and last, in numeric order.
+fn slice_span(bits: Bits, c: i64) -> (Id, Id) {
+    let shift = bits.get().saturating_sub(SLICE_BITS) as usize;
     let lo = U160::from(c as u64) << shift;
     let hi = lo | ((U160::from(1u8) << shift) - U160::from(1u8));
     (Id::from_u160(lo), Id::from_u160(hi))
@@ -174,7 +174,7 @@ pub struct Saved {
     /// Node rows inserted, updated or deleted.
     pub nodes: usize,
     /// Slice rows inserted, updated or deleted.
-    pub chunks: usize,
+    pub slices: usize,
 }
 
 impl State {
@@ -201,17 +201,16 @@ impl State {
         let opts = SqliteConnectOptions::new()
             .filename(&path)
             .create_if_missing(access == Access::Create)
-            // Large pages: chunk rows are kilobytes, and a million-key load
-            // writes a quarter of a gigabyte twice (log, then checkpoint), one
-            // page per write; 64 KiB pages make that sixteen times fewer
-            // writes. Applies to files this creates; SQLite keeps an existing
+            // Large pages: slice rows are kilobytes, and a million-key load
+            // writes tens of megabytes twice (log, then checkpoint), one page
+            // per write; 64 KiB pages make that sixteen times fewer writes. Applies to files this creates; SQLite keeps an existing
             // file's page size.
             .page_size(65536)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30))
-            // 32 MiB of page cache: commands read chunks once and write
+            // 32 MiB of page cache: commands read slices once and write
             // them once, so a larger cache only costs memory the kernel
             // must zero first.
             .pragma("cache_size", "-32768")
@@ -265,7 +264,7 @@ impl State {
                     let nid: i64 = row.get(0);
                     if version == 1 {
                         match format_one_entry(&row) {
-                            Ok((key, v)) => copies.push((chunk_of(bits, key.id), key, v, nid)),
+                            Ok((key, v)) => copies.push((slice_of(bits, key.id), key, v, nid)),
                             Err(what) => {
                                 bad = Some(what);
                                 break;
@@ -274,7 +273,7 @@ impl State {
                     } else {
                         let data: &[u8] = row.get(1);
                         if let Err(e) = codec::for_each_entry(data, |key, v| {
-                            copies.push((chunk_of(bits, key.id), key, v, nid))
+                            copies.push((slice_of(bits, key.id), key, v, nid))
                         }) {
                             bad = Some(format!("stored entries of node row {nid}: {e}"));
                             break;
@@ -482,7 +481,7 @@ impl State {
         if let Some(q) = query {
             let mut q = sqlx::query(q);
             if let Scope::Key(id) = scope {
-                q = q.bind(chunk_of(params.bits, id));
+                q = q.bind(slice_of(params.bits, id));
             }
             let mut rows = q.fetch(&mut self.conn);
             let mut bad = None;
@@ -604,13 +603,13 @@ impl State {
             if !loaded.fresh {
                 let node = loaded.world.node_mut(id).expect("live node");
                 for k in node.store.take_journal() {
-                    dirty.entry(chunk_of(bits, k.id)).or_default().insert(nid);
+                    dirty.entry(slice_of(bits, k.id)).or_default().insert(nid);
                 }
             }
         }
         if loaded.fresh {
             let nodes: Vec<(NodeId, i64)> = by_nid.iter().map(|(&nid, &id)| (id, nid)).collect();
-            saved.chunks += self.write_fresh(loaded, nodes).await?;
+            saved.slices += self.write_fresh(loaded, nodes).await?;
         } else {
             for &(slice, nid) in &loaded.held {
                 if departed.binary_search(&nid).is_ok() {
@@ -633,9 +632,9 @@ impl State {
             let mut emptied: Vec<i64> = Vec::new();
             for (slice, holders) in dirty {
                 if batch.is_full() {
-                    saved.chunks += self.flush_slices(&mut batch, true).await?;
+                    saved.slices += self.flush_slices(&mut batch, true).await?;
                 }
-                let (lo, hi) = chunk_span(bits, slice);
+                let (lo, hi) = slice_span(bits, slice);
                 let mut copies: Vec<codec::Copy> = Vec::new();
                 for nid in holders {
                     let node = loaded.world.node(by_nid[&nid]).expect("live node");
@@ -652,8 +651,8 @@ impl State {
                 batch.start(slice);
                 codec::put_slice(&mut batch.raw, &mut copies);
             }
-            saved.chunks += self.flush_slices(&mut batch, true).await?;
-            saved.chunks += emptied.len();
+            saved.slices += self.flush_slices(&mut batch, true).await?;
+            saved.slices += emptied.len();
             for slice in emptied {
                 sqlx::query("DELETE FROM slices WHERE slice = ?")
                     .bind(slice)
@@ -900,7 +899,7 @@ pub struct StoredCopy {
 
 /// Slice rows on their way to the file: (slice, where its sealed bytes
 /// start in `arena`); each ends where the next starts. The row being filled
-/// collects its entries in `raw` and is sealed ([`codec::seal_chunk`]) when
+/// collects its entries in `raw` and is sealed ([`codec::seal_row`]) when
 /// the next row starts or the batch is written.
 struct SliceBatch {
     arena: Vec<u8>,
@@ -921,7 +920,7 @@ impl SliceBatch {
             rows: Vec::new(),
             raw: Vec::new(),
             open: false,
-            z: codec::chunk_compressor(),
+            z: codec::row_compressor(),
         }
     }
 
@@ -939,7 +938,7 @@ impl SliceBatch {
     /// Seals the row being filled, if any.
     fn seal(&mut self) {
         if std::mem::take(&mut self.open) {
-            codec::seal_chunk(&self.raw, &mut self.arena, &mut self.z);
+            codec::seal_row(&self.raw, &mut self.arena, &mut self.z);
             self.raw.clear();
         }
     }
@@ -950,19 +949,19 @@ impl SliceBatch {
 /// per slice it has entries in, not read through.
 fn slice_holders(world: &World, nodes: &[(NodeId, i64)]) -> Vec<(i64, Vec<(i64, NodeId)>)> {
     let bits = world.bits();
-    let last = (1i64 << CHUNK_BITS.min(bits.get())) - 1;
-    let top = chunk_span(bits, last).1;
+    let last = (1i64 << SLICE_BITS.min(bits.get())) - 1;
+    let top = slice_span(bits, last).1;
     let mut by_slice: BTreeMap<i64, Vec<(i64, NodeId)>> = BTreeMap::new();
     for &(id, nid) in nodes {
         let store = &world.node(id).expect("live node").store;
         let mut from = Id::ZERO;
         while let Some((pos, _, _)) = store.iter_refs_between(from, top).next() {
-            let slice = chunk_of(bits, pos);
+            let slice = slice_of(bits, pos);
             by_slice.entry(slice).or_default().push((nid, id));
             if slice == last {
                 break;
             }
-            from = chunk_span(bits, slice + 1).0;
+            from = slice_span(bits, slice + 1).0;
         }
     }
     by_slice.into_iter().collect()
@@ -995,7 +994,7 @@ fn encode_fresh(
         {
             return;
         }
-        let (lo, hi) = chunk_span(bits, slice);
+        let (lo, hi) = slice_span(bits, slice);
         copies.clear();
         for (nid, id) in holders {
             let store = &world.node(id).expect("live node").store;
