@@ -64,6 +64,22 @@ impl Env {
     fn get(&self, key: &str) -> Value {
         serde_json::from_str(self.ok(&["get", "--", key]).trim()).unwrap()
     }
+    /// Runs `f` on a connection of its own to the state file, as another
+    /// program would, and closes it.
+    fn with_db<T>(&self, f: impl AsyncFnOnce(&mut sqlx::SqliteConnection) -> T) -> T {
+        use sqlx::Connection;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let url = format!("sqlite://{}", self.state().display());
+            let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            let out = f(&mut c).await;
+            c.close().await.unwrap();
+            out
+        })
+    }
     fn state_bytes(&self) -> Option<Vec<u8>> {
         std::fs::read(self.state()).ok()
     }
@@ -510,18 +526,9 @@ fn damaged_or_foreign_state_is_refused_and_kept() {
 
     // A newer format, and a damaged node row.
     let bump = |sql: &str| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            use sqlx::Connection;
-            let mut c =
-                sqlx::SqliteConnection::connect(&format!("sqlite://{}", e.state().display()))
-                    .await
-                    .unwrap();
-            sqlx::query(sql).execute(&mut c).await.unwrap();
-        });
+        e.with_db(async |c| {
+            sqlx::query(sql).execute(c).await.unwrap();
+        })
     };
     bump("UPDATE meta SET value = '99' WHERE key = 'version'");
     e.dht()
@@ -767,15 +774,7 @@ async fn copies_in(
 /// Rewrites the state file of `e` as format 1 (one row per stored copy, as
 /// the first release wrote it) from what format 3 holds.
 fn downgrade_to_format_one(e: &Env) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        use sqlx::Connection;
-        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", e.state().display()))
-            .await
-            .unwrap();
+    e.with_db(async |c| {
         sqlx::query(
             "CREATE TABLE entries (
                 key_pos BLOB NOT NULL,
@@ -785,29 +784,26 @@ fn downgrade_to_format_one(e: &Env) {
                 value TEXT,
                 PRIMARY KEY (key_pos, key, nid)) WITHOUT ROWID",
         )
-        .execute(&mut c)
+        .execute(&mut *c)
         .await
         .unwrap();
-        for (nid, k, v) in copies_in(&mut c).await {
+        for (nid, k, v) in copies_in(c).await {
             sqlx::query("INSERT INTO entries VALUES (?, ?, ?, ?, ?)")
                 .bind(k.id.to_bytes().to_vec())
                 .bind(&*k.text)
                 .bind(nid)
                 .bind(v.version as i64)
                 .bind(v.value.map(|x| x.to_string()))
-                .execute(&mut c)
+                .execute(&mut *c)
                 .await
                 .unwrap();
         }
-        sqlx::query("DROP TABLE slices")
-            .execute(&mut c)
-            .await
-            .unwrap();
-        sqlx::query("UPDATE meta SET value = '1' WHERE key = 'version'")
-            .execute(&mut c)
-            .await
-            .unwrap();
-        c.close().await.unwrap();
+        for sql in [
+            "DROP TABLE slices",
+            "UPDATE meta SET value = '1' WHERE key = 'version'",
+        ] {
+            sqlx::query(sql).execute(&mut *c).await.unwrap();
+        }
     });
 }
 
@@ -815,16 +811,8 @@ fn downgrade_to_format_one(e: &Env) {
 /// each node's copies written out, as the second release wrote it) from
 /// what format 3 holds.
 fn downgrade_to_format_two(e: &Env) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        use dht::state::codec;
-        use sqlx::Connection;
-        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", e.state().display()))
-            .await
-            .unwrap();
+    use dht::state::codec;
+    e.with_db(async |c| {
         sqlx::query(
             "CREATE TABLE chunks (
                 chunk INTEGER NOT NULL,
@@ -832,12 +820,12 @@ fn downgrade_to_format_two(e: &Env) {
                 data BLOB NOT NULL,
                 PRIMARY KEY (chunk, nid))",
         )
-        .execute(&mut c)
+        .execute(&mut *c)
         .await
         .unwrap();
         let bits = dht::chord::Bits::MAX;
         let mut rows: BTreeMap<(i64, i64), Vec<u8>> = BTreeMap::new();
-        let mut copies = copies_in(&mut c).await;
+        let mut copies = copies_in(c).await;
         copies.sort_by(|a, b| (a.1.id, &a.1.text).cmp(&(b.1.id, &b.1.text)));
         for (nid, k, v) in copies {
             let raw = rows
@@ -853,63 +841,38 @@ fn downgrade_to_format_two(e: &Env) {
                 .bind(chunk)
                 .bind(nid)
                 .bind(sealed)
-                .execute(&mut c)
+                .execute(&mut *c)
                 .await
                 .unwrap();
         }
-        sqlx::query("DROP TABLE slices")
-            .execute(&mut c)
-            .await
-            .unwrap();
-        sqlx::query("UPDATE meta SET value = '2' WHERE key = 'version'")
-            .execute(&mut c)
-            .await
-            .unwrap();
-        c.close().await.unwrap();
+        for sql in [
+            "DROP TABLE slices",
+            "UPDATE meta SET value = '2' WHERE key = 'version'",
+        ] {
+            sqlx::query(sql).execute(&mut *c).await.unwrap();
+        }
     });
 }
 
 /// The format version the state file of `e` records, and its tables.
 fn format_and_tables(e: &Env) -> (String, Vec<String>) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        use sqlx::Connection;
-        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", e.state().display()))
-            .await
-            .unwrap();
+    e.with_db(async |c| {
         let version = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'version'")
-            .fetch_one(&mut c)
+            .fetch_one(&mut *c)
             .await
             .unwrap();
         let tables =
             sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-                .fetch_all(&mut c)
+                .fetch_all(&mut *c)
                 .await
                 .unwrap();
-        c.close().await.unwrap();
         (version, tables)
     })
 }
 
 /// The format version the state file of `e` records.
 fn format_version(e: &Env) -> String {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        use sqlx::Connection;
-        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", e.state().display()))
-            .await
-            .unwrap();
-        sqlx::query_scalar("SELECT value FROM meta WHERE key = 'version'")
-            .fetch_one(&mut c)
-            .await
-            .unwrap()
-    })
+    format_and_tables(e).0
 }
 
 /// A state file of format 1 is upgraded on first use by a reader, and reads

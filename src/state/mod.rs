@@ -489,26 +489,17 @@ impl State {
             while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
                 let slice: i64 = row.get(0);
                 let data: &[u8] = row.get(1);
-                let mut orphan = None;
                 holders.clear();
-                let decoded =
-                    codec::for_each_copy(data, |key, v, nid| match by_nid.get_mut(&nid) {
-                        Some(node) => {
-                            node.store.merge(key.clone(), v.clone());
-                            if holders.last() != Some(&nid) {
-                                holders.push(nid);
-                            }
-                        }
-                        None => orphan = Some(nid),
-                    });
-                if let Err(e) = decoded {
-                    bad = Some(format!("stored entries of slice {slice}: {e}"));
-                    break;
-                }
-                if let Some(nid) = orphan {
-                    bad = Some(format!(
-                        "slice {slice} holds copies for no node (row id {nid})"
-                    ));
+                let decoded = read_slice(slice, data, |key, v, nid| {
+                    let node = by_nid.get_mut(&nid)?;
+                    node.store.merge(key.clone(), v.clone());
+                    if holders.last() != Some(&nid) {
+                        holders.push(nid);
+                    }
+                    Some(())
+                });
+                if let Err(what) = decoded {
+                    bad = Some(what);
                     break;
                 }
                 holders.sort_unstable();
@@ -810,23 +801,15 @@ impl State {
         while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
             let slice: i64 = row.get(0);
             let data: &[u8] = row.get(1);
-            let mut orphan = None;
-            let decoded = codec::for_each_copy(data, |key, v, nid| {
+            let decoded = read_slice(slice, data, |key, v, nid| {
+                let (name, id) = nodes.get(&nid)?;
                 if let Some(value) = &v.value {
-                    match nodes.get(&nid) {
-                        Some((name, id)) => each(name, *id, key, value),
-                        None => orphan = Some(nid),
-                    }
+                    each(name, *id, key, value);
                 }
+                Some(())
             });
-            if let Err(e) = decoded {
-                bad = Some(format!("stored entries of slice {slice}: {e}"));
-                break;
-            }
-            if let Some(nid) = orphan {
-                bad = Some(format!(
-                    "slice {slice} holds copies for no node (row id {nid})"
-                ));
+            if let Err(what) = decoded {
+                bad = Some(what);
                 break;
             }
         }
@@ -1014,6 +997,29 @@ fn encode_fresh(
 const CREATE_SLICES: &str = "CREATE TABLE slices (
     slice INTEGER PRIMARY KEY,
     data BLOB NOT NULL)";
+
+/// Decodes slice row `slice`, calling `each` with every copy and its
+/// holder's row id; `each` answers None for a holder that is not a node.
+/// Returns what is damaged: the row, or a copy held by no node.
+fn read_slice(
+    slice: i64,
+    data: &[u8],
+    mut each: impl FnMut(&Key, &Versioned, i64) -> Option<()>,
+) -> Result<(), String> {
+    let mut orphan = None;
+    codec::for_each_copy(data, |key, v, nid| {
+        if orphan.is_none() && each(key, v, nid).is_none() {
+            orphan = Some(nid);
+        }
+    })
+    .map_err(|e| format!("stored entries of slice {slice}: {e}"))?;
+    match orphan {
+        Some(nid) => Err(format!(
+            "slice {slice} holds copies for no node (row id {nid})"
+        )),
+        None => Ok(()),
+    }
+}
 
 /// A format-1 entry row (nid, key_pos, key, version, value) as a key and
 /// its versioned value, or what is damaged about it.
