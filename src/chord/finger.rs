@@ -14,8 +14,10 @@ use super::id::NodeId;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FingerTable {
     /// Runs in increasing order of their first index; run k covers indices
-    /// `runs[k].0 .. runs[k+1].0`, the last run up to m-1. Empty means no
-    /// finger is known yet.
+    /// `runs[k].0 .. runs[k+1].0`, the last run up to m-1. Fingers below the
+    /// first run are not known: all of them while the table is empty, and
+    /// the lowest ones when every finger was forgotten (its node died) and
+    /// `fix_fingers` has refilled only some since.
     runs: Vec<(u8, NodeId)>,
     /// The first indices of the highest [`TOP_STARTS`] runs, highest first:
     /// a copy kept inside the node, so a lookup finds the run it needs
@@ -37,9 +39,8 @@ impl FingerTable {
     }
 
     /// Builds a table from runs already in order. Pre: first indices strictly
-    /// increase and start at 0 (or the list is empty).
+    /// increase (the first may be above 0: see the `runs` field).
     pub fn from_runs(runs: Vec<(u8, NodeId)>) -> Self {
-        debug_assert!(runs.first().is_none_or(|r| r.0 == 0));
         debug_assert!(runs.windows(2).all(|w| w[0].0 < w[1].0));
         let mut t = FingerTable {
             runs,
@@ -176,6 +177,21 @@ mod tests {
             let want = t.runs().partition_point(|r| u32::from(r.0) <= i);
             assert_eq!(t.runs_up_to(i), want, "index {i}");
         }
+    }
+
+    #[test]
+    fn a_table_refilled_after_forgetting_everything_knows_only_what_was_set() {
+        let mut t = FingerTable::all(n(1));
+        t.forget(n(1));
+        assert_eq!(t.runs(), &[]);
+        t.set_range(5, 5, n(7), 8);
+        assert_eq!(t.runs(), &[(5, n(7))]);
+        assert_eq!(t.get(4), None);
+        assert_eq!(t.get(5), Some(n(7)));
+        assert_eq!(t.get(7), Some(n(7)));
+        assert_eq!(t.runs_up_to(4), 0);
+        assert_eq!(t.runs_up_to(6), 1);
+        assert_eq!(FingerTable::from_runs(t.runs().to_vec()), t);
     }
 
     #[test]
