@@ -180,8 +180,8 @@ pub fn row_compressor() -> zstd::bulk::Compressor<'static> {
 }
 
 /// The raw bytes of a row written by [`seal_row`].
-fn unseal(chunk: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, Damaged> {
-    match chunk.split_first() {
+fn unseal(row: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, Damaged> {
+    match row.split_first() {
         Some((0, rest)) => Ok(std::borrow::Cow::Borrowed(rest)),
         Some((1, rest)) => {
             let mut r = Reader(rest);
