@@ -6,15 +6,14 @@
 //! a new lookup will write. Hints only: they change nothing the program can
 //! observe, and they compile to nothing off x86-64.
 
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::{_MM_HINT_ET0, _MM_HINT_T0, _mm_prefetch};
+
 /// Starts loading every 64-byte line of `len` bytes at `p` for reading.
 #[inline]
 pub(crate) fn read(p: *const u8, len: usize) {
     #[cfg(target_arch = "x86_64")]
-    for_lines(p, len, |line| {
-        // SAFETY: prefetching never faults and reads nothing the program
-        // can observe.
-        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line) }
-    });
+    each_line::<_MM_HINT_T0>(p, len);
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (p, len);
 }
@@ -25,22 +24,21 @@ pub(crate) fn read(p: *const u8, len: usize) {
 #[inline]
 pub(crate) fn write(p: *const u8, len: usize) {
     #[cfg(target_arch = "x86_64")]
-    for_lines(p, len, |line| {
-        // SAFETY: as in `read`.
-        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_ET0 }>(line) }
-    });
+    each_line::<_MM_HINT_ET0>(p, len);
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (p, len);
 }
 
-/// Calls `each` with the start of every 64-byte line the range touches.
+/// Prefetches, with hint `HINT`, every 64-byte line the range touches.
 #[cfg(target_arch = "x86_64")]
 #[inline]
-fn for_lines(p: *const u8, len: usize, mut each: impl FnMut(*const i8)) {
+fn each_line<const HINT: i32>(p: *const u8, len: usize) {
     let mut line = p.wrapping_sub(p as usize % 64);
     let end = p.wrapping_add(len);
     while line < end {
-        each(line.cast());
+        // SAFETY: prefetching never faults and reads nothing the program
+        // can observe.
+        unsafe { _mm_prefetch::<HINT>(line.cast()) };
         line = line.wrapping_add(64);
     }
 }
