@@ -46,20 +46,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Each repetition runs the baseline and then the load, back to back, so
     // both see the machine in the same state; the tables report medians.
-    // The first run after a build pays for the cold binary and for memory
-    // the kernel must first reclaim, which is why one run is not enough.
+    // The first run after a build is slower (the kernel compacts the memory
+    // the build fragmented to hand out huge pages), which is why one run is
+    // not enough.
     let mut base_runs: Vec<(f64, f64)> = Vec::new();
     let mut load_runs: Vec<(f64, serde_json::Value)> = Vec::new();
     let bin = env!("CARGO_BIN_EXE_dht");
-    let mut state = dir.path().join("ring.db");
+    // Each load makes a new ring; the last one stays for the gets below.
+    let state = dir.path().join("ring.db");
+    let base_db = dir.path().join("baseline.db");
     for rep in 0..reps {
-        base_runs.push(baseline(
-            &csv_path,
-            &dir.path().join(format!("baseline-{rep}.db")),
-            rows,
-        )?);
-        let _ = std::fs::remove_file(dir.path().join(format!("baseline-{rep}.db")));
-        state = dir.path().join(format!("ring-{rep}.db"));
+        base_runs.push(baseline(&csv_path, &base_db, rows)?);
+        std::fs::remove_file(&base_db)?;
+        if rep > 0 {
+            std::fs::remove_file(&state)?;
+        }
         let t = Instant::now();
         let out = Command::new(bin)
             .args([
@@ -86,9 +87,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             rep + 1,
             base_runs[rep].0 + base_runs[rep].1
         );
-        if rep + 1 < reps {
-            std::fs::remove_file(&state)?;
-        }
     }
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);

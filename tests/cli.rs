@@ -61,6 +61,10 @@ impl Env {
             .map(|o| (o["key"].as_str().unwrap().to_owned(), o["value"].clone()))
             .collect()
     }
+    /// Every stored copy, as `dump --replicas --format json` lists them.
+    fn copies(&self) -> String {
+        self.ok(&["dump", "--replicas", "--format", "json"])
+    }
     fn get(&self, key: &str) -> Value {
         serde_json::from_str(self.ok(&["get", "--", key]).trim()).unwrap()
     }
@@ -882,14 +886,11 @@ fn format_one_state_is_upgraded_and_reads_back() {
     let e = Env::new();
     e.ok(&["load", "--source", "csv", "--path", &data("items.csv")]);
     let want = e.dump();
-    let want_copies = e.ok(&["dump", "--replicas", "--format", "json"]);
+    let want_copies = e.copies();
     downgrade_to_format_one(&e);
     assert_eq!(format_version(&e), "1");
     // A reader upgrades it and sees the same data, every copy.
-    assert_eq!(
-        e.ok(&["dump", "--replicas", "--format", "json"]),
-        want_copies
-    );
+    assert_eq!(e.copies(), want_copies);
     assert_eq!(format_version(&e), "3");
     assert_eq!(e.dump(), want);
     e.ok(&["get", "apple"]);
@@ -906,7 +907,7 @@ fn format_one_state_is_upgraded_and_reads_back() {
 fn format_one_state_is_upgraded_by_writers_in_their_transaction() {
     let e = Env::new();
     e.ok(&["load", "--source", "csv", "--path", &data("items.csv")]);
-    let want_copies = e.ok(&["dump", "--replicas", "--format", "json"]);
+    let want_copies = e.copies();
     downgrade_to_format_one(&e);
     let before = format_and_tables(&e);
     assert_eq!(before.0, "1");
@@ -919,10 +920,7 @@ fn format_one_state_is_upgraded_by_writers_in_their_transaction() {
     e.ok(&["put", "fresh-key", "\"v\""]);
     assert_eq!(format_version(&e), "3");
     e.ok(&["delete", "fresh-key"]);
-    assert_eq!(
-        e.ok(&["dump", "--replicas", "--format", "json"]),
-        want_copies
-    );
+    assert_eq!(e.copies(), want_copies);
     e.ok(&["check"]);
 }
 
@@ -933,13 +931,10 @@ fn format_two_state_is_upgraded_and_reads_back() {
     let e = Env::new();
     e.ok(&["load", "--source", "csv", "--path", &data("items.csv")]);
     e.ok(&["fail", "node-3"]);
-    let want_copies = e.ok(&["dump", "--replicas", "--format", "json"]);
+    let want_copies = e.copies();
     downgrade_to_format_two(&e);
     assert_eq!(format_version(&e), "2");
-    assert_eq!(
-        e.ok(&["dump", "--replicas", "--format", "json"]),
-        want_copies
-    );
+    assert_eq!(e.copies(), want_copies);
     assert_eq!(format_version(&e), "3");
     e.ok(&["maintain", "--until-stable"]);
     e.ok(&["check"]);

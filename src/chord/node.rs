@@ -126,18 +126,8 @@ impl Node {
         // the innermost work of every lookup.
         let me = self.id.id();
         let usable = |n: &NodeId, d: Offset| d.before(end) && !avoid.contains(n);
-        // Fingers whose start lies past the key cannot precede it in a
-        // correct table (their node is at or after their start): start at
-        // the highest finger whose start does not pass the key, as the
-        // paper's loop would after its first failed tests. In a table still
-        // being fixed a skipped finger could have preceded the key; the
-        // lookup then takes a shorter step, never a wrong one, since every
-        // next hop lies in (me, key). A key at this node itself (end zero)
-        // searches the whole table.
-        let top = end.floor_log2().unwrap_or(u32::MAX);
         let mut best: Option<(Offset, NodeId)> = None;
-        let runs = self.fingers.runs();
-        for (_, f) in runs[..self.fingers.runs_up_to(top)].iter().rev() {
+        for (_, f) in self.finger_candidates(end).iter().rev() {
             let d = f.id().offset_from(me);
             if usable(f, d) {
                 best = Some((d, *f));
@@ -155,6 +145,23 @@ impl Node {
             }
         }
         best.map(|(_, n)| n)
+    }
+
+    /// The finger runs `closest_preceding_node` may use for the key at
+    /// offset `end` from this node, lowest first; a step scans them from the
+    /// top and usually stops at the first or second.
+    ///
+    /// Fingers whose start lies past the key cannot precede it in a correct
+    /// table (their node is at or after their start): the scan starts at the
+    /// highest finger whose start does not pass the key, as the paper's loop
+    /// would after its first failed tests. In a table still being fixed a
+    /// skipped finger could have preceded the key; the lookup then takes a
+    /// shorter step, never a wrong one, since every next hop lies in (me,
+    /// key). A key at this node itself (end zero) searches the whole table.
+    /// The simulator fetches the top of these ahead of a step.
+    pub fn finger_candidates(&self, end: Offset) -> &[(u8, NodeId)] {
+        let top = end.floor_log2().unwrap_or(u32::MAX);
+        &self.fingers.runs()[..self.fingers.runs_up_to(top)]
     }
 
     /// One step of find_successor, answered from local state only.

@@ -425,14 +425,7 @@ impl Store {
     /// Positions in the ring interval (a, b], in ring order starting after a.
     /// When a == b the interval is the whole ring.
     fn ids_in(&self, a: Id, b: Id) -> Vec<Id> {
-        let r = |lo, hi| self.map.range(lo, hi).map(|(k, _)| *k);
-        if a < b {
-            r(Excluded(a), Included(b)).collect()
-        } else {
-            r(Excluded(a), Unbounded)
-                .chain(r(Unbounded, Included(b)))
-                .collect()
-        }
+        self.range_in(a, b).map(|(id, _)| *id).collect()
     }
 
     /// Copies of the entries whose position is in (a, b].

@@ -202,12 +202,8 @@ impl Transport for Network {
         if let (Some(Some(node)), Some(key)) = (self.slots.get(lagged), key) {
             let succs = node.succs.as_slice();
             crate::prefetch::read(succs.as_ptr().cast(), std::mem::size_of_val(succs));
-            let top = key
-                .offset_from(node.id.id())
-                .floor_log2()
-                .unwrap_or(u32::MAX);
-            let k = node.fingers.runs_up_to(top);
-            let runs = &node.fingers.runs()[k.saturating_sub(2)..k];
+            let runs = node.finger_candidates(key.offset_from(node.id.id()));
+            let runs = &runs[runs.len().saturating_sub(2)..];
             crate::prefetch::read(runs.as_ptr().cast(), std::mem::size_of_val(runs));
         }
     }

@@ -545,8 +545,9 @@ impl World {
         self.put_shared(Arc::from(key), value, from)
     }
 
-    /// [`World::put`] of a key text the caller shares (a bulk load keeps its
-    /// keys to count duplicates: the ring's copies use the same text).
+    /// [`World::put`] of a key text the caller already holds shared (a bulk
+    /// load's records carry theirs so): the ring's copies use that text
+    /// instead of a copy of it.
     pub fn put_shared(
         &mut self,
         key: Arc<str>,

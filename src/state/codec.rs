@@ -408,13 +408,19 @@ mod tests {
     use crate::chord::Bits;
     use crate::sim::World;
 
-    #[test]
-    fn round_trips_every_node_of_a_ring() {
+    /// A converged full-width ring of `n` nodes with r = 3, and its params.
+    fn ring(n: usize) -> (Params, World) {
         let params = Params {
             bits: Bits::MAX,
             replicas: 3,
         };
-        let w = World::bulk(params, 1, (0..50).map(|i| (format!("n{i}"), None))).unwrap();
+        let w = World::bulk(params, 1, (0..n).map(|i| (format!("n{i}"), None))).unwrap();
+        (params, w)
+    }
+
+    #[test]
+    fn round_trips_every_node_of_a_ring() {
+        let (params, w) = ring(50);
         for n in w.nodes() {
             let back = decode(n.id, params, &encode(n)).unwrap();
             assert_eq!(
@@ -567,11 +573,7 @@ mod tests {
     fn a_finger_table_known_only_from_some_index_round_trips() {
         // After every finger was forgotten and fix_fingers refilled one:
         // the fingers below it are unknown, and so they come back.
-        let params = Params {
-            bits: Bits::MAX,
-            replicas: 3,
-        };
-        let w = World::bulk(params, 1, (0..5).map(|i| (format!("n{i}"), None))).unwrap();
+        let (params, w) = ring(5);
         let mut n = w.nodes().next().unwrap().clone();
         let f = n.fingers.get(0).unwrap();
         n.fingers = FingerTable::default();
@@ -583,11 +585,7 @@ mod tests {
 
     #[test]
     fn damage_is_reported() {
-        let params = Params {
-            bits: Bits::MAX,
-            replicas: 3,
-        };
-        let w = World::bulk(params, 1, (0..5).map(|i| (format!("n{i}"), None))).unwrap();
+        let (params, w) = ring(5);
         let n = w.nodes().next().unwrap();
         let blob = encode(n);
         assert!(decode(n.id, params, &blob[..blob.len() - 3]).is_err());

@@ -625,16 +625,13 @@ impl State {
                 if batch.is_full() {
                     saved.slices += self.flush_slices(&mut batch, true).await?;
                 }
-                let (lo, hi) = slice_span(bits, slice);
                 let mut copies: Vec<codec::Copy> = Vec::new();
-                for nid in holders {
-                    let node = loaded.world.node(by_nid[&nid]).expect("live node");
-                    copies.extend(
-                        node.store
-                            .iter_refs_between(lo, hi)
-                            .map(|(pos, text, v)| (pos, text, v, nid)),
-                    );
-                }
+                gather_slice(
+                    &loaded.world,
+                    slice,
+                    holders.into_iter().map(|nid| (nid, by_nid[&nid])),
+                    &mut copies,
+                );
                 if copies.is_empty() {
                     emptied.push(slice);
                     continue;
@@ -959,7 +956,6 @@ fn encode_fresh(
     full: &tokio::sync::mpsc::Sender<SliceBatch>,
     spares: &Mutex<Vec<SliceBatch>>,
 ) {
-    let bits = world.bits();
     let spare = || {
         spares
             .lock()
@@ -977,20 +973,32 @@ fn encode_fresh(
         {
             return;
         }
-        let (lo, hi) = slice_span(bits, slice);
         copies.clear();
-        for (nid, id) in holders {
-            let store = &world.node(id).expect("live node").store;
-            copies.extend(
-                store
-                    .iter_refs_between(lo, hi)
-                    .map(|(pos, text, v)| (pos, text, v, nid)),
-            );
-        }
+        gather_slice(world, slice, holders, &mut copies);
         batch.start(slice);
         codec::put_slice(&mut batch.raw, &mut copies);
     }
     let _ = full.blocking_send(batch);
+}
+
+/// Appends to `copies` every entry in `slice` of the stores of `holders`
+/// (node row id, address), each with its holder's row id: a slice row's
+/// contents, for [`codec::put_slice`].
+fn gather_slice<'w>(
+    world: &'w World,
+    slice: i64,
+    holders: impl IntoIterator<Item = (i64, NodeId)>,
+    copies: &mut Vec<codec::Copy<'w>>,
+) {
+    let (lo, hi) = slice_span(world.bits(), slice);
+    for (nid, id) in holders {
+        let store = &world.node(id).expect("live node").store;
+        copies.extend(
+            store
+                .iter_refs_between(lo, hi)
+                .map(|(pos, text, v)| (pos, text, v, nid)),
+        );
+    }
 }
 
 /// The slices table: one row per slice of the ring holding any copy.
