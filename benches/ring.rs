@@ -12,9 +12,9 @@
 //! `-- --only N` for one size). Each size runs in a fresh process.
 
 use dht::alloc::Allocator;
-use dht::chord::lookup::IN_FLIGHT;
-use dht::chord::{Bits, Id, NodeId, Params};
+use dht::chord::{Id, NodeId, Params};
 use dht::sim::World;
+use dht::sim::in_flight::IN_FLIGHT;
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
@@ -58,10 +58,7 @@ fn main() {
     // As the `dht` binary does, so the figures are the product's.
     dht::alloc::keep_freed_memory();
     let quick = std::env::args().any(|a| a == "--quick");
-    let params = Params {
-        bits: Bits::MAX,
-        replicas: 3,
-    };
+    let params = Params::new(160, 3);
     let mut sizes: Vec<usize> = (4..=16).map(|k| 1usize << k).collect();
     // The lookup-rate goal is stated at 10^5 nodes.
     sizes.push(100_000);

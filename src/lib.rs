@@ -3,13 +3,19 @@
 //! - [`chord`] is the protocol: identifiers, nodes, messages, procedures and
 //!   invariants, free of I/O, clocks and randomness (sans-IO).
 //! - [`sim`] drives it: a network that can lose nodes and a seeded world.
+//! - [`app`] is what users' operations do on a ring (build, load, fail, the
+//!   views commands show), for the command line and, later, a server.
 //! - [`state`] keeps a ring between commands in SQLite.
 //! - [`source`] reads records from DataFrame files, SQL and JSON objects.
 //! - [`alloc`] is the allocator the binary and the benchmarks use.
 
+#![warn(missing_docs)]
+
 pub mod alloc;
+pub mod app;
 pub mod chord;
-mod prefetch;
 pub mod sim;
 pub mod source;
 pub mod state;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;

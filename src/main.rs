@@ -1,12 +1,15 @@
 //! The `dht` command: parses arguments, sets up logging, runs one command,
-//! prints an error once with its causes, and exits with a meaningful status
-//! (0 done, 1 "not found" or "problems found", 2 error). A closed pipe on
-//! stdout (`dht dump | head`) ends quietly.
+//! prints an error once with its causes, and exits with a meaningful status:
+//! 0 done, 1 "not found" or "problems found", 2 error (nothing changed), 3
+//! the change was committed but its report could not be written (stdout
+//! full or closed). A closed pipe on stdout (`dht dump | head`) ends
+//! quietly.
 
 mod cli;
 mod output;
 
 use clap::Parser;
+use std::io::Write;
 use std::process::ExitCode;
 
 #[global_allocator]
@@ -42,20 +45,33 @@ fn main() -> ExitCode {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("dht: cannot start: {e}");
+            cli::note(&format!("cannot start: {e}"));
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(cli::run(args)) {
+    let mut out = std::io::stdout().lock();
+    let result = runtime
+        .block_on(cli::run(args, &mut out))
+        .and_then(|code| Ok(out.flush().map(|()| code)?));
+    match result {
         Ok(code) => code,
         Err(e) => {
-            if e.chain().any(|c| {
+            let broken_pipe = e.chain().any(|c| {
                 c.downcast_ref::<std::io::Error>()
                     .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            }) {
+            });
+            if cli::committed() {
+                if !broken_pipe {
+                    cli::note(&format!(
+                        "the change was committed, but its report could not be written: {e:#}"
+                    ));
+                }
+                return ExitCode::from(3);
+            }
+            if broken_pipe {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("dht: error: {e:#}");
+            cli::note(&format!("error: {e:#}"));
             ExitCode::from(2)
         }
     }

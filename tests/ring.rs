@@ -2,42 +2,14 @@
 //! tiny rings, the failure cases other Chord implementations got wrong, the
 //! protocol build against the bulk build, and a 100,000-node ring.
 
-use dht::chord::{Bits, Id, NodeId, Params};
+use dht::chord::{Id, NodeId, Params};
 use dht::sim::World;
+use dht::testkit::{assert_clean, grown_ring as grown, paper_ring};
 use serde_json::json;
 use std::sync::Arc;
 
 fn params(bits: u32, r: u8) -> Params {
-    Params {
-        bits: Bits::new(bits).unwrap(),
-        replicas: r,
-    }
-}
-
-/// A ring grown one join at a time through the protocol, converged.
-fn grown(p: Params, seed: u64, n: usize) -> World {
-    let mut w = World::new(p, seed);
-    for i in 0..n {
-        w.join(&format!("node-{i}"), None, None).unwrap();
-        w.round();
-    }
-    let rounds = w
-        .converge(200)
-        .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
-    assert!(rounds < 200);
-    w
-}
-
-fn assert_clean(w: &World, what: &str) {
-    let v = w.check();
-    assert!(
-        v.is_empty(),
-        "{what}: {}",
-        v.iter()
-            .map(|x| w.describe(x))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    Params::new(bits, r)
 }
 
 fn put_keys(w: &mut World, n: usize) {
@@ -59,24 +31,10 @@ fn all_keys_read_back(w: &mut World, n: usize, what: &str) {
     }
 }
 
-const PAPER: [u128; 10] = [1, 8, 14, 21, 32, 38, 42, 48, 51, 56];
-
-fn paper_ring_by_protocol() -> World {
-    let p = params(6, 3);
-    let mut w = World::new(p, 1);
-    for v in PAPER {
-        let id = p.bits.id_from_u128(v).unwrap();
-        w.join(&format!("N{v}"), Some(id), None).unwrap();
-        w.round();
-    }
-    w.converge(100).unwrap();
-    w
-}
-
 #[test]
 fn paper_ring_by_hand() {
     // Stoica et al., SIGCOMM 2001, Fig. 3: m = 6, ten nodes.
-    let mut w = paper_ring_by_protocol();
+    let mut w = paper_ring();
     assert_clean(&w, "paper ring");
     let n8 = w.find("N8").unwrap();
     let bits = w.bits();
@@ -144,7 +102,7 @@ fn one_node_ring() {
     assert_eq!(w.node(a).unwrap().store.len(), 20);
     assert_eq!(
         w.leave(a),
-        Err(dht::sim::WorldError::Op(dht::chord::ops::OpError::LastNode))
+        Err(dht::sim::WorldError::Op(dht::chord::OpError::LastNode))
     );
 }
 
@@ -383,7 +341,7 @@ fn anti_entropy_brings_a_newer_replica_back_to_the_primary() {
         value: Some(Arc::new(json!(3))),
     };
     let req = dht::chord::message::Request::Merge(vec![(key.clone(), newest)]);
-    dht::chord::ops::Transport::call(w.transport(), primary, replica, req).unwrap();
+    dht::chord::Transport::call(w.transport(), primary, replica, req).unwrap();
     let rounds = w.converge(8).unwrap();
     assert!(rounds <= 4, "{rounds} rounds");
     assert_eq!(
@@ -460,6 +418,6 @@ fn lookups_in_flight_answer_as_lookups_one_at_a_time() {
     let gone = ids[3];
     let before = w.stats().messages;
     let r = w.lookup_many(&[(w.bits().hash("q"), gone)]);
-    assert_eq!(r, vec![Err(dht::chord::ops::OpError::NotRunning(gone))]);
+    assert_eq!(r, vec![Err(dht::chord::OpError::NotRunning(gone))]);
     assert_eq!(w.stats().messages, before);
 }

@@ -10,7 +10,7 @@
 //! replays one.
 
 use dht::chord::store::{Key, Versioned};
-use dht::chord::{Bits, NodeId, Params};
+use dht::chord::{NodeId, Params};
 use dht::sim::World;
 use dht::state::{Access, Loaded, Scope, State};
 use rand::{Rng, SeedableRng};
@@ -41,10 +41,7 @@ async fn run(seed: u64, bits: u32) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ring.db");
-    let params = Params {
-        bits: Bits::new(bits).unwrap(),
-        replicas: 3,
-    };
+    let params = Params::new(bits, 3);
     let mut w = World::bulk(params, seed, (0..8).map(|i| (format!("node-{i}"), None))).unwrap();
     for i in 0..60 {
         w.put(&format!("k{i}"), json!(i), None).unwrap();
@@ -125,7 +122,7 @@ async fn run(seed: u64, bits: u32) {
                 7 if w.len() > 5 && departed + 1 < 3 => {
                     // Only crashes the ring survives with every key.
                     let id = w.pick().unwrap();
-                    if w.would_isolate(id).is_none() && w.sole_copies(id) == 0 {
+                    if w.would_isolate(id).is_none() && w.sole_copies(id).is_empty() {
                         w.fail(id).unwrap();
                         departed += 1;
                     }

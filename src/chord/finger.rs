@@ -19,10 +19,9 @@ pub struct FingerTable {
     /// the lowest ones when every finger was forgotten (its node died) and
     /// `fix_fingers` has refilled only some since.
     runs: Vec<(u8, NodeId)>,
-    /// The first indices of the highest [`TOP_STARTS`] runs, highest first:
-    /// a copy kept inside the node, so a lookup finds the run it needs
-    /// without reading the runs (another allocation) and the simulator can
-    /// fetch just that run ahead of time. Kept in step by every change.
+    /// Seam for the lookup rate: the first indices of the highest
+    /// [`TOP_STARTS`] runs, highest first, kept inline so a step finds its
+    /// run without reading the heap. Kept in step by every change.
     top: [u8; TOP_STARTS],
     top_len: u8,
 }

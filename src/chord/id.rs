@@ -64,6 +64,12 @@ impl Bits {
         Id::from_u160(sum & self.mask())
     }
 
+    /// `id + 1 mod 2^m`: the first position after `id`, so that ordering
+    /// by [`Bits::distance`] from it puts a node at `id` itself first.
+    pub fn next(self, id: Id) -> Id {
+        self.finger_start(id, 0)
+    }
+
     /// Clockwise distance from `a` to `b`, `b - a mod 2^m`; zero when a == b.
     pub fn distance(self, a: Id, b: Id) -> U160 {
         b.to_u160().wrapping_sub(a.to_u160()) & self.mask()

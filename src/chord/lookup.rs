@@ -1,19 +1,31 @@
-//! Iterative `find_successor`: one lookup at a time, or many in flight at
-//! once.
+//! `find_successor` and `closest_preceding_node`, as the paper gives them,
+//! made iterative, with the corrections documented on each.
 //!
-//! A lookup is a small state machine, [`Resolver`]: each call of
-//! [`Resolver::step`] sends one `FindStep` message and digests the answer.
-//! [`resolve`] drives one resolver to the end; [`find_successors`] drives many
-//! round-robin, the way a busy client (or a node serving many clients) has
-//! several lookups outstanding. Interleaving changes nothing a node sees, since
-//! a lookup never changes node state, but it lets the transport prepare for
-//! the next message of one lookup while it delivers the others
-//! ([`Transport::will_call`]): in the simulator that hides most of the memory
-//! latency of jumping between a hundred thousand nodes' tables.
+//! The paper (ToN 2003, Fig. 5):
+//!
+//! ```text
+//! n.find_successor(id)
+//!   if id ∈ (n, successor] return successor;
+//!   else n' = closest_preceding_node(id); return n'.find_successor(id);
+//!
+//! n.closest_preceding_node(id)
+//!   for i = m downto 1
+//!     if finger[i] ∈ (n, id) return finger[i];
+//!   return n;
+//! ```
+//!
+//! Here the asker runs the recursion as a loop: it sends each node one
+//! `FindStep` ([`Node::find_step`], the body of `find_successor` at that
+//! node) and moves to the node named next, until one says "done". The loop
+//! itself is [`Resolver`]; running many lookups at once is the simulator's
+//! business (`sim::in_flight`).
 
-use super::id::{Id, NodeId};
+use super::error::OpError;
+use super::id::{Id, NodeId, Offset};
 use super::message::Step;
-use super::ops::{OpError, Transport, Unreachable};
+use super::node::Node;
+use super::resolver::{Progress, Resolver};
+use super::transport::{Transport, Unreachable};
 
 /// The result of a lookup: the node found and how it was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,143 +46,83 @@ impl Lookup {
     }
 }
 
-/// Most `FindStep`s (and unanswered successors) one lookup may use: four
-/// laps of the widest finger table plus slack. Only a corrupted or
-/// partitioned ring gets near it.
-const BUDGET: usize = 4 * 160 + 64;
-
-/// What one step of a lookup produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Progress {
-    /// A node answered with the next node to ask (or one did not answer and
-    /// the lookup backed off); step again.
-    Asking,
-    /// A node named this as the key's successor. The caller contacts it and
-    /// reports [`Resolver::successor_unreachable`] if it does not answer.
-    Found(NodeId),
-    /// The lookup cannot finish.
-    Failed(OpError),
-}
-
-/// One iterative lookup in progress (paper, ToN Fig. 5, with the successor
-/// list searched by `closest_preceding_node` and dead nodes routed around).
-#[derive(Debug, Clone)]
-pub struct Resolver {
+/// `find_successor(key)` asked at `start` on behalf of `asker`. Corrections:
+/// a node that does not answer is routed around (the asker asks the
+/// previous node again, telling it whom to avoid), and the answer is
+/// confirmed alive with a ping before it is returned (Zave: never adopt an
+/// unchecked pointer).
+pub fn find_successor<T: Transport>(
+    t: &mut T,
     asker: NodeId,
+    start: NodeId,
     key: Id,
-    cur: NodeId,
-    path: Vec<NodeId>,
-    avoid: Vec<NodeId>,
-    timeouts: u32,
-    steps: usize,
-    /// The next step asks again a node already on the path.
-    retrying: bool,
+) -> Result<Lookup, OpError> {
+    resolve(t, asker, start, key, |t, s| ping(t, asker, s)).map(|(l, ())| l)
 }
 
-impl Resolver {
-    /// A lookup of `key` by `asker`, starting at `start`, never routed
-    /// through a node in `avoid`.
-    pub fn new(asker: NodeId, start: NodeId, key: Id, avoid: Vec<NodeId>) -> Resolver {
-        Resolver {
-            asker,
-            key,
-            cur: start,
-            // Lookups in a million-node ring take about ten hops: one
-            // allocation for the whole path.
-            path: Vec::with_capacity(16),
-            avoid,
-            timeouts: 0,
-            steps: 0,
-            retrying: false,
-        }
-    }
-
-    /// The node the next step asks.
-    pub fn next(&self) -> NodeId {
-        self.cur
-    }
-
-    /// Asks the current node one `FindStep` and moves on according to its
-    /// answer. A node that does not answer is avoided from then on and the
-    /// previous node is asked again.
-    pub fn step<T: Transport>(&mut self, t: &mut T) -> Progress {
-        if let Err(e) = self.spend() {
-            return Progress::Failed(e);
-        }
-        let cur = self.cur;
-        let step = match t.find_step(self.asker, cur, self.key, &self.avoid) {
-            Ok(s) => s,
-            // The asker itself is gone (or never was): no message left it.
-            Err(Unreachable) if cur == self.asker && self.path.is_empty() => {
-                return Progress::Failed(OpError::NotRunning(self.asker));
-            }
-            Err(Unreachable) => {
-                self.timeouts += 1;
-                self.avoid.push(cur);
-                return self.back_off();
-            }
+impl Node {
+    /// One step of `find_successor(key)` at this node, from local state
+    /// only: `Done(successor)` when key ∈ (n, successor], else the next node
+    /// to ask, `closest_preceding_node(key)`. Successors in `avoid` (found
+    /// dead by the asker) are skipped; with none left the node is `Stuck`.
+    pub fn find_step(&self, key: Id, avoid: &[NodeId]) -> Step {
+        let Some(s) = self.succs.iter().copied().find(|s| !avoid.contains(s)) else {
+            return Step::Stuck;
         };
-        // A node asked again after a backoff is on the path already.
-        if !std::mem::take(&mut self.retrying) {
-            self.path.push(cur);
+        // key ∈ (n, s], in offsets from n: a lone node (s == n) owns
+        // everything.
+        let me = self.id.id();
+        let (end, ds) = (key.offset_from(me), s.id().offset_from(me));
+        if ds.is_zero() || (!end.is_zero() && end <= ds) {
+            return Step::Done(s);
         }
-        match step {
-            Step::Done(s) => Progress::Found(s),
-            Step::Next(n) if n == cur => {
-                Progress::Failed(OpError::Protocol("node named itself as next hop".into()))
-            }
-            Step::Next(n) => {
-                self.cur = n;
-                Progress::Asking
-            }
-            Step::Stuck => {
-                self.avoid.push(cur);
-                self.path.pop();
-                self.back_off()
-            }
-        }
+        Step::Next(self.closest_preceding_node(end, avoid).unwrap_or(s))
     }
 
-    /// Counts one more message against the lookup's budget.
-    fn spend(&mut self) -> Result<(), OpError> {
-        if self.steps == BUDGET {
-            return Err(OpError::TooLong(BUDGET));
-        }
-        self.steps += 1;
-        Ok(())
-    }
-
-    /// Returns to the last node that answered, or fails if there is none.
-    fn back_off(&mut self) -> Progress {
-        match self.path.last() {
-            Some(&p) => {
-                self.cur = p;
-                self.retrying = true;
-                Progress::Asking
+    /// The paper's `closest_preceding_node` for the key at offset `end` from
+    /// this node: the highest finger in (n, key), and (ToN version) the
+    /// farthest successor-list entry in (n, key) if it is closer still.
+    /// Nodes in `avoid` are skipped. None stands for the paper's "return n".
+    pub fn closest_preceding_node(&self, end: Offset, avoid: &[NodeId]) -> Option<NodeId> {
+        // "n' ∈ (n, key)" is one subtraction and one comparison in offsets
+        // from n, and of two candidates the closer to the key is the one
+        // with the larger offset.
+        let me = self.id.id();
+        let usable = |n: &NodeId, d: Offset| d.before(end) && !avoid.contains(n);
+        let mut best: Option<(Offset, NodeId)> = None;
+        // for i = m downto 1: runs of equal fingers, highest first.
+        for (_, f) in self.finger_candidates(end).iter().rev() {
+            let d = f.id().offset_from(me);
+            if usable(f, d) {
+                best = Some((d, *f));
+                break;
             }
-            None => Progress::Failed(OpError::Stuck),
         }
+        for s in self.succs.iter().rev() {
+            let d = s.id().offset_from(me);
+            if usable(s, d) {
+                if best.is_none_or(|(bd, _)| d > bd) {
+                    best = Some((d, *s));
+                }
+                break;
+            }
+        }
+        best.map(|(_, n)| n)
     }
 
-    /// The successor named by the last step did not answer: avoid it and
-    /// ask the same node again (it will name the next live successor).
-    pub fn successor_unreachable(&mut self, s: NodeId) -> Option<OpError> {
-        if let Err(e) = self.spend() {
-            return Some(e);
-        }
-        self.timeouts += 1;
-        self.avoid.push(s);
-        self.retrying = true;
-        None
-    }
-
-    /// The finished lookup, with `successor` as its answer.
-    pub fn finish(self, successor: NodeId) -> Lookup {
-        Lookup {
-            successor,
-            path: self.path,
-            timeouts: self.timeouts,
-        }
+    /// The finger runs `closest_preceding_node` may use for the key at
+    /// offset `end` from this node, lowest first.
+    ///
+    /// Fingers whose start lies past the key cannot precede it in a correct
+    /// table (their node is at or after their start): the scan starts at the
+    /// highest finger whose start does not pass the key, as the paper's loop
+    /// would after its first failed tests. In a table still being fixed a
+    /// skipped finger could have preceded the key; the lookup then takes a
+    /// shorter step, never a wrong one, since every next hop lies in (n,
+    /// key). A key at this node itself (end zero) searches the whole table.
+    pub fn finger_candidates(&self, end: Offset) -> &[(u8, NodeId)] {
+        let top = end.floor_log2().unwrap_or(u32::MAX);
+        &self.fingers.runs()[..self.fingers.runs_up_to(top)]
     }
 }
 
@@ -216,115 +168,61 @@ pub fn resolve_avoiding<T: Transport, R>(
 
 /// Confirms a lookup's answer is alive (Zave: never adopt an unchecked
 /// pointer). Asking oneself is free.
-fn ping<T: Transport>(t: &mut T, asker: NodeId, s: NodeId) -> Result<(), Unreachable> {
+pub fn ping<T: Transport>(t: &mut T, asker: NodeId, s: NodeId) -> Result<(), Unreachable> {
     if s == asker { Ok(()) } else { t.ping(asker, s) }
 }
 
-/// `find_successor(key)` asked at `start` on behalf of `asker`; the answer is
-/// confirmed alive with a ping.
-pub fn find_successor<T: Transport>(
-    t: &mut T,
-    asker: NodeId,
-    start: NodeId,
-    key: Id,
-) -> Result<Lookup, OpError> {
-    resolve(t, asker, start, key, |t, s| ping(t, asker, s)).map(|(l, ())| l)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{id, paper_params, paper_ring};
 
-/// How many lookups [`find_successors`] keeps in flight. Enough to cover
-/// the memory latency of a step with the work of the others; more only
-/// adds bookkeeping.
-pub const IN_FLIGHT: usize = 12;
-
-/// Many `find_successor(key)` lookups, each asked at its start node on that
-/// node's behalf, with up to [`IN_FLIGHT`] in progress at once: each advances
-/// one message per turn, round-robin. Answers come back in the order of
-/// `queries`; each is what [`find_successor`] would have answered on the
-/// same network (lookups do not change node state, so their interleaving
-/// cannot change an answer, only the order of the network's messages).
-pub fn find_successors<T: Transport>(
-    t: &mut T,
-    queries: impl IntoIterator<Item = (NodeId, Id)>,
-) -> Vec<Result<Lookup, OpError>> {
-    /// A lookup in the window: its index in `queries`, its resolver, and
-    /// the successor to confirm, once named.
-    struct Slot {
-        index: usize,
-        resolver: Resolver,
-        confirm: Option<NodeId>,
-    }
-    let mut queries = queries.into_iter().enumerate();
-    // Sized up front: growing it moved every answer so far (5% of the
-    // time of a batch of 4096 lookups at 10^5 nodes).
-    let mut out: Vec<Option<Result<Lookup, OpError>>> = Vec::with_capacity(queries.size_hint().0);
-    let mut window: Vec<Slot> = Vec::with_capacity(IN_FLIGHT);
-    let mut open = |t: &mut T, out: &mut Vec<Option<Result<Lookup, OpError>>>| {
-        let (index, (start, key)) = queries.next()?;
-        out.push(None);
-        t.will_call(start, Some(key));
-        let resolver = Resolver::new(start, start, key, Vec::new());
-        // The path is fresh memory, usually long out of cache: fetch it
-        // now rather than stall on the first steps' stores.
-        let path = &resolver.path;
-        crate::prefetch::write(
-            path.as_ptr().cast(),
-            path.capacity() * std::mem::size_of::<NodeId>(),
-        );
-        Some(Slot {
-            index,
-            resolver,
-            confirm: None,
-        })
-    };
-    while window.len() < IN_FLIGHT {
-        match open(t, &mut out) {
-            Some(s) => window.push(s),
-            None => break,
-        }
-    }
-    let mut i = 0;
-    while !window.is_empty() {
-        let slot = &mut window[i];
-        let done = match slot.confirm.take() {
-            Some(s) => match ping(t, slot.resolver.asker, s) {
-                Ok(()) => Some(Ok(s)),
-                Err(Unreachable) => slot.resolver.successor_unreachable(s).map(Err),
-            },
-            None => match slot.resolver.step(t) {
-                Progress::Asking => None,
-                // Confirmed at the lookup's next turn (`ping`; free when the
-                // asker names itself).
-                Progress::Found(s) => {
-                    slot.confirm = Some(s);
-                    None
-                }
-                Progress::Failed(e) => Some(Err(e)),
-            },
+    #[test]
+    fn closest_preceding_node_on_the_papers_ring() {
+        // Fig. 3: N8's fingers are N14, N21, N32, N42; for key 54 the
+        // closest preceding one is N42; for key 20, N14.
+        let w = paper_ring();
+        let p = paper_params();
+        let n8 = w.node(w.find("N8").unwrap()).unwrap();
+        let cpn = |k| {
+            let end = id(p, k).offset_from(n8.id.id());
+            n8.closest_preceding_node(end, &[]).map(|n| w.name(n))
         };
-        match done {
-            None => {
-                match slot.confirm {
-                    Some(s) => t.will_call(s, None),
-                    None => t.will_call(slot.resolver.next(), Some(slot.resolver.key)),
-                }
-                i += 1;
-            }
-            Some(result) => {
-                let finished = match open(t, &mut out) {
-                    Some(next) => std::mem::replace(&mut window[i], next),
-                    None => window.swap_remove(i),
-                };
-                out[finished.index] = Some(result.map(|s| finished.resolver.finish(s)));
-                // The replacement (or the swapped-in slot) takes its turn in
-                // the next lap, so every slot keeps the same lap length.
-                i += 1;
-            }
-        }
-        if i >= window.len() {
-            i = 0;
-        }
+        assert_eq!(cpn(54).as_deref(), Some("N42"));
+        assert_eq!(cpn(20).as_deref(), Some("N14"));
+        // A key just after N8 has no node in (N8, key): the paper's "return n".
+        assert_eq!(cpn(9), None);
+        // Avoiding N42 falls back to the next finger below it.
+        let n42 = w.find("N42").unwrap();
+        let end = id(p, 54).offset_from(n8.id.id());
+        let next = n8.closest_preceding_node(end, &[n42]).unwrap();
+        assert_eq!(w.name(next), "N32");
     }
-    out.into_iter()
-        .map(|r| r.expect("every lookup finished"))
-        .collect()
+
+    #[test]
+    fn find_step_is_done_within_the_successor_interval() {
+        let w = paper_ring();
+        let p = paper_params();
+        let n8 = w.node(w.find("N8").unwrap()).unwrap();
+        let n14 = w.find("N14").unwrap();
+        assert_eq!(n8.find_step(id(p, 10), &[]), Step::Done(n14));
+        assert_eq!(n8.find_step(id(p, 14), &[]), Step::Done(n14));
+        assert!(matches!(n8.find_step(id(p, 15), &[]), Step::Next(_)));
+        // With every successor avoided the node cannot help.
+        let all = n8.succs.clone();
+        assert_eq!(n8.find_step(id(p, 10), &all), Step::Stuck);
+    }
+
+    #[test]
+    fn find_successor_routes_around_a_dead_node() {
+        let mut w = paper_ring();
+        let p = paper_params();
+        let n8 = w.find("N8").unwrap();
+        let n42 = w.find("N42").unwrap();
+        w.fail(n42).unwrap();
+        let l = find_successor(w.transport(), n8, n8, id(p, 54)).unwrap();
+        assert_eq!(w.name(l.successor), "N56");
+        assert!(l.timeouts >= 1);
+        assert!(!l.path.contains(&n42));
+    }
 }

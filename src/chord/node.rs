@@ -7,8 +7,8 @@
 //! [`crate::chord::ops`] and reach other nodes only through a transport.
 
 use super::finger::FingerTable;
-use super::id::{Bits, Id, NodeId, Offset};
-use super::message::{Request, Response, Step};
+use super::id::{Bits, Id, NodeId};
+use super::message::{Request, Response};
 use super::store::{Store, Versioned};
 
 /// Ring-wide settings every node is created with.
@@ -21,7 +21,43 @@ pub struct Params {
     pub replicas: u8,
 }
 
+/// Which neighbourhood a node's replicas were last pushed for: a
+/// fingerprint of (predecessor, successor list) at the last complete push,
+/// or [`ReplicaPush::STALE`] when the next upkeep must push again. Replica
+/// upkeep pushes whenever the node's current [`Node::neighbourhood`]
+/// differs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplicaPush(u64);
+
+impl ReplicaPush {
+    /// Matches no neighbourhood (fingerprints are odd): push again.
+    pub const STALE: ReplicaPush = ReplicaPush(0);
+
+    /// The fingerprint as saved in the state file.
+    pub fn to_bits(self) -> u64 {
+        self.0
+    }
+
+    /// A fingerprint read back from the state file.
+    pub fn from_bits(bits: u64) -> ReplicaPush {
+        ReplicaPush(bits)
+    }
+}
+
 impl Params {
+    /// Settings for a ring of width `m` bits with `r` copies of each key.
+    ///
+    /// Panics if m is outside 1..=160 or r is 0: this is for settings fixed in
+    /// code (tests, examples, benchmarks); user input goes through
+    /// [`Bits::new`], which reports the error.
+    pub fn new(m: u32, r: u8) -> Params {
+        assert!(r > 0, "a ring needs at least one copy of each key");
+        Params {
+            bits: Bits::new(m).expect("ring width between 1 and 160"),
+            replicas: r,
+        }
+    }
+
     /// r as a count.
     pub fn r(self) -> usize {
         usize::from(self.replicas)
@@ -32,11 +68,7 @@ impl Params {
 /// checker, persistence); protocol code changes them only in [`Node::handle`]
 /// and in [`crate::chord::ops`] procedures running as this node.
 #[derive(Clone, Debug)]
-// Laid out in this order on purpose: a lookup step reads only the id, the
-// successor list and the finger table (with its run starts), so they come
-// first and share the first 104 bytes ([`ROUTING_HEAD`]); the simulator
-// fetches just those ahead of a step (`Network::will_call`). The rest is
-// ordered by alignment, so only the tail is padded (256 bytes in all).
+// Seam for the simulator's prefetching: fields in declared order, the three a lookup step reads first.
 #[repr(C)]
 pub struct Node {
     /// This node's identifier.
@@ -51,9 +83,8 @@ pub struct Node {
     pub preds: Vec<NodeId>,
     /// Stored keys and replicas.
     pub store: Store,
-    /// Fingerprint of (pred, succs) at the last complete replica push; zero
-    /// means "push again" (a replica write failed or neighbours changed).
-    pub replicated: u64,
+    /// The neighbourhood the last complete replica push was made for.
+    pub replicated: ReplicaPush,
     /// Predecessor, None when unknown (after create, join, or its failure).
     pub pred: Option<NodeId>,
     /// A notifier that could not be adopted because the current predecessor
@@ -72,10 +103,6 @@ pub struct Node {
     pub suspect: bool,
 }
 
-/// The bytes of a [`Node`] a lookup step reads: id, successor list and
-/// finger table headers.
-pub const ROUTING_HEAD: usize = std::mem::offset_of!(Node, preds);
-
 impl Node {
     /// The first node of a ring (the paper's `create`): its own successor, no
     /// predecessor.
@@ -90,7 +117,7 @@ impl Node {
             fingers: FingerTable::all(id),
             next_finger: 0,
             store: Store::for_bits(params.bits),
-            replicated: 0,
+            replicated: ReplicaPush::STALE,
             upkeeps: 0,
             suspect: false,
         }
@@ -114,69 +141,6 @@ impl Node {
         self.pred
             .filter(|p| !dead.contains(p))
             .is_none_or(|p| key.in_half_open(p.id(), self.id.id()))
-    }
-
-    /// The paper's `closest_preceding_node`, over fingers and the successor
-    /// list (ToN version), skipping nodes in `avoid`, for the key at offset
-    /// `end` from this node.
-    fn closest_preceding(&self, end: Offset, avoid: &[NodeId]) -> Option<NodeId> {
-        // Offsets from this node: "n in (me, key)" is one subtraction and
-        // one comparison, and of two candidates the closer to the key is
-        // the one with the larger offset. Written as plain loops: this is
-        // the innermost work of every lookup.
-        let me = self.id.id();
-        let usable = |n: &NodeId, d: Offset| d.before(end) && !avoid.contains(n);
-        let mut best: Option<(Offset, NodeId)> = None;
-        for (_, f) in self.finger_candidates(end).iter().rev() {
-            let d = f.id().offset_from(me);
-            if usable(f, d) {
-                best = Some((d, *f));
-                break;
-            }
-        }
-        // The farthest usable successor, if it is closer to the key.
-        for s in self.succs.iter().rev() {
-            let d = s.id().offset_from(me);
-            if usable(s, d) {
-                if best.is_none_or(|(bd, _)| d > bd) {
-                    best = Some((d, *s));
-                }
-                break;
-            }
-        }
-        best.map(|(_, n)| n)
-    }
-
-    /// The finger runs `closest_preceding_node` may use for the key at
-    /// offset `end` from this node, lowest first; a step scans them from the
-    /// top and usually stops at the first or second.
-    ///
-    /// Fingers whose start lies past the key cannot precede it in a correct
-    /// table (their node is at or after their start): the scan starts at the
-    /// highest finger whose start does not pass the key, as the paper's loop
-    /// would after its first failed tests. In a table still being fixed a
-    /// skipped finger could have preceded the key; the lookup then takes a
-    /// shorter step, never a wrong one, since every next hop lies in (me,
-    /// key). A key at this node itself (end zero) searches the whole table.
-    /// The simulator fetches the top of these ahead of a step.
-    pub fn finger_candidates(&self, end: Offset) -> &[(u8, NodeId)] {
-        let top = end.floor_log2().unwrap_or(u32::MAX);
-        &self.fingers.runs()[..self.fingers.runs_up_to(top)]
-    }
-
-    /// One step of find_successor, answered from local state only.
-    pub fn find_step(&self, key: Id, avoid: &[NodeId]) -> Step {
-        let Some(s) = self.succs.iter().copied().find(|s| !avoid.contains(s)) else {
-            return Step::Stuck;
-        };
-        // key ∈ (me, s] (Id::in_half_open), in offsets from me: a lone node
-        // (s == me) owns everything.
-        let me = self.id.id();
-        let (end, ds) = (key.offset_from(me), s.id().offset_from(me));
-        if ds.is_zero() || (!end.is_zero() && end <= ds) {
-            return Step::Done(s);
-        }
-        Step::Next(self.closest_preceding(end, avoid).unwrap_or(s))
     }
 
     /// Where to send a data request for `key`, or None to serve it here.
@@ -217,13 +181,21 @@ impl Node {
         out
     }
 
-    /// Fingerprint of the neighbourhood a replica push was made for.
-    pub fn neighbourhood_fingerprint(&self) -> u64 {
+    /// The neighbourhood (predecessor and successor list) as it is now, to
+    /// compare with the one the last replica push was made for.
+    pub fn neighbourhood(&self) -> ReplicaPush {
         use std::hash::{Hash, Hasher};
         let mut h = rustc_hash::FxHasher::default();
         self.pred.hash(&mut h);
         self.succs.hash(&mut h);
-        h.finish() | 1
+        ReplicaPush(h.finish() | 1)
+    }
+
+    /// Makes the next replica upkeep push this node's range to its replicas
+    /// again: a replica write failed, the neighbours changed, or something
+    /// newer arrived that the replicas may lack.
+    pub fn mark_replicas_stale(&mut self) {
+        self.replicated = ReplicaPush::STALE;
     }
 
     /// Forgets a node known to have left or failed, everywhere but the
@@ -303,7 +275,7 @@ impl Node {
                 let matches = self.store.digest_in(from, to) == digest;
                 if !matches {
                     // Push our range again; the push is two-way.
-                    self.replicated = 0;
+                    self.mark_replicas_stale();
                 }
                 Response::Matches(matches)
             }
@@ -313,10 +285,10 @@ impl Node {
             Request::Merge(entries) => {
                 let mut learned = false;
                 for (k, v) in entries {
-                    learned |= self.store.merge(k, v).is_some();
+                    learned |= self.store.merge(k, v).changed();
                 }
                 if learned {
-                    self.replicated = 0;
+                    self.mark_replicas_stale();
                     self.suspect = true;
                 }
                 Response::Ack
@@ -328,7 +300,7 @@ impl Node {
                 entries,
             } => {
                 for (k, v) in entries {
-                    self.suspect |= self.store.merge(k, v).is_some();
+                    self.suspect |= self.store.merge(k, v).changed();
                 }
                 if self.pred == Some(leaving) {
                     self.pred = new_pred.filter(|&p| p != self.id);
@@ -337,7 +309,7 @@ impl Node {
                 if self.pred.is_none() {
                     self.preds.clear();
                 }
-                self.replicated = 0;
+                self.mark_replicas_stale();
                 Response::Ack
             }
             Request::SuccessorLeaving { leaving, succs } => {
@@ -355,7 +327,7 @@ impl Node {
                     self.pred = None;
                     self.preds.clear();
                 }
-                self.replicated = 0;
+                self.mark_replicas_stale();
                 Response::Ack
             }
         }
@@ -393,7 +365,7 @@ impl Node {
         self.pred = Some(from);
         self.pred_candidate = None;
         self.preds = vec![from];
-        self.replicated = 0;
+        self.mark_replicas_stale();
         // Everything outside (from, self]: the old predecessor may be dead,
         // and then its range is the notifier's too. Versions make the extra
         // harmless; the notifier's garbage collection passes on what it
@@ -417,13 +389,11 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chord::message::Step;
     use crate::chord::store::Key;
 
     fn p() -> Params {
-        Params {
-            bits: Bits::new(6).unwrap(),
-            replicas: 3,
-        }
+        Params::new(6, 3)
     }
     fn n(v: u128) -> NodeId {
         NodeId::new(p().bits.id_from_u128(v).unwrap(), 0)

@@ -110,15 +110,10 @@ mod tests {
     use super::*;
 
     fn paper() -> (Vec<NodeId>, Params) {
-        let params = Params {
-            bits: Bits::new(6).unwrap(),
-            replicas: 3,
-        };
-        let ids = [1, 8, 14, 21, 32, 38, 42, 48, 51, 56]
-            .iter()
-            .map(|&v| NodeId::new(params.bits.id_from_u128(v).unwrap(), 0))
-            .collect();
-        (ids, params)
+        (
+            crate::testkit::paper_node_ids(),
+            crate::testkit::paper_params(),
+        )
     }
 
     #[test]

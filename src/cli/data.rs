@@ -1,11 +1,14 @@
 //! Commands on keys: dump, get, put, delete.
 
-use super::{Format, node_named, show_node};
-use crate::output::{self, Listed};
+use super::{commit, node_named, note};
+use crate::output::{self, Format, Listed};
 use anyhow::Context;
 use clap::Args;
+use dht::app::show_node;
+use dht::app::view::GetReport;
 use dht::state::{Access, Scope, State};
 use serde_json::Value;
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -19,11 +22,11 @@ pub struct DumpArgs {
     pub replicas: bool,
 }
 
-pub async fn dump(path: &Path, a: DumpArgs) -> anyhow::Result<ExitCode> {
+pub async fn dump(path: &Path, a: DumpArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let mut st = State::open(path, Access::Read).await?;
     let loaded = st.load(Scope::Routing).await?;
     let bits = loaded.world.bits();
-    let mut out = output::EntryWriter::new(a.format, a.replicas)?;
+    let mut out = output::EntryWriter::new(out, a.format, a.replicas)?;
     // Key by key as the state file gives them, in ring order: a million
     // keys stream out without the whole listing in memory.
     let mut failed = None;
@@ -33,7 +36,7 @@ pub async fn dump(path: &Path, a: DumpArgs) -> anyhow::Result<ExitCode> {
         }
         // Holders clockwise from the key, so the first is the node
         // responsible (its successor among the holders).
-        let from = bits.finger_start(key.id, 0); // key + 1: a node at the key itself comes first
+        let from = bits.next(key.id);
         holders.sort_by_key(|h| bits.distance(from, h.node.id()));
         for (i, h) in holders.drain(..).enumerate() {
             if i > 0 && !a.replicas {
@@ -90,45 +93,24 @@ pub struct GetArgs {
     pub json: bool,
 }
 
-pub async fn get(path: &Path, a: GetArgs) -> anyhow::Result<ExitCode> {
+pub async fn get(path: &Path, a: GetArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let (_st, mut loaded) = open_for_key(path, Access::Read, &a.key).await?;
     let w = &mut loaded.world;
     let from = a.from.as_deref().map(|f| node_named(w, f)).transpose()?;
-    let out = w
+    let got = w
         .get(&a.key, from)
         .with_context(|| format!("looking up {:?}", a.key))?;
-    let node_json = |n: &dht::chord::NodeId| serde_json::json!({"name": w.name(*n), "id": w.bits().show(n.id())});
-    let path_nodes: Vec<Value> = out.lookup.path.iter().map(node_json).collect();
+    let report = GetReport::new(w, &a.key, &got);
     if a.json {
-        let obj = serde_json::json!({
-            "key": a.key,
-            "found": out.result.is_some(),
-            "value": out.result,
-            "node": w.name(out.served_by),
-            "path": path_nodes,
-            "successor": node_json(&out.lookup.successor),
-            "hops": out.lookup.hops(),
-            "messages": w.last_op_messages(),
-        });
-        println!("{obj}");
+        serde_json::to_writer(&mut *out, &report)?;
+        writeln!(out)?;
     } else {
-        match &out.result {
-            Some(v) => println!("{v}"),
-            None => eprintln!("dht: key {:?} not found", a.key),
+        if !report.found {
+            note(&format!("key {:?} not found", a.key));
         }
-        if a.path {
-            let shown: Vec<String> = out.lookup.path.iter().map(|n| show_node(w, *n)).collect();
-            // The nodes asked, from the start to the key's predecessor, which
-            // names the successor; hops count the forwards (the paper's path
-            // length).
-            println!("path: {}", shown.join(" -> "));
-            println!("successor: {}", show_node(w, out.lookup.successor));
-            println!("hops: {}", out.lookup.hops());
-            println!("messages: {}", w.last_op_messages());
-            println!("served by: {}", show_node(w, out.served_by));
-        }
+        output::get(out, &report, a.path)?;
     }
-    Ok(if out.result.is_some() {
+    Ok(if report.found {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -154,28 +136,29 @@ pub fn parse_value(s: &str, text: bool) -> Value {
     serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.to_owned()))
 }
 
-pub async fn put(path: &Path, a: PutArgs) -> anyhow::Result<ExitCode> {
+pub async fn put(path: &Path, a: PutArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     if a.key.is_empty() {
         anyhow::bail!("the key is empty");
     }
     let (mut st, mut loaded) = open_for_key(path, Access::Write, &a.key).await?;
     let w = &mut loaded.world;
     let value = parse_value(&a.value, a.text);
-    let out = w
+    let put = w
         .put(&a.key, value, None)
         .with_context(|| format!("storing {:?}", a.key))?;
-    let node = show_node(w, out.served_by);
+    let node = show_node(w, put.served_by);
     st.save(&mut loaded).await?;
-    st.commit().await?;
-    println!(
+    commit(st).await?;
+    writeln!(
+        out,
         "stored {:?} at {node}{}",
         a.key,
-        if out.result.is_some() {
+        if put.result.is_some() {
             ", replacing its value"
         } else {
             ""
         }
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -185,22 +168,22 @@ pub struct DeleteArgs {
     pub key: String,
 }
 
-pub async fn delete(path: &Path, a: DeleteArgs) -> anyhow::Result<ExitCode> {
+pub async fn delete(path: &Path, a: DeleteArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let (mut st, mut loaded) = open_for_key(path, Access::Write, &a.key).await?;
     let w = &mut loaded.world;
-    let out = w
+    let deleted = w
         .delete(&a.key, None)
         .with_context(|| format!("deleting {:?}", a.key))?;
-    let node = show_node(w, out.served_by);
+    let node = show_node(w, deleted.served_by);
     st.save(&mut loaded).await?;
-    st.commit().await?;
-    match out.result {
+    commit(st).await?;
+    match deleted.result {
         Some(_) => {
-            println!("deleted {:?} at {node}", a.key);
+            writeln!(out, "deleted {:?} at {node}", a.key)?;
             Ok(ExitCode::SUCCESS)
         }
         None => {
-            eprintln!("dht: key {:?} not found", a.key);
+            note(&format!("key {:?} not found", a.key));
             Ok(ExitCode::from(1))
         }
     }

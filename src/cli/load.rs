@@ -1,21 +1,25 @@
 //! `dht load`: the old tool's flow. Read every record from the source (a bad
 //! row stops the load before anything is stored, unless --skip-bad-rows),
 //! create the ring if there is none, insert each record through a Chord
-//! lookup with maintenance every K records, write the ring back in one
-//! transaction, then show what the ring stores and a summary.
+//! lookup with maintenance every K records ([`dht::app::load`]), write the
+//! ring back in one transaction, then show what the ring stores and a
+//! summary.
 
-use super::{NewRing, ring::build_ring, ring::planned_nodes};
-use crate::output::{self, Listed};
+use super::{NewRing, commit, note};
+use crate::output::{self, Format, Listed, LoadSummary};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
+use dht::app::build;
+use dht::app::load::{self as loading, LoadPlan};
 use dht::chord::{Bits, Params};
-use dht::source::{self, Batch, Columns, frame, server, sql};
+use dht::source::input::{self, Input};
+use dht::source::select::Select;
+use dht::source::{Batch, Columns, frame, server};
 use dht::state::{Access, Loaded, Scope, State};
 use indicatif::{ProgressBar, ProgressStyle};
-use std::collections::HashSet;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Instant;
 
 /// SQL database kinds.
@@ -123,115 +127,100 @@ fn default_sqlite_url() -> String {
     format!("sqlite://{}", path.display())
 }
 
-async fn read_source(a: &LoadArgs) -> anyhow::Result<Batch> {
+/// The source the flags describe.
+fn input_from_args(a: &LoadArgs) -> anyhow::Result<Input> {
     if a.path.is_some() && a.source == SourceKind::Sql {
         anyhow::bail!("--path is for file sources; use --url (or --database) for SQL");
     }
-    let cols = Columns {
-        key: a.key_col.clone(),
-        value: a.value_col.clone(),
-    };
-    let need_path = || {
-        a.path.clone().with_context(|| {
+    let file = |format| -> anyhow::Result<Input> {
+        let path = a.path.clone().with_context(|| {
             format!(
                 "--source {} needs --path FILE",
                 format!("{:?}", a.source).to_lowercase()
             )
-        })
+        })?;
+        Ok(Input::File { path, format })
     };
-    let batch = match a.source {
-        SourceKind::Csv => frame::read(&need_path()?, frame::Format::Csv, &cols, a.skip_bad_rows)?,
-        SourceKind::Parquet => frame::read(
-            &need_path()?,
-            frame::Format::Parquet,
-            &cols,
-            a.skip_bad_rows,
-        )?,
-        SourceKind::Ndjson => {
-            frame::read(&need_path()?, frame::Format::Ndjson, &cols, a.skip_bad_rows)?
-        }
-        SourceKind::Json => {
-            let p = need_path()?;
-            if !p.exists() {
-                anyhow::bail!("{}: no such file", p.display());
-            }
-            if source::dict::looks_like_object(&p) {
-                if a.key_col.is_some() || a.value_col.is_some() {
-                    anyhow::bail!(
-                        "{}: a JSON object's members are the records; --key-col and --value-col apply to arrays of rows",
-                        p.display()
-                    );
-                }
-                source::dict::read(&p, a.skip_bad_rows)?
-            } else {
-                frame::read(&p, frame::Format::Json, &cols, a.skip_bad_rows)?
-            }
-        }
+    Ok(match a.source {
+        SourceKind::Csv => file(frame::Format::Csv)?,
+        SourceKind::Parquet => file(frame::Format::Parquet)?,
+        SourceKind::Json => file(frame::Format::Json)?,
+        SourceKind::Ndjson => file(frame::Format::Ndjson)?,
         SourceKind::Sql => {
             let select = match (&a.table, &a.query) {
-                (Some(t), None) => sql::Select::Table(t.clone()),
-                (None, Some(q)) => sql::Select::Query(q.clone()),
+                (Some(t), None) => Select::Table(t.clone()),
+                (None, Some(q)) => Select::Query(q.clone()),
                 _ => anyhow::bail!("--source sql needs --table NAME or --query SQL"),
             };
             let password = std::env::var("DHT_DB_PASSWORD")
                 .ok()
                 .filter(|p| !p.is_empty());
-            let target = match (&a.url, a.db_kind) {
-                (Some(url), _) if url.starts_with("sqlite:") => None,
-                (Some(url), _) => Some(server::Target::from_url(url, password)?),
-                (None, Some(DbKind::Postgres)) => Some(server::Target::from_parts(
-                    server::Kind::Postgres,
-                    a.host.clone(),
-                    a.port,
-                    a.user.clone(),
-                    a.database.clone(),
-                    password,
-                )),
-                (None, Some(DbKind::Mysql)) => Some(server::Target::from_parts(
-                    server::Kind::Mysql,
-                    a.host.clone(),
-                    a.port,
-                    a.user.clone(),
-                    a.database.clone(),
-                    password,
-                )),
-                (None, Some(DbKind::Sqlite) | None) => None,
+            let server_kind = match a.db_kind {
+                Some(DbKind::Postgres) => Some(server::Kind::Postgres),
+                Some(DbKind::Mysql) => Some(server::Kind::Mysql),
+                Some(DbKind::Sqlite) | None => None,
             };
-            match target {
-                Some(t) => {
-                    let bar = ProgressBar::new_spinner();
-                    bar.set_style(
-                        ProgressStyle::with_template(
-                            "{spinner} reading rows: {human_pos} ({elapsed})",
-                        )
-                        .expect("template"),
-                    );
-                    let batch = server::read(&t, &select, &cols, a.skip_bad_rows, |n| {
-                        bar.set_position(n as u64)
-                    })
-                    .await;
-                    bar.finish_and_clear();
-                    batch?
-                }
-                None => {
-                    let url = match (&a.url, &a.database) {
-                        (Some(u), _) => u.clone(),
-                        (None, Some(file)) => format!("sqlite://{file}"),
-                        (None, None) => default_sqlite_url(),
-                    };
-                    sql::read_sqlite(&url, &select, &cols, a.skip_bad_rows).await?
-                }
+            match (&a.url, server_kind) {
+                (Some(url), _) if url.starts_with("sqlite:") => Input::Sqlite {
+                    url: url.clone(),
+                    select,
+                },
+                (Some(url), _) => Input::Server {
+                    target: server::Target::from_url(url, password)?,
+                    select,
+                },
+                (None, Some(kind)) => Input::Server {
+                    target: server::Target::from_parts(
+                        kind,
+                        a.host.clone(),
+                        a.port,
+                        a.user.clone(),
+                        a.database.clone(),
+                        password,
+                    ),
+                    select,
+                },
+                (None, None) => Input::Sqlite {
+                    url: match &a.database {
+                        Some(file) => format!("sqlite://{file}"),
+                        None => default_sqlite_url(),
+                    },
+                    select,
+                },
             }
         }
-    };
-    Ok(batch)
+    })
 }
 
-pub async fn run(state: &Path, a: LoadArgs) -> anyhow::Result<ExitCode> {
+/// Reads every record, with a spinner counting rows from sources that
+/// stream.
+async fn read_source(a: &LoadArgs) -> anyhow::Result<Batch> {
+    let source = input_from_args(a)?;
+    let cols = Columns {
+        key: a.key_col.clone(),
+        value: a.value_col.clone(),
+    };
+    let bar = ProgressBar::hidden();
+    if matches!(source, Input::Server { .. }) {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} reading rows: {human_pos} ({elapsed})")
+                .expect("template"),
+        );
+    }
+    let batch = input::read(&source, &cols, a.skip_bad_rows, |n| {
+        bar.set_position(n as u64)
+    })
+    .await;
+    bar.finish_and_clear();
+    Ok(batch?)
+}
+
+pub async fn run(state: &Path, a: LoadArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let batch = read_source(&a).await?;
     for bad in &batch.skipped {
-        eprintln!("dht: skipped {bad}");
+        note(&format!("skipped {bad}"));
     }
     let read_secs = started.elapsed().as_secs_f64();
 
@@ -239,7 +228,7 @@ pub async fn run(state: &Path, a: LoadArgs) -> anyhow::Result<ExitCode> {
     let mut created = None;
     let mut loaded = if st.has_ring().await? {
         if a.nodes.is_some() {
-            eprintln!("dht: the ring exists already; --nodes applies only to a new ring");
+            note("the ring exists already; --nodes applies only to a new ring");
         }
         st.load(Scope::All).await?
     } else {
@@ -249,152 +238,84 @@ pub async fn run(state: &Path, a: LoadArgs) -> anyhow::Result<ExitCode> {
             replicas: a.ring.replicas,
         };
         let n = a.nodes.unwrap_or(8);
-        let nodes = planned_nodes(bits, n, &[])?;
-        let (world, _) = build_ring(
-            params,
-            a.ring.seed,
-            nodes,
-            n > super::ring::PROTOCOL_BUILD_LIMIT,
-        )?;
+        let nodes = build::planned_nodes(bits, n, &[])?;
+        let (world, _) =
+            build::build_ring(params, a.ring.seed, nodes, build::use_bulk(n, false, false))?;
         st.create(params, world.counters()).await?;
         created = Some(n);
         Loaded::fresh(world)
     };
 
     let route_start = Instant::now();
-    let total = batch.records.len() as u64;
-    let bar = ProgressBar::new(total);
+    let records = batch.records.len() as u64;
+    let bar = ProgressBar::new(records);
     bar.set_style(
         ProgressStyle::with_template("routing {human_pos}/{human_len} [{bar:30}] eta {eta}")
             .expect("template")
             .progress_chars("=> "),
     );
-    let w = &mut loaded.world;
-    // Duplicate keys in the source: on a ring this load created, a put that
-    // replaced a value can only have replaced one from this source, so the
-    // put's answer counts them; on an existing ring a set of the keys seen
-    // tells a duplicate from a key stored before (a million-key set is a
-    // cache miss per record and 34 MB, spared where it is not needed).
-    let fresh = created.is_some();
-    let mut seen: HashSet<Arc<str>, rustc_hash::FxBuildHasher> = HashSet::with_capacity_and_hasher(
-        if fresh { 0 } else { batch.records.len() },
-        Default::default(),
-    );
-    let (mut inserted, mut overwritten, mut duplicates, mut rounds, mut hops) =
-        (0u64, 0u64, 0u64, 0u64, 0u64);
-    // Records are consumed as they go: each key's text and value move into
-    // the ring (its copies share them), nothing is copied.
-    for (i, r) in batch.records.into_iter().enumerate() {
-        if !fresh && !seen.insert(Arc::clone(&r.key)) {
-            duplicates += 1;
-        }
-        let (row, key) = (r.row, Arc::clone(&r.key));
-        let out = w
-            .put_shared(r.key, r.value, None)
-            .with_context(|| format!("storing row {row} (key {key:?}); nothing was saved"))?;
-        hops += out.lookup.hops() as u64;
-        if out.result.is_some() {
-            overwritten += 1;
-            if fresh {
-                duplicates += 1;
-            }
-        } else {
-            inserted += 1;
-        }
-        if (i as u64 + 1) % a.maintain_every == 0 {
-            w.routing_round();
-            rounds += 1;
-        }
-        if i % 1024 == 0 {
-            bar.set_position(i as u64);
-        }
-    }
-    // Replica upkeep once, after the last record: it repairs any replica a
-    // put could not write (the rounds between records ran routing upkeep).
-    if total > 0 {
-        w.round();
-        rounds += 1;
-    }
+    let plan = LoadPlan {
+        maintain_every: a.maintain_every,
+        fresh_ring: created.is_some(),
+    };
+    let routed = loading::route_records(&mut loaded.world, batch.records, plan, |n| {
+        bar.set_position(n)
+    })?;
     bar.finish_and_clear();
     let route_secs = route_start.elapsed().as_secs_f64();
 
     // What to show, gathered before the world goes to the state file.
-    let mut listing = Vec::new();
-    let mut stored = 0usize;
-    for n in w.nodes() {
-        for (k, v) in n.store.iter_live() {
-            if n.responsible_for(k.id) {
-                stored += 1;
-                if listing.len() < a.show {
-                    listing.push(Listed {
-                        key: k.text.clone(),
-                        value: v.clone(),
-                        node: w.name(n.id).into(),
-                        node_id: w.bits().show(n.id.id()),
-                        role: None,
-                    });
-                }
-            }
-        }
-    }
-    let nodes = w.len();
+    let (sample, keys_stored) = loading::stored_sample(&loaded.world, a.show);
+    let nodes = loaded.world.len();
     let persist_start = Instant::now();
     let saving = ProgressBar::new_spinner();
-    saving.set_message(format!("writing {} to {}", "the ring", state.display()));
+    saving.set_message(format!("writing the ring to {}", state.display()));
     saving.enable_steady_tick(std::time::Duration::from_millis(120));
     st.save(&mut loaded).await?;
-    st.commit().await?;
+    commit(st).await?;
     saving.finish_and_clear();
     // The process ends right after: freeing millions of entries one by one
     // would only add seconds before the exit frees them at once.
     std::mem::forget(loaded);
     let persist_secs = persist_start.elapsed().as_secs_f64();
-    let mean_hops = if total > 0 {
-        hops as f64 / total as f64
-    } else {
-        0.0
-    };
 
+    let summary = LoadSummary {
+        records_read: records + batch.skipped.len() as u64,
+        routed,
+        rejected: batch.skipped.len(),
+        nodes,
+        ring_created: created.is_some(),
+        keys_stored,
+        seconds: [read_secs, route_secs, persist_secs],
+    };
     if a.json {
-        let summary = serde_json::json!({
-            "records_read": total + batch.skipped.len() as u64,
-            "inserted": inserted,
-            "overwritten": overwritten,
-            "duplicates": duplicates,
-            "rejected": batch.skipped.len(),
-            "maintenance_rounds": rounds,
-            "mean_hops": (mean_hops * 100.0).round() / 100.0,
-            "nodes": nodes,
-            "ring_created": created.is_some(),
-            "keys_stored": stored,
-            "seconds": { "read": read_secs, "route": route_secs, "persist": persist_secs },
-        });
-        println!("{summary}");
+        output::load_summary(out, &summary, true)?;
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(n) = created {
-        println!("created a ring of {n} nodes at {}", state.display());
+        writeln!(out, "created a ring of {n} nodes at {}", state.display())?;
     }
-    if !listing.is_empty() {
-        output::entries(super::Format::Table, &listing)?;
-        if stored > listing.len() {
-            println!(
+    if !sample.is_empty() {
+        let listing: Vec<Listed> = sample
+            .into_iter()
+            .map(|e| Listed {
+                key: e.key,
+                value: e.value,
+                node: e.node,
+                node_id: e.node_id,
+                role: None,
+            })
+            .collect();
+        output::entries(out, Format::Table, &listing)?;
+        if keys_stored > listing.len() {
+            writeln!(
+                out,
                 "... and {} more keys (`dht dump` lists them all)",
-                stored - listing.len()
-            );
+                keys_stored - listing.len()
+            )?;
         }
-        println!();
+        writeln!(out)?;
     }
-    println!("records read        {}", total + batch.skipped.len() as u64);
-    println!("inserted            {inserted}");
-    println!("overwritten         {overwritten}");
-    println!("duplicate keys      {duplicates}");
-    println!("rejected            {}", batch.skipped.len());
-    println!("maintenance rounds  {rounds}");
-    println!("mean hops           {mean_hops:.2}");
-    println!("keys in the ring    {stored} on {nodes} nodes");
-    println!(
-        "time                read {read_secs:.2}s, route {route_secs:.2}s, persist {persist_secs:.2}s"
-    );
+    output::load_summary(out, &summary, false)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -5,10 +5,12 @@ mod data;
 mod load;
 mod ring;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use dht::state::{Access, Scope, State};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A Chord distributed hash table, simulated in one process and kept between
 /// commands in a state file.
@@ -122,6 +124,24 @@ Examples:
     /// something is wrong.
     #[command(after_help = "Example:\n  dht check")]
     Check(ring::CheckArgs),
+    /// Print a shell completion script.
+    #[command(after_help = "\
+Examples:
+  dht completions bash > ~/.local/share/bash-completion/completions/dht
+  dht completions zsh > ~/.zfunc/_dht          (with fpath+=(~/.zfunc) in .zshrc)
+  dht completions fish > ~/.config/fish/completions/dht.fish")]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) for dht and every command.
+    #[command(after_help = "Example:\n  dht man > dht.1 && man ./dht.1")]
+    Man,
+}
+
+/// Arguments of `dht completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Settings for a ring that does not exist yet.
@@ -138,34 +158,31 @@ pub struct NewRing {
     pub seed: u64,
 }
 
-/// Output formats for listings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// Aligned columns for people (control characters escaped).
-    Table,
-    /// RFC 4180 CSV with a header; values as JSON text.
-    Csv,
-    /// One JSON array.
-    Json,
-    /// One JSON object per line.
-    Ndjson,
-}
-
-pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+/// Runs one command, writing its output to `out`.
+pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let state = cli.state.as_path();
     match cli.command {
-        Command::Init(a) => ring::init(state, a).await,
-        Command::Load(a) => load::run(state, a).await,
-        Command::Dump(a) => data::dump(state, a).await,
-        Command::Get(a) => data::get(state, a).await,
-        Command::Put(a) => data::put(state, a).await,
-        Command::Delete(a) => data::delete(state, a).await,
-        Command::Join(a) => ring::join(state, a).await,
-        Command::Leave(a) => ring::leave(state, a).await,
-        Command::Fail(a) => ring::fail(state, a).await,
-        Command::Maintain(a) => ring::maintain(state, a).await,
-        Command::Ring(a) => ring::show(state, a).await,
-        Command::Check(a) => ring::check(state, a).await,
+        Command::Init(a) => ring::init(state, a, out).await,
+        Command::Load(a) => load::run(state, a, out).await,
+        Command::Dump(a) => data::dump(state, a, out).await,
+        Command::Get(a) => data::get(state, a, out).await,
+        Command::Put(a) => data::put(state, a, out).await,
+        Command::Delete(a) => data::delete(state, a, out).await,
+        Command::Join(a) => ring::join(state, a, out).await,
+        Command::Leave(a) => ring::leave(state, a, out).await,
+        Command::Fail(a) => ring::fail(state, a, out).await,
+        Command::Maintain(a) => ring::maintain(state, a, out).await,
+        Command::Ring(a) => ring::show(state, a, out).await,
+        Command::Check(a) => ring::check(state, a, out).await,
+        Command::Completions(a) => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(a.shell, &mut cmd, "dht", out);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(out)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -196,7 +213,27 @@ fn node_named(world: &dht::sim::World, name: &str) -> anyhow::Result<dht::chord:
     })
 }
 
-/// A node as people see it: name and id.
-fn show_node(world: &dht::sim::World, n: dht::chord::NodeId) -> String {
-    format!("{} ({})", world.name(n), world.bits().show(n.id()))
+/// Set once a command has committed its change to the state file: from then
+/// on a failure to write its report must not be mistaken for a failed
+/// command (see [`committed`]).
+static COMMITTED: AtomicBool = AtomicBool::new(false);
+
+/// Commits the command's transaction and remembers that it did.
+async fn commit(st: State) -> anyhow::Result<()> {
+    st.commit().await?;
+    COMMITTED.store(true, Ordering::SeqCst);
+    Ok(())
+}
+
+/// True when this process committed a change: an error after that is about
+/// the report, not the change.
+pub fn committed() -> bool {
+    COMMITTED.load(Ordering::SeqCst)
+}
+
+/// A note for the user on stderr, prefixed `dht: `. A stderr that cannot be
+/// written to (closed, full) loses the note rather than crashing the
+/// command.
+pub fn note(message: &str) {
+    let _ = writeln!(std::io::stderr(), "dht: {message}");
 }

@@ -11,9 +11,11 @@
 //! stabilize. It never chooses anything at random; the world does.
 
 use crate::chord::message::{Request, Response, Step};
-use crate::chord::node::ROUTING_HEAD;
-use crate::chord::ops::{Transport, Unreachable};
-use crate::chord::{Id, Node, NodeId};
+use crate::chord::{Id, Node, NodeId, Transport, Unreachable};
+
+/// The bytes of a [`Node`] a lookup step reads: id, successor list and
+/// finger table headers, which `Node` (`#[repr(C)]`) declares first.
+const ROUTING_HEAD: usize = std::mem::offset_of!(Node, preds);
 
 /// Message counters since the network was made.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -195,16 +197,16 @@ impl Transport for Network {
             } else {
                 std::mem::size_of::<NodeId>()
             };
-            crate::prefetch::read(std::ptr::from_ref(slot).cast(), bytes);
+            super::prefetch::read(std::ptr::from_ref(slot).cast(), bytes);
         }
         let (lagged, key) = std::mem::replace(&mut self.warm[self.warm_at], (i, key));
         self.warm_at = (self.warm_at + 1) % WARM_LAG;
         if let (Some(Some(node)), Some(key)) = (self.slots.get(lagged), key) {
             let succs = node.succs.as_slice();
-            crate::prefetch::read(succs.as_ptr().cast(), std::mem::size_of_val(succs));
+            super::prefetch::read(succs.as_ptr().cast(), std::mem::size_of_val(succs));
             let runs = node.finger_candidates(key.offset_from(node.id.id()));
             let runs = &runs[runs.len().saturating_sub(2)..];
-            crate::prefetch::read(runs.as_ptr().cast(), std::mem::size_of_val(runs));
+            super::prefetch::read(runs.as_ptr().cast(), std::mem::size_of_val(runs));
         }
     }
 }
@@ -222,3 +224,53 @@ fn live_mut(slots: &mut [Option<Node>], id: NodeId) -> Option<&mut Node> {
 /// slot and fetching the tables it points to: long enough for the slot to
 /// arrive from memory, short enough that the tables arrive before use.
 const WARM_LAG: usize = 4;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chord::Params;
+
+    fn node(v: u128, inc: u32) -> Node {
+        let p = Params::new(8, 2);
+        Node::create(NodeId::new(p.bits.id_from_u128(v).unwrap(), inc), p)
+    }
+
+    #[test]
+    fn delivers_counts_and_reports_the_unreachable() {
+        let mut net = Network::default();
+        let (a, b) = (node(10, 0), node(20, 1));
+        let (ia, ib) = (a.id, b.id);
+        net.insert(a);
+        net.insert(b);
+        assert_eq!(net.len(), 2);
+        assert!(matches!(
+            net.call(ia, ib, Request::Ping),
+            Ok(Response::Pong)
+        ));
+        // Asking oneself is free.
+        net.ping(ia, ia).unwrap();
+        assert_eq!(net.stats().messages, 1);
+        net.remove(ib);
+        assert_eq!(net.ping(ia, ib), Err(Unreachable));
+        assert_eq!(net.stats().unreachable, 1);
+        // A stale address (same slot, another node) is unreachable too.
+        let c = node(20, 1);
+        let stale = NodeId::new(c.id.id(), 7);
+        net.insert(c);
+        assert_eq!(net.ping(ia, stale), Err(Unreachable));
+    }
+
+    #[test]
+    fn crash_plan_strikes_before_the_named_message() {
+        let mut net = Network::default();
+        let (a, b) = (node(10, 0), node(20, 1));
+        let (ia, ib) = (a.id, b.id);
+        net.insert(a);
+        net.insert(b);
+        net.crash_after(2, ib);
+        assert!(net.ping(ia, ib).is_ok());
+        assert_eq!(net.ping(ia, ib), Err(Unreachable));
+        assert_eq!(net.take_crashed(), vec![ib]);
+        assert!(net.take_crashed().is_empty());
+    }
+}

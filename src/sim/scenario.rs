@@ -15,6 +15,7 @@
 
 use super::world::World;
 use crate::chord::{Bits, Params};
+use crate::sim::WorldError;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
@@ -105,191 +106,264 @@ impl Shape {
 
 /// Runs one scenario. The error says what broke, when, and the seed.
 pub fn run(seed: u64, shape: Shape) -> Result<Summary, String> {
-    let fail = |what: String| {
+    let mut run = Run::new(seed, shape)?;
+    run.grow()?;
+    for period in 0..run.shape.periods {
+        run.churn(period)?;
+        run.quiet(period)?;
+    }
+    run.summary.keys = run.model.len();
+    Ok(run.summary)
+}
+
+/// A scenario in progress: the ring, the generator of actions, and the
+/// model of what every key should hold.
+struct Run {
+    seed: u64,
+    shape: Shape,
+    world: World,
+    rng: ChaCha8Rng,
+    /// The latest value of every live key.
+    model: BTreeMap<String, Value>,
+    /// Every value each key ever had: a read during churn may return any of
+    /// them (or nothing), never anything else.
+    history: BTreeMap<String, Vec<Value>>,
+    summary: Summary,
+    next_node: usize,
+    next_key: usize,
+}
+
+impl Run {
+    fn new(seed: u64, shape: Shape) -> Result<Run, String> {
+        let params = Params {
+            bits: Bits::new(shape.bits).map_err(|e| e.to_string())?,
+            replicas: shape.replicas,
+        };
+        Ok(Run {
+            seed,
+            world: World::new(params, seed),
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed),
+            shape,
+            model: BTreeMap::new(),
+            history: BTreeMap::new(),
+            summary: Summary::default(),
+            next_node: 0,
+            next_key: 0,
+        })
+    }
+
+    /// The error for `what`, with the seed and the line that replays it.
+    fn fail(&self, what: String) -> String {
+        let (seed, shape) = (self.seed, &self.shape);
         format!(
             "seed {seed}: {what}\n  replay: DHT_SEED={seed} DHT_R={} DHT_BITS={} DHT_NODES={} DHT_PERIODS={} DHT_ACTIONS={} cargo test --test properties replay_seed",
             shape.replicas, shape.bits, shape.initial_nodes, shape.periods, shape.actions
         )
-    };
-    let params = Params {
-        bits: Bits::new(shape.bits).map_err(|e| e.to_string())?,
-        replicas: shape.replicas,
-    };
-    let mut world = World::new(params, seed);
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
-    let mut model: BTreeMap<String, Value> = BTreeMap::new();
-    // Every value each key ever had: a read during churn may return any of
-    // them (or nothing), never anything else.
-    let mut history: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    let mut s = Summary::default();
-    let mut next_node = 0usize;
-    let mut next_key = 0usize;
-    for _ in 0..shape.initial_nodes {
-        world
-            .join(&format!("node-{next_node}"), None, None)
-            .map_err(|e| fail(e.to_string()))?;
-        next_node += 1;
     }
-    world
-        .converge(shape.max_rounds)
-        .map_err(|e| fail(format!("initial ring: {e}")))?;
 
-    for period in 0..shape.periods {
-        let mut crashes = 0usize;
-        for action in 0..shape.actions {
-            let at = || format!("period {period}, action {action}");
-            match rng.random_range(0..100) {
-                0..8 => {
-                    let name = format!("node-{next_node}");
-                    next_node += 1;
-                    match world.join(&name, None, None) {
-                        Ok((id, l)) => {
-                            tracing::debug!(
-                                "join {name}@{} successor {:?}",
-                                world.bits().show(id.id()),
-                                l.map(|l| world.name(l.successor))
-                            );
-                            s.joins += 1
-                        }
-                        Err(crate::sim::WorldError::IdTaken { .. }) => {}
-                        Err(e) => return Err(fail(format!("{}: join {name}: {e}", at()))),
-                    }
-                }
-                8..12 if world.len() > 2 && crashes + 1 < usize::from(shape.replicas) => {
-                    let id = world.pick().map_err(|e| fail(e.to_string()))?;
-                    if world.would_isolate(id).is_some() {
-                        continue;
-                    }
-                    world
-                        .leave(id)
-                        .map_err(|e| fail(format!("{}: leave {}: {e}", at(), world.name(id))))?;
-                    crashes += 1;
-                    s.leaves += 1;
-                }
-                12..16 if world.len() > 2 && crashes + 1 < usize::from(shape.replicas) => {
-                    let id = world.pick().map_err(|e| fail(e.to_string()))?;
-                    if world.would_isolate(id).is_some() || world.sole_copies(id) > 0 {
-                        continue;
-                    }
-                    world.fail(id).map_err(|e| fail(e.to_string()))?;
-                    crashes += 1;
-                    s.crashes += 1;
-                }
-                16..40 => {
-                    let key = if model.is_empty() || rng.random_bool(0.7) {
-                        next_key += 1;
-                        format!("key-{next_key}")
-                    } else {
-                        model
-                            .keys()
-                            .nth(rng.random_range(0..model.len()))
-                            .cloned()
-                            .expect("in range")
-                    };
-                    let value =
-                        json!({ "n": next_key, "text": format!("v{}", rng.random::<u32>()) });
-                    world
-                        .put(&key, value.clone(), None)
-                        .map_err(|e| fail(format!("{}: put {key}: {e}", at())))?;
-                    history.entry(key.clone()).or_default().push(value.clone());
-                    model.insert(key, value);
-                    s.puts += 1;
-                }
-                40..46 if !model.is_empty() => {
-                    let key = model
-                        .keys()
-                        .nth(rng.random_range(0..model.len()))
-                        .cloned()
-                        .expect("in range");
-                    world
-                        .delete(&key, None)
-                        .map_err(|e| fail(format!("{}: delete {key}: {e}", at())))?;
-                    model.remove(&key);
-                    s.deletes += 1;
-                }
-                46..60 if !model.is_empty() => {
-                    let key = model
-                        .keys()
-                        .nth(rng.random_range(0..model.len()))
-                        .cloned()
-                        .expect("in range");
-                    let got = world
-                        .get(&key, None)
-                        .map_err(|e| fail(format!("{}: get {key}: {e}", at())))?;
-                    if got.result.as_deref() != model.get(&key) {
-                        let known = got
-                            .result
-                            .as_ref()
-                            .is_none_or(|v| history[&key].contains(v));
-                        if !known {
-                            return Err(fail(format!(
-                                "{}: get {key} during churn gave {:?}, which was never written",
-                                at(),
-                                got.result
-                            )));
-                        }
-                        s.stale_reads += 1;
-                    }
-                    s.gets += 1;
-                }
+    /// The initial nodes, then maintenance until the ring converges.
+    fn grow(&mut self) -> Result<(), String> {
+        for _ in 0..self.shape.initial_nodes {
+            self.world
+                .join(&format!("node-{}", self.next_node), None, None)
+                .map_err(|e| self.fail(e.to_string()))?;
+            self.next_node += 1;
+        }
+        self.world
+            .converge(self.shape.max_rounds)
+            .map_err(|e| self.fail(format!("initial ring: {e}")))?;
+        Ok(())
+    }
+
+    /// One churn period: random actions, each followed by a check of Zave's
+    /// ring invariants. Fewer than r nodes depart in one period.
+    fn churn(&mut self, period: usize) -> Result<(), String> {
+        let mut departures = 0usize;
+        for action in 0..self.shape.actions {
+            let at = format!("period {period}, action {action}");
+            let may_depart =
+                self.world.len() > 2 && departures + 1 < usize::from(self.shape.replicas);
+            match self.rng.random_range(0..100) {
+                0..8 => self.join(&at)?,
+                8..12 if may_depart => departures += self.depart(&at, false)?,
+                12..16 if may_depart => departures += self.depart(&at, true)?,
+                16..40 => self.put(&at)?,
+                40..46 if !self.model.is_empty() => self.delete(&at)?,
+                46..60 if !self.model.is_empty() => self.get(&at)?,
                 _ => {
-                    world.random_step();
-                    s.steps += 1;
+                    self.world.random_step();
+                    self.summary.steps += 1;
                 }
             }
-            if let Some(k) = &shape.trace_key {
-                let key = world.key(k);
-                let holders: Vec<String> = world
-                    .nodes()
-                    .filter_map(|n| {
-                        n.store
-                            .get(&key)
-                            .map(|v| format!("{}={}", world.name(n.id), v["n"]))
-                    })
-                    .collect();
-                tracing::info!(
-                    "{} {k}@{} held by {:?}",
-                    at(),
-                    world.bits().show(key.id),
-                    holders
-                );
-            }
-            if tracing::enabled!(tracing::Level::DEBUG) {
-                tracing::debug!("after {}", at());
-                for n in world.nodes() {
-                    tracing::debug!(
-                        "{}@{} pred={:?} succs={:?}",
-                        world.name(n.id),
-                        world.bits().show(n.id.id()),
-                        n.pred.map(|p| world.name(p)),
-                        n.succs.iter().map(|s| world.name(*s)).collect::<Vec<_>>()
-                    );
-                }
-            }
-            let broken = world.check_ring();
-            if let Some(v) = broken.first() {
-                return Err(fail(format!(
-                    "{}: Zave invariant broken: {}",
-                    at(),
-                    world.describe(v)
+            self.trace(&at);
+            if let Some(v) = self.world.check_ring().first() {
+                return Err(self.fail(format!(
+                    "{at}: Zave invariant broken: {}",
+                    self.world.describe(v)
                 )));
             }
         }
-        world
-            .converge(shape.max_rounds)
-            .map_err(|e| fail(format!("quiet period after churn period {period}: {e}")))?;
-        for (key, want) in &model {
-            let got = world
+        Ok(())
+    }
+
+    /// A new node joins through a node the world picks. A join whose id is
+    /// taken (likely on small rings) is skipped.
+    fn join(&mut self, at: &str) -> Result<(), String> {
+        let name = format!("node-{}", self.next_node);
+        self.next_node += 1;
+        match self.world.join(&name, None, None) {
+            Ok((id, l)) => {
+                tracing::debug!(
+                    "join {name}@{} successor {:?}",
+                    self.world.bits().show(id.id()),
+                    l.map(|l| self.world.name(l.successor))
+                );
+                self.summary.joins += 1;
+                Ok(())
+            }
+            Err(WorldError::IdTaken { .. }) => Ok(()),
+            Err(e) => Err(self.fail(format!("{at}: join {name}: {e}"))),
+        }
+    }
+
+    /// A random node leaves gracefully, or crashes, unless that would cut
+    /// another node off or (for a crash) lose a key's only live copy.
+    /// Returns how many nodes departed (0 or 1).
+    fn depart(&mut self, at: &str, crash: bool) -> Result<usize, String> {
+        let id = self.world.pick().map_err(|e| self.fail(e.to_string()))?;
+        if self.world.would_isolate(id).is_some()
+            || (crash && !self.world.sole_copies(id).is_empty())
+        {
+            return Ok(0);
+        }
+        if crash {
+            self.world.fail(id).map_err(|e| self.fail(e.to_string()))?;
+            self.summary.crashes += 1;
+        } else {
+            self.world.leave(id).map_err(|e| {
+                let name = self.world.name(id);
+                self.fail(format!("{at}: leave {name}: {e}"))
+            })?;
+            self.summary.leaves += 1;
+        }
+        Ok(1)
+    }
+
+    /// A key of the model, chosen by the generator. Pre: the model is not
+    /// empty.
+    fn some_key(&mut self) -> String {
+        let i = self.rng.random_range(0..self.model.len());
+        self.model.keys().nth(i).cloned().expect("in range")
+    }
+
+    /// Writes a new key, or (three times in ten) a new value of a live one.
+    fn put(&mut self, at: &str) -> Result<(), String> {
+        let key = if self.model.is_empty() || self.rng.random_bool(0.7) {
+            self.next_key += 1;
+            format!("key-{}", self.next_key)
+        } else {
+            self.some_key()
+        };
+        let value = json!({ "n": self.next_key, "text": format!("v{}", self.rng.random::<u32>()) });
+        self.world
+            .put(&key, value.clone(), None)
+            .map_err(|e| self.fail(format!("{at}: put {key}: {e}")))?;
+        self.history
+            .entry(key.clone())
+            .or_default()
+            .push(value.clone());
+        self.model.insert(key, value);
+        self.summary.puts += 1;
+        Ok(())
+    }
+
+    /// Deletes a live key.
+    fn delete(&mut self, at: &str) -> Result<(), String> {
+        let key = self.some_key();
+        self.world
+            .delete(&key, None)
+            .map_err(|e| self.fail(format!("{at}: delete {key}: {e}")))?;
+        self.model.remove(&key);
+        self.summary.deletes += 1;
+        Ok(())
+    }
+
+    /// Reads a live key: during churn it may be stale, never invented.
+    fn get(&mut self, at: &str) -> Result<(), String> {
+        let key = self.some_key();
+        let got = self
+            .world
+            .get(&key, None)
+            .map_err(|e| self.fail(format!("{at}: get {key}: {e}")))?;
+        if got.result.as_deref() != self.model.get(&key) {
+            let known = got
+                .result
+                .as_ref()
+                .is_none_or(|v| self.history[&key].contains(v));
+            if !known {
+                return Err(self.fail(format!(
+                    "{at}: get {key} during churn gave {:?}, which was never written",
+                    got.result
+                )));
+            }
+            self.summary.stale_reads += 1;
+        }
+        self.summary.gets += 1;
+        Ok(())
+    }
+
+    /// Logs the holders of the traced key, and at debug level every node's
+    /// pointers.
+    fn trace(&self, at: &str) {
+        let world = &self.world;
+        if let Some(k) = &self.shape.trace_key {
+            let key = world.key(k);
+            let holders: Vec<String> = world
+                .nodes()
+                .filter_map(|n| {
+                    n.store
+                        .get(&key)
+                        .map(|v| format!("{}={}", world.name(n.id), v["n"]))
+                })
+                .collect();
+            tracing::info!(
+                "{at} {k}@{} held by {:?}",
+                world.bits().show(key.id),
+                holders
+            );
+        }
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            tracing::debug!("after {at}");
+            for n in world.nodes() {
+                tracing::debug!(
+                    "{}@{} pred={:?} succs={:?}",
+                    world.name(n.id),
+                    world.bits().show(n.id.id()),
+                    n.pred.map(|p| world.name(p)),
+                    n.succs.iter().map(|s| world.name(*s)).collect::<Vec<_>>()
+                );
+            }
+        }
+    }
+
+    /// The quiet period after churn: maintenance until every invariant
+    /// holds, then every key must read back its latest value.
+    fn quiet(&mut self, period: usize) -> Result<(), String> {
+        self.world
+            .converge(self.shape.max_rounds)
+            .map_err(|e| self.fail(format!("quiet period after churn period {period}: {e}")))?;
+        for (key, want) in &self.model {
+            let got = self
+                .world
                 .get(key, None)
-                .map_err(|e| fail(format!("after period {period}: get {key}: {e}")))?;
+                .map_err(|e| self.fail(format!("after period {period}: get {key}: {e}")))?;
             if got.result.as_deref() != Some(want) {
-                return Err(fail(format!(
+                return Err(self.fail(format!(
                     "after period {period}: get {key} gave {:?}, want {want}",
                     got.result
                 )));
             }
         }
+        Ok(())
     }
-    s.keys = model.len();
-    Ok(s)
 }

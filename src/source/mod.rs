@@ -8,6 +8,8 @@
 pub mod convert;
 pub mod dict;
 pub mod frame;
+pub mod input;
+pub mod select;
 pub mod server;
 pub mod sql;
 

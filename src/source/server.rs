@@ -8,7 +8,7 @@
 //! The password never appears in an error or a log line: connection details
 //! are described by kind, host, port, user and database only.
 
-use super::sql::Select;
+use super::select::Select;
 use super::{BadRow, Batch, Columns, Plan, SourceError, assemble, convert};
 use futures_util::TryStreamExt;
 use serde_json::Value;
@@ -32,6 +32,14 @@ impl Kind {
         match self {
             Kind::Postgres => "PostgreSQL",
             Kind::Mysql => "MySQL",
+        }
+    }
+
+    /// The character that quotes identifiers on this server.
+    pub fn identifier_quote(self) -> char {
+        match self {
+            Kind::Postgres => '"',
+            Kind::Mysql => '`',
         }
     }
 }
@@ -466,7 +474,9 @@ pub async fn read(
     skip_bad: bool,
     mut progress: impl FnMut(usize),
 ) -> Result<Batch, SourceError> {
-    let sql = select.sql_for(target.kind).map_err(SourceError::Sql)?;
+    let sql = select
+        .to_sql(target.kind.identifier_quote())
+        .map_err(SourceError::Sql)?;
     let what = select.describe();
     let origin = format!("{what} in {}", target.describe());
     let mut out = Batch::default();

@@ -1,107 +1,17 @@
-//! SQL tables and queries through sqlx. SQLite is embedded (the default is
-//! `data/items.db`, shipped with the project); server databases come later.
+//! SQLite tables and queries through sqlx: the embedded default (the
+//! project ships `data/items.db`). Servers are [`super::server`]; both build
+//! their statements with [`super::select`].
 //!
-//! A table name is checked as an identifier and quoted, so it can never
-//! inject SQL; a query must be a single read-only SELECT (or WITH), and the
-//! SQLite connection is opened read-only besides.
+//! The SQLite connection is opened read-only besides the checks on the
+//! statement.
 
+use super::select::Select;
 use super::{Batch, Columns, Plan, SourceError, assemble, convert};
 use futures_util::TryStreamExt;
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteRow};
 use sqlx::{Column, Connection, Row, SqliteConnection, TypeInfo, ValueRef};
 use std::str::FromStr;
-
-/// What to read.
-#[derive(Debug, Clone)]
-pub enum Select {
-    /// Every row of a table, `name` or `schema.name`.
-    Table(String),
-    /// A user's read-only query.
-    Query(String),
-}
-
-/// Checks `name` or `schema.name` and quotes each part for SQL (double
-/// quotes, as SQLite and PostgreSQL want).
-pub fn quote_table(name: &str) -> Result<String, String> {
-    quote_table_with(name, '"')
-}
-
-/// As [`quote_table`], with the server's identifier quote (MySQL: backtick).
-/// The identifier check leaves no character that could close the quote.
-pub fn quote_table_with(name: &str, q: char) -> Result<String, String> {
-    let parts: Vec<&str> = name.split('.').collect();
-    if parts.is_empty() || parts.len() > 2 {
-        return Err(format!("table {name:?} must be NAME or SCHEMA.NAME"));
-    }
-    let mut out = Vec::new();
-    for p in parts {
-        let ok = !p.is_empty()
-            && p.chars()
-                .next()
-                .is_some_and(|c| c.is_alphabetic() || c == '_')
-            && p.chars()
-                .all(|c| c.is_alphanumeric() || c == '_' || c == '$');
-        if !ok {
-            return Err(format!(
-                "table name {name:?} is not a plain identifier (letters, digits, _ and $, not starting with a digit)"
-            ));
-        }
-        out.push(format!("{q}{p}{q}"));
-    }
-    Ok(out.join("."))
-}
-
-/// Refuses anything but one read-only SELECT or WITH statement.
-pub fn check_query(q: &str) -> Result<(), String> {
-    let trimmed = q.trim().trim_end_matches(';').trim();
-    let first = trimmed
-        .split_whitespace()
-        .next()
-        .unwrap_or("")
-        .to_ascii_uppercase();
-    if first != "SELECT" && first != "WITH" {
-        return Err(
-            "--query must be a single read-only SELECT (or WITH ... SELECT) statement".into(),
-        );
-    }
-    if trimmed.contains(';') {
-        return Err("--query must be a single statement (it contains ';')".into());
-    }
-    Ok(())
-}
-
-impl Select {
-    fn sql(&self) -> Result<String, String> {
-        self.sql_quoted('"')
-    }
-
-    /// The statement for a server of this kind.
-    pub fn sql_for(&self, kind: super::server::Kind) -> Result<String, String> {
-        self.sql_quoted(match kind {
-            super::server::Kind::Postgres => '"',
-            super::server::Kind::Mysql => '`',
-        })
-    }
-
-    fn sql_quoted(&self, q: char) -> Result<String, String> {
-        match self {
-            Select::Table(t) => Ok(format!("SELECT * FROM {}", quote_table_with(t, q)?)),
-            Select::Query(q) => {
-                check_query(q)?;
-                Ok(q.trim().trim_end_matches(';').to_owned())
-            }
-        }
-    }
-
-    /// "table NAME" or "query", for messages.
-    pub fn describe(&self) -> String {
-        match self {
-            Select::Table(t) => format!("table {t}"),
-            Select::Query(_) => "query".into(),
-        }
-    }
-}
 
 fn sqlite_cell(row: &SqliteRow, i: usize, column: &str) -> Result<Value, String> {
     let raw = row.try_get_raw(i).map_err(|e| e.to_string())?;
@@ -129,7 +39,7 @@ pub async fn read_sqlite(
     cols: &Columns,
     skip_bad: bool,
 ) -> Result<Batch, SourceError> {
-    let sql = select.sql().map_err(SourceError::Sql)?;
+    let sql = select.to_sql('"').map_err(SourceError::Sql)?;
     let opts = SqliteConnectOptions::from_str(url)
         .map_err(|e| SourceError::Sql(format!("{url}: {e}")))?
         .read_only(true)
@@ -178,40 +88,4 @@ pub async fn read_sqlite(
         }
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn table_names_cannot_inject() {
-        assert_eq!(quote_table("items").unwrap(), "\"items\"");
-        assert_eq!(quote_table("public.items").unwrap(), "\"public\".\"items\"");
-        for bad in [
-            "items; DROP TABLE x",
-            "a\"b",
-            "1abc",
-            "",
-            "a.b.c",
-            "it ems",
-            "x--",
-        ] {
-            assert!(quote_table(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn only_single_selects_pass() {
-        assert!(check_query("SELECT k, v FROM items").is_ok());
-        assert!(check_query("with x as (select 1) select * from x;").is_ok());
-        for bad in [
-            "DELETE FROM items",
-            "SELECT 1; DROP TABLE items",
-            "PRAGMA writable_schema=1",
-            "",
-        ] {
-            assert!(check_query(bad).is_err(), "{bad}");
-        }
-    }
 }

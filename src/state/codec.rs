@@ -8,6 +8,7 @@
 //! damaged row is reported, never half-read.
 
 use crate::chord::finger::FingerTable;
+use crate::chord::node::ReplicaPush;
 use crate::chord::store::{Key, Versioned};
 use crate::chord::{Id, Node, NodeId, Params};
 
@@ -41,24 +42,46 @@ fn put_list(out: &mut Vec<u8>, list: &[NodeId]) {
 }
 
 /// The routing state of `node` (everything but its id, params and data).
+///
+/// Destructures the node, so a new field is a compile error here until the
+/// codec decides what to do with it.
 pub fn encode(node: &Node) -> Vec<u8> {
-    let mut out = Vec::with_capacity(
-        64 + NODE_ID_LEN * (node.succs.len() + node.preds.len() + node.fingers.runs().len()),
-    );
-    out.push(1); // codec version
-    put_opt(&mut out, node.pred);
-    put_opt(&mut out, node.pred_candidate);
-    put_list(&mut out, &node.succs);
-    put_list(&mut out, &node.preds);
-    out.push(node.fingers.runs().len() as u8);
-    for &(i, n) in node.fingers.runs() {
+    let Node {
+        id: _,     // the row's key column
+        params: _, // the ring's settings row
+        store: _,  // the slices table
+        succs,
+        fingers,
+        preds,
+        replicated,
+        pred,
+        pred_candidate,
+        next_finger,
+        upkeeps,
+        suspect,
+    } = node;
+    let mut out =
+        Vec::with_capacity(64 + NODE_ID_LEN * (succs.len() + preds.len() + fingers.runs().len()));
+    out.push(NODE_CODEC);
+    put_opt(&mut out, *pred);
+    put_opt(&mut out, *pred_candidate);
+    put_list(&mut out, succs);
+    put_list(&mut out, preds);
+    out.push(fingers.runs().len() as u8);
+    for &(i, n) in fingers.runs() {
         out.push(i);
         put_node_id(&mut out, n);
     }
-    out.push(node.next_finger);
-    out.extend_from_slice(&node.replicated.to_le_bytes());
+    out.push(*next_finger);
+    out.extend_from_slice(&replicated.to_bits().to_le_bytes());
+    out.push(*upkeeps);
+    out.push(u8::from(*suspect));
     out
 }
+
+/// The version of the node routing blob [`encode`] writes. Version 1 (no
+/// upkeep counter or anti-entropy flag) is still read.
+const NODE_CODEC: u8 = 2;
 
 /// Encodes a node address for an index column: 20 position bytes then the
 /// incarnation.
@@ -111,8 +134,9 @@ impl Reader<'_> {
 /// UTF-8), then 0 for a tombstone or 1 and the value as JSON text (4-byte
 /// length). The JSON text keeps every digit and member order (serde_json's
 /// arbitrary precision and preserved order), so values come back exactly as
-/// stored. This build writes format 3 ([`put_slice`]); this stays for tests
-/// that make format-2 files to upgrade.
+/// stored. This build writes format 3 ([`put_slice`]); this stays for the
+/// tests that make format-2 files to upgrade (feature `testkit`).
+#[cfg(any(test, feature = "testkit"))]
 pub fn put_entry(out: &mut Vec<u8>, pos: Id, text: &str, v: &Versioned) {
     out.extend_from_slice(&pos.to_bytes());
     out.extend_from_slice(&v.version.to_le_bytes());
@@ -256,7 +280,7 @@ pub fn for_each_entry(chunk: &[u8], mut each: impl FnMut(Key, Versioned)) -> Res
 
 /// One stored copy on its way into a slice row: its position, key text and
 /// versioned value, and the row id of the node holding it.
-pub type Copy<'a> = (Id, &'a str, &'a Versioned, i64);
+pub type SliceCopy<'a> = (Id, &'a str, &'a Versioned, i64);
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -287,7 +311,7 @@ fn same_write(a: &Versioned, b: &Versioned) -> bool {
 /// each key, so this writes a key's text and value once instead of r times.
 /// Sorts `copies` (by key, then version and holder), so rows are
 /// deterministic and keys come out in ring order.
-pub fn put_slice(out: &mut Vec<u8>, copies: &mut [Copy<'_>]) {
+pub fn put_slice(out: &mut Vec<u8>, copies: &mut [SliceCopy<'_>]) {
     copies.sort_unstable_by(|a, b| (a.0, a.1, a.2.version, a.3).cmp(&(b.0, b.1, b.2.version, b.3)));
     let mut i = 0;
     while i < copies.len() {
@@ -373,7 +397,8 @@ pub fn decode_node_id(b: &[u8]) -> Result<NodeId, Damaged> {
 /// store starts empty; the caller loads data separately.
 pub fn decode(id: NodeId, params: Params, blob: &[u8]) -> Result<Node, Damaged> {
     let mut r = Reader(blob);
-    if r.u8()? != 1 {
+    let codec = r.u8()?;
+    if codec != 1 && codec != NODE_CODEC {
         return Err(Damaged("unknown codec version"));
     }
     let mut node = Node::create(id, params);
@@ -395,7 +420,16 @@ pub fn decode(id: NodeId, params: Params, blob: &[u8]) -> Result<Node, Damaged> 
     }
     node.fingers = FingerTable::from_runs(fingers);
     node.next_finger = r.u8()?;
-    node.replicated = u64::from_le_bytes(r.take(8)?.try_into().expect("8 bytes"));
+    node.replicated =
+        ReplicaPush::from_bits(u64::from_le_bytes(r.take(8)?.try_into().expect("8 bytes")));
+    if codec >= 2 {
+        node.upkeeps = r.u8()?;
+        node.suspect = match r.u8()? {
+            0 => false,
+            1 => true,
+            _ => return Err(Damaged("anti-entropy flag not 0 or 1")),
+        };
+    }
     if !r.0.is_empty() {
         return Err(Damaged("trailing bytes"));
     }
@@ -410,10 +444,7 @@ mod tests {
 
     /// A converged full-width ring of `n` nodes with r = 3, and its params.
     fn ring(n: usize) -> (Params, World) {
-        let params = Params {
-            bits: Bits::MAX,
-            replicas: 3,
-        };
+        let params = Params::new(160, 3);
         let w = World::bulk(params, 1, (0..n).map(|i| (format!("n{i}"), None))).unwrap();
         (params, w)
     }
@@ -530,7 +561,7 @@ mod tests {
         };
         // Three holders of a's latest write, one with a stale copy; b deleted
         // on two holders.
-        let mut copies: Vec<Copy> = vec![
+        let mut copies: Vec<SliceCopy> = vec![
             (a.id, &a.text, &new, 12),
             (b.id, &b.text, &gone, 4),
             (a.id, &a.text, &stale, 5),

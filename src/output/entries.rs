@@ -1,84 +1,27 @@
-//! Printers: an aligned table for people, and CSV, JSON and NDJSON for
-//! scripts. Separate printers rather than format checks scattered through
-//! the commands.
+//! Listings of stored entries (`dump`, and `load`'s sample) in every format.
+//! CSV, JSON and NDJSON stream; a table holds its rows to align them.
 
-use crate::cli::Format;
+use super::{Format, Table};
 use serde_json::Value;
 use std::io::Write;
 
-/// A table with a header, aligned on print.
-pub struct Table {
-    rows: Vec<Vec<String>>,
-}
-
-/// Control characters would break a table's lines: show them escaped.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-impl Table {
-    /// A table with these column titles.
-    pub fn new(header: &[&str]) -> Table {
-        Table {
-            rows: vec![header.iter().map(|h| (*h).to_owned()).collect()],
-        }
-    }
-
-    /// Adds a row (cells are escaped).
-    pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells.iter().map(|c| escape(c)).collect());
-    }
-
-    /// Writes the table to stdout.
-    pub fn print(&self) -> std::io::Result<()> {
-        let cols = self.rows[0].len();
-        let mut width = vec![0usize; cols];
-        for r in &self.rows {
-            for (i, c) in r.iter().enumerate() {
-                width[i] = width[i].max(c.chars().count().min(60));
-            }
-        }
-        let mut out = std::io::stdout().lock();
-        for r in &self.rows {
-            let mut line = String::new();
-            for (i, c) in r.iter().enumerate() {
-                if i + 1 == cols {
-                    line.push_str(c);
-                } else {
-                    let pad = width[i].saturating_sub(c.chars().count());
-                    line.push_str(c);
-                    line.push_str(&" ".repeat(pad + 2));
-                }
-            }
-            writeln!(out, "{}", line.trim_end())?;
-        }
-        out.flush()
-    }
-}
-
 /// One listed entry of `dump` or `load`.
 pub struct Listed {
+    /// The key.
     pub key: std::sync::Arc<str>,
+    /// Its value.
     pub value: std::sync::Arc<Value>,
+    /// The node holding this copy.
     pub node: std::sync::Arc<str>,
+    /// That node's id.
     pub node_id: String,
     /// "primary" or "replica", shown when replicas are listed.
     pub role: Option<&'static str>,
 }
 
-/// Prints entries in the chosen format.
-pub fn entries(format: Format, items: &[Listed]) -> anyhow::Result<()> {
-    let mut w = EntryWriter::new(format, items.iter().any(|i| i.role.is_some()))?;
+/// Writes `items` in `format` to `out`.
+pub fn entries(out: &mut impl Write, format: Format, items: &[Listed]) -> anyhow::Result<()> {
+    let mut w = EntryWriter::new(out, format, items.iter().any(|i| i.role.is_some()))?;
     for i in items {
         w.write(i)?;
     }
@@ -89,27 +32,33 @@ pub fn entries(format: Format, items: &[Listed]) -> anyhow::Result<()> {
 /// stream: a dump of millions of keys holds one slice of the ring in
 /// memory, not its whole output. A table must see every row to align its
 /// columns, so it prints at the end.
-pub struct EntryWriter {
-    out: Out,
+pub struct EntryWriter<W: Write> {
+    out: Out<W>,
     with_role: bool,
 }
 
-enum Out {
-    Table(Table),
-    Csv(Box<csv::Writer<std::io::StdoutLock<'static>>>),
+/// The printer of each format, holding its output.
+enum Out<W: Write> {
+    /// Rows kept until the end, to align them.
+    Table(Table, W),
+    /// CSV rows as they come.
+    Csv(Box<csv::Writer<W>>),
     /// A pretty-printed array, opened at the first entry.
     Json {
-        out: std::io::BufWriter<std::io::StdoutLock<'static>>,
+        /// Where it goes.
+        out: std::io::BufWriter<W>,
+        /// No entry written yet.
         first: bool,
     },
-    Ndjson(std::io::BufWriter<std::io::StdoutLock<'static>>),
+    /// One object per line as they come.
+    Ndjson(std::io::BufWriter<W>),
 }
 
-impl EntryWriter {
-    /// A writer in `format`, with a role column when `with_role`; CSV
-    /// writes its header now.
-    pub fn new(format: Format, with_role: bool) -> anyhow::Result<EntryWriter> {
-        let stdout = || std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+impl<W: Write> EntryWriter<W> {
+    /// A writer to `out` in `format`, with a role column when `with_role`;
+    /// CSV writes its header now.
+    pub fn new(out: W, format: Format, with_role: bool) -> anyhow::Result<EntryWriter<W>> {
+        let buffered = |w| std::io::BufWriter::with_capacity(1 << 16, w);
         let out = match format {
             Format::Table => {
                 // The value goes last: it is the one column that may be long.
@@ -118,10 +67,10 @@ impl EntryWriter {
                     h.push("ROLE");
                 }
                 h.push("VALUE");
-                Out::Table(Table::new(&h))
+                Out::Table(Table::new(&h), out)
             }
             Format::Csv => {
-                let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+                let mut w = csv::Writer::from_writer(out);
                 let mut h = vec!["key", "value", "node", "node_id"];
                 if with_role {
                     h.push("role");
@@ -130,10 +79,10 @@ impl EntryWriter {
                 Out::Csv(Box::new(w))
             }
             Format::Json => Out::Json {
-                out: stdout(),
+                out: buffered(out),
                 first: true,
             },
-            Format::Ndjson => Out::Ndjson(stdout()),
+            Format::Ndjson => Out::Ndjson(buffered(out)),
         };
         Ok(EntryWriter { out, with_role })
     }
@@ -141,7 +90,7 @@ impl EntryWriter {
     /// Writes (or, for a table, keeps) one entry.
     pub fn write(&mut self, i: &Listed) -> anyhow::Result<()> {
         match &mut self.out {
-            Out::Table(t) => {
+            Out::Table(t, _) => {
                 let mut row = vec![i.key.to_string(), i.node.to_string(), i.node_id.clone()];
                 if self.with_role {
                     row.push(i.role.unwrap_or_default().to_owned());
@@ -183,7 +132,10 @@ impl EntryWriter {
     /// Ends the output: prints a table, closes a JSON array, flushes.
     pub fn finish(self) -> anyhow::Result<()> {
         match self.out {
-            Out::Table(t) => t.print()?,
+            Out::Table(t, mut out) => {
+                t.write_to(&mut out)?;
+                out.flush()?;
+            }
             Out::Csv(mut w) => w.flush()?,
             Out::Json { mut out, first } => {
                 out.write_all(if first { b"[]\n" } else { b"\n]\n" })?;

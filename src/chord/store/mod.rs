@@ -4,15 +4,19 @@
 //! Keys keep their original text; several texts may share a position (always
 //! on a small teaching ring, never in practice at 160 bits), so each position
 //! holds a small bucket. Ranges are ring intervals (a, b] with wrap-around, as
-//! the protocol speaks of them. An optional journal records which keys changed,
-//! so a persistent layer can write back only those.
+//! the protocol speaks of them. On request the store records which keys
+//! changed ([`Store::record_changes`]), so whoever mirrors it (the state
+//! file) can copy out only those.
+
+mod map;
 
 use super::id::{Bits, Id};
+use map::{Bucket, Parts};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use std::ops::Bound::{self, Excluded, Included, Unbounded};
+use std::ops::Bound::{Excluded, Included, Unbounded};
 
 /// A stored key: its ring position and its original text.
 ///
@@ -49,199 +53,28 @@ pub struct Versioned {
     pub value: Option<Arc<Value>>,
 }
 
+/// What [`Store::merge`] did with an incoming entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Merge {
+    /// The entry held was as new or newer: nothing changed.
+    Unchanged,
+    /// The incoming entry was kept. `previous` is the live value it
+    /// replaced: None when nothing, or a tombstone, was held.
+    Took {
+        /// The live value held before.
+        previous: Option<Arc<Value>>,
+    },
+}
+
+impl Merge {
+    /// True when the store changed.
+    pub fn changed(&self) -> bool {
+        matches!(self, Merge::Took { .. })
+    }
+}
+
 /// One key with its versioned value, as messages carry them.
 pub type Entry = (Key, Versioned);
-
-/// One stored text at a position and its entry.
-type Slot = (Arc<str>, Versioned);
-
-/// The keys at one position: almost always one, kept inside the map's node
-/// rather than in an allocation of its own, so finding, merging and
-/// digesting an entry touch one place in memory, not two. 32 bytes (the
-/// second variant lives beside the first's non-null pointer), so a map node
-/// holds eleven in 640 bytes. Sorted by text; empty only in passing.
-#[derive(Clone, Debug)]
-enum Bucket {
-    One(Slot),
-    Many(Vec<Slot>),
-}
-
-impl Default for Bucket {
-    fn default() -> Bucket {
-        Bucket::Many(Vec::new())
-    }
-}
-
-impl std::ops::Deref for Bucket {
-    type Target = [Slot];
-    fn deref(&self) -> &[Slot] {
-        match self {
-            Bucket::One(s) => std::slice::from_ref(s),
-            Bucket::Many(v) => v,
-        }
-    }
-}
-
-impl std::ops::DerefMut for Bucket {
-    fn deref_mut(&mut self) -> &mut [Slot] {
-        match self {
-            Bucket::One(s) => std::slice::from_mut(s),
-            Bucket::Many(v) => v,
-        }
-    }
-}
-
-impl<'a> IntoIterator for &'a Bucket {
-    type Item = &'a Slot;
-    type IntoIter = std::slice::Iter<'a, Slot>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter()
-    }
-}
-
-impl Bucket {
-    /// Adds a text not yet here, keeping texts sorted.
-    fn push(&mut self, slot: Slot) {
-        match self {
-            Bucket::Many(v) if v.is_empty() => *self = Bucket::One(slot),
-            Bucket::Many(v) => {
-                let at = v.partition_point(|s| s.0 < slot.0);
-                v.insert(at, slot);
-            }
-            Bucket::One(_) => {
-                let Bucket::One(first) = std::mem::take(self) else {
-                    unreachable!("matched One above")
-                };
-                let mut v = vec![first, slot];
-                v.sort_by(|a, b| a.0.cmp(&b.0));
-                *self = Bucket::Many(v);
-            }
-        }
-    }
-
-    /// Takes out the slot at `pos`.
-    fn remove(&mut self, pos: usize) -> Slot {
-        match std::mem::take(self) {
-            Bucket::One(s) => s,
-            Bucket::Many(mut v) => {
-                let s = v.remove(pos);
-                *self = if v.len() == 1 {
-                    Bucket::One(v.pop().expect("one left"))
-                } else {
-                    Bucket::Many(v)
-                };
-                s
-            }
-        }
-    }
-}
-
-/// The ordered map of a store: one ordered map, split by the leading bits
-/// of the position into 1,024 ordered maps, one after another around the
-/// ring, once it holds [`Parts::SPLIT_AT`] positions.
-///
-/// One map of a node's tens of thousands of entries is deep, and every
-/// insertion walks it from the root through cold memory; split, each walk
-/// is shorter. At a million keys on 64 nodes a store holds 140,000
-/// positions, 137 per part: two levels, where one map had four and 64 parts
-/// three (routing that load took about 8% longer with 64 parts). The split
-/// waits for eight positions per part, so the parts' nodes are not mostly
-/// empty. Growing the parts with the store instead (16, then 64, 256 and
-/// 1,024 parts) was slower: each regrowth moves every entry. Small stores
-/// (a million-node ring holds a few keys per node) stay one map, so they
-/// cost no more than before. Iterating the parts in order gives the same
-/// order as one map.
-#[derive(Clone, Debug)]
-struct Parts {
-    /// Ring width m.
-    m: u32,
-    /// Empty until the first entry (an empty store costs nothing more).
-    maps: Vec<BTreeMap<Id, Bucket>>,
-}
-
-impl Parts {
-    /// Leading position bits that choose a part once split: 1,024 parts (2^m
-    /// on rings narrower than 10 bits).
-    const SPLIT_BITS: u32 = 10;
-    /// Positions held before one map splits.
-    const SPLIT_AT: usize = 8192;
-
-    fn new(bits: Bits) -> Parts {
-        Parts {
-            m: bits.get(),
-            maps: Vec::new(),
-        }
-    }
-
-    fn index(&self, id: Id) -> usize {
-        if self.maps.len() <= 1 {
-            return 0;
-        }
-        // The leading SPLIT_BITS bits of an m-bit position. Positions are
-        // below 2^m, so this is below the part count; the min only guards a
-        // position from a wider ring.
-        let shift = self.m - Self::SPLIT_BITS.min(self.m);
-        ((id.to_u160() >> shift as usize).to::<u64>() as usize).min(self.maps.len() - 1)
-    }
-
-    /// Splits the one map into 2^SPLIT_BITS parts.
-    fn split(&mut self) {
-        let k = Self::SPLIT_BITS.min(self.m);
-        let one = std::mem::take(&mut self.maps).pop().unwrap_or_default();
-        self.maps = vec![BTreeMap::new(); 1 << k];
-        for (id, b) in one {
-            let i = self.index(id);
-            self.maps[i].insert(id, b);
-        }
-    }
-
-    fn entry(&mut self, id: Id) -> &mut Bucket {
-        match self.maps.len() {
-            0 => self.maps.push(BTreeMap::new()),
-            1 if self.maps[0].len() >= Self::SPLIT_AT => self.split(),
-            _ => {}
-        }
-        let i = self.index(id);
-        self.maps[i].entry(id).or_default()
-    }
-
-    fn get(&self, id: &Id) -> Option<&Bucket> {
-        self.maps.get(self.index(*id))?.get(id)
-    }
-
-    fn get_mut(&mut self, id: &Id) -> Option<&mut Bucket> {
-        let i = self.index(*id);
-        self.maps.get_mut(i)?.get_mut(id)
-    }
-
-    fn remove(&mut self, id: &Id) -> Option<Bucket> {
-        let i = self.index(*id);
-        self.maps.get_mut(i)?.remove(id)
-    }
-
-    /// Entries with positions within the bounds, in position order. Pre:
-    /// the bounds are a valid `BTreeMap::range` (start not after end).
-    fn range(&self, lo: Bound<Id>, hi: Bound<Id>) -> impl Iterator<Item = (&Id, &Bucket)> + '_ {
-        let first = match lo {
-            Unbounded => 0,
-            Included(x) | Excluded(x) => self.index(x),
-        };
-        let last = match hi {
-            Unbounded => self.maps.len().saturating_sub(1),
-            Included(x) | Excluded(x) => self.index(x),
-        };
-        let maps = if self.maps.is_empty() {
-            &[][..]
-        } else {
-            &self.maps[first..=last]
-        };
-        maps.iter().flat_map(move |m| m.range((lo, hi)))
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (&Id, &Bucket)> + '_ {
-        self.maps.iter().flat_map(|m| m.iter())
-    }
-}
 
 /// A node's stored data.
 #[derive(Clone, Debug)]
@@ -278,14 +111,14 @@ impl Store {
         }
     }
 
-    /// Starts recording changed keys (see [`Store::take_journal`]).
-    pub fn enable_journal(&mut self) {
+    /// Starts recording changed keys (see [`Store::take_changes`]).
+    pub fn record_changes(&mut self) {
         self.journal.get_or_insert_with(Default::default);
     }
 
     /// The keys inserted, replaced or removed since the journal was enabled or
     /// last taken.
-    pub fn take_journal(&mut self) -> BTreeSet<Key> {
+    pub fn take_changes(&mut self) -> BTreeSet<Key> {
         self.journal
             .as_mut()
             .map(|j| std::mem::take(&mut **j))
@@ -335,10 +168,9 @@ impl Store {
             .map(|(_, v)| v)
     }
 
-    /// Keeps `v` if it is newer than what is held (or nothing is held).
-    /// Returns the live value it replaced when it did, as `Some(previous)`;
-    /// None when the held entry was as new or newer and nothing changed.
-    pub fn merge(&mut self, key: Key, v: Versioned) -> Option<Option<Arc<Value>>> {
+    /// Keeps `v` if it is newer than what is held (or nothing is held):
+    /// versions decide, so a stale copy never overwrites a newer one.
+    pub fn merge(&mut self, key: Key, v: Versioned) -> Merge {
         self.merge_inner(key, v, false).0
     }
 
@@ -347,8 +179,8 @@ impl Store {
     /// write's "what was there", in one search instead of two.
     pub fn merge_held(&mut self, key: Key, v: Versioned) -> Option<Arc<Value>> {
         match self.merge_inner(key, v, true) {
-            (Some(replaced), _) => replaced,
-            (None, kept) => kept,
+            (Merge::Took { previous }, _) => previous,
+            (Merge::Unchanged, kept) => kept,
         }
     }
 
@@ -358,7 +190,7 @@ impl Store {
         key: Key,
         v: Versioned,
         want_kept: bool,
-    ) -> (Option<Option<Arc<Value>>>, Option<Arc<Value>>) {
+    ) -> (Merge, Option<Arc<Value>>) {
         let bucket = self.map.entry(key.id);
         if let Some(slot) = bucket.iter_mut().find(|(t, _)| *t == key.text) {
             if slot.1.version >= v.version {
@@ -367,23 +199,28 @@ impl Store {
                 } else {
                     None
                 };
-                return (None, kept);
+                return (Merge::Unchanged, kept);
             }
             let old = std::mem::replace(&mut slot.1, v);
             self.live_count = self.live_count + usize::from(slot.1.value.is_some())
                 - usize::from(old.value.is_some());
             Self::touch(&mut self.journal, key.id, &key.text);
-            return (Some(old.value), None);
+            return (
+                Merge::Took {
+                    previous: old.value,
+                },
+                None,
+            );
         }
         self.live_count += usize::from(v.value.is_some());
         self.entry_count += 1;
         Self::touch(&mut self.journal, key.id, &key.text);
         bucket.push((key.text, v));
-        (Some(None), None)
+        (Merge::Took { previous: None }, None)
     }
 
     /// Stores a live value at a version (a test and bulk-load convenience).
-    pub fn insert(&mut self, key: Key, value: Value, version: u64) -> Option<Option<Arc<Value>>> {
+    pub fn insert(&mut self, key: Key, value: Value, version: u64) -> Merge {
         self.merge(
             key,
             Versioned {
@@ -517,9 +354,9 @@ impl Store {
         })
     }
 
-    /// Entries (tombstones too) at positions `lo..=hi` in numeric order, not
-    /// ring order: the part of the store one persisted slice holds.
-    pub fn iter_refs_between(
+    /// Entries (tombstones too) at positions `lo..=hi` in numeric order (not
+    /// ring order: no wrap-around), borrowed.
+    pub fn entries_between(
         &self,
         lo: Id,
         hi: Id,
@@ -541,6 +378,7 @@ mod tests {
     use super::*;
     use crate::chord::id::Bits;
     use serde_json::json;
+    use std::collections::BTreeMap;
 
     fn key(v: u128, t: &str) -> Key {
         Key {
@@ -562,11 +400,14 @@ mod tests {
     #[test]
     fn colliding_positions_keep_both_texts() {
         let mut s = Store::default();
-        assert_eq!(s.insert(key(5, "a"), json!(1), 1), Some(None));
-        assert_eq!(s.insert(key(5, "b"), json!(2), 2), Some(None));
+        let new = Merge::Took { previous: None };
+        assert_eq!(s.insert(key(5, "a"), json!(1), 1), new);
+        assert_eq!(s.insert(key(5, "b"), json!(2), 2), new);
         assert_eq!(
             s.insert(key(5, "a"), json!(3), 3),
-            Some(Some(Arc::new(json!(1))))
+            Merge::Took {
+                previous: Some(Arc::new(json!(1)))
+            }
         );
         assert_eq!(s.len(), 2);
         assert_eq!(s.get(&key(5, "b")), Some(&Arc::new(json!(2))));
@@ -582,7 +423,7 @@ mod tests {
     fn older_versions_never_overwrite_newer() {
         let mut s = Store::default();
         s.merge(key(5, "a"), ver(5, json!("new")));
-        assert_eq!(s.merge(key(5, "a"), ver(4, json!("old"))), None);
+        assert_eq!(s.merge(key(5, "a"), ver(4, json!("old"))), Merge::Unchanged);
         assert_eq!(s.get(&key(5, "a")), Some(&Arc::new(json!("new"))));
         // A tombstone hides the value and wins over older writes.
         s.merge(
@@ -594,7 +435,7 @@ mod tests {
         );
         assert_eq!(s.get(&key(5, "a")), None);
         assert_eq!((s.len(), s.entries()), (0, 1));
-        assert_eq!(s.merge(key(5, "a"), ver(5, json!("new"))), None);
+        assert_eq!(s.merge(key(5, "a"), ver(5, json!("new"))), Merge::Unchanged);
         assert_eq!(s.get(&key(5, "a")), None);
     }
 
@@ -689,7 +530,7 @@ mod tests {
         s.insert(key(10, "mine-newer"), json!(2), 9);
         s.insert(key(11, "only-mine"), json!(3), 1);
         s.insert(key(12, "theirs-newer"), json!(4), 1);
-        s.enable_journal();
+        s.record_changes();
         let back = s.sync_in(
             id(5),
             id(15),
@@ -701,7 +542,7 @@ mod tests {
         let texts: Vec<_> = back.iter().map(|(k, _)| &*k.text).collect();
         assert_eq!(texts, vec!["mine-newer", "only-mine"]);
         assert_eq!(s.get(&key(12, "theirs-newer")), Some(&Arc::new(json!(5))));
-        let j: Vec<_> = s.take_journal().into_iter().map(|k| k.text).collect();
+        let j: Vec<_> = s.take_changes().into_iter().map(|k| k.text).collect();
         assert_eq!(j, vec![Arc::<str>::from("theirs-newer")]);
     }
 }

@@ -7,15 +7,17 @@
 //! so a seed replays a run exactly. The world keeps an observer's list of
 //! live members for ordering and checking; the protocol never reads it.
 
+mod bulk;
+mod client;
+
 use super::network::{NetStats, Network};
 use crate::chord::invariants::{self, Violation};
-use crate::chord::ops::{self, Lookup, OpError, Outcome, Transport};
-use crate::chord::spec::Ideal;
+use crate::chord::ops;
 use crate::chord::{Bits, Id, Key, Node, NodeId, Params};
+use crate::chord::{Lookup, OpError, Transport};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -38,6 +40,9 @@ pub enum WorldError {
         /// The node that has it.
         other: String,
     },
+    /// The name cannot be a node's name.
+    #[error("{0:?} cannot name a node: {1}")]
+    BadName(String, &'static str),
     /// No live node has this name.
     #[error("no live node named {0:?}")]
     NoSuchNode(String),
@@ -55,6 +60,29 @@ pub enum WorldError {
         /// The first violation still present.
         first: String,
     },
+}
+
+/// Longest node name, in characters.
+pub const MAX_NAME: usize = 100;
+
+/// A node name must show on one line of a table and be typed back on a
+/// command line: 1 to [`MAX_NAME`] characters, no control characters, no
+/// spaces at either end.
+pub fn check_name(name: &str) -> Result<(), WorldError> {
+    let bad = |why| Err(WorldError::BadName(name.to_owned(), why));
+    if name.is_empty() {
+        return bad("it is empty");
+    }
+    if name.chars().count() > MAX_NAME {
+        return bad("it is longer than 100 characters");
+    }
+    if name.chars().any(char::is_control) {
+        return bad("it holds a control character");
+    }
+    if name.trim() != name {
+        return bad("it starts or ends with a space");
+    }
+    Ok(())
 }
 
 /// A protocol procedure run as one node.
@@ -108,7 +136,7 @@ pub struct World {
     /// The incarnation the next node gets: never reused, so a newcomer at a
     /// departed node's position is a different address.
     next_incarnation: u32,
-    /// Stores of new nodes journal their changes too (persistence).
+    /// Stores of new nodes record their changes too (persistence).
     journaling: bool,
     /// The message counter when the last verb began.
     op_start: u64,
@@ -148,12 +176,12 @@ impl World {
 
     /// Makes every store, present and future, journal its changes, so a
     /// persistent layer can write back only what a command changed.
-    pub fn set_journaling(&mut self, on: bool) {
+    pub fn set_recording_changes(&mut self, on: bool) {
         self.journaling = on;
         if on {
             for id in self.members.clone() {
                 if let Some(n) = self.net.get_mut(id) {
-                    n.store.enable_journal();
+                    n.store.record_changes();
                 }
             }
         }
@@ -162,7 +190,7 @@ impl World {
     fn new_node(&self, id: NodeId) -> Node {
         let mut node = Node::create(id, self.params);
         if self.journaling {
-            node.store.enable_journal();
+            node.store.record_changes();
         }
         node
     }
@@ -303,6 +331,7 @@ impl World {
     }
 
     fn check_new(&self, name: &str, pos: Id) -> Result<(), WorldError> {
+        check_name(name)?;
         if self.by_name.contains_key(name) {
             return Err(WorldError::NameTaken(name.to_owned()));
         }
@@ -389,14 +418,14 @@ impl World {
             .map(|n| n.id)
     }
 
-    /// Keys whose only live copy is on `id` (tombstones aside): what a crash
+    /// Keys (in ring order) whose only live copy is on `id` (tombstones aside): what a crash
     /// of `id` would lose for good. The observer's data precondition, next
     /// to Zave's pointer one ([`World::would_isolate`]): on a ring of fewer
     /// than r members, or while newcomers still wait for their replicas, a
     /// key can have fewer than r copies.
-    pub fn sole_copies(&self, id: NodeId) -> usize {
+    pub fn sole_copies(&self, id: NodeId) -> Vec<Arc<str>> {
         let Some(node) = self.net.get(id) else {
-            return 0;
+            return Vec::new();
         };
         let mut alone: std::collections::BTreeSet<Key> =
             node.store.iter_live().map(|(k, _)| k).collect();
@@ -406,7 +435,7 @@ impl World {
             }
             alone.retain(|k| other.store.get(k).is_none());
         }
-        alone.len()
+        alone.into_iter().map(|k| k.text).collect()
     }
 
     /// Crashes `id` just before the `after`-th message from now.
@@ -501,6 +530,8 @@ impl World {
         unreachable!()
     }
 
+    /// The node a client operation starts at: `from` if it is live, else
+    /// one the generator picks.
     fn start(&mut self, from: Option<NodeId>) -> Result<NodeId, WorldError> {
         match from {
             // The network's slot table holds exactly the members between
@@ -509,87 +540,6 @@ impl World {
             Some(f) => Err(WorldError::NoSuchNode(self.name(f))),
             None => self.pick(),
         }
-    }
-
-    /// Finds successor(key) starting at `from` (default: a node chosen by the
-    /// generator).
-    pub fn lookup(&mut self, key: Id, from: Option<NodeId>) -> Result<Lookup, WorldError> {
-        self.begin_op();
-        let start = self.start(from)?;
-        let r = ops::find_successor(&mut self.net, start, start, key);
-        self.sync_crashes();
-        Ok(r?)
-    }
-
-    /// Many lookups, each `(key, start node)`, with several in flight at
-    /// once ([`ops::find_successors`]): the answers are those of
-    /// [`World::lookup`] one by one, in the same order, and cost the same
-    /// messages, only faster to simulate. A query whose start node is not a
-    /// member answers `OpError::NotRunning` and sends nothing (checked as
-    /// its first step runs, not in a pass of its own over every start:
-    /// that pass would wait on memory once per query).
-    pub fn lookup_many(&mut self, queries: &[(Id, NodeId)]) -> Vec<Result<Lookup, OpError>> {
-        self.begin_op();
-        let r = ops::find_successors(&mut self.net, queries.iter().map(|&(k, s)| (s, k)));
-        self.sync_crashes();
-        r
-    }
-
-    /// Stores `value` under `key`; returns the value it replaced.
-    pub fn put(
-        &mut self,
-        key: &str,
-        value: Value,
-        from: Option<NodeId>,
-    ) -> Result<Outcome<Option<Arc<Value>>>, WorldError> {
-        self.put_shared(Arc::from(key), value, from)
-    }
-
-    /// [`World::put`] of a key text the caller already holds shared (a bulk
-    /// load's records carry theirs so): the ring's copies use that text
-    /// instead of a copy of it.
-    pub fn put_shared(
-        &mut self,
-        key: Arc<str>,
-        value: Value,
-        from: Option<NodeId>,
-    ) -> Result<Outcome<Option<Arc<Value>>>, WorldError> {
-        self.begin_op();
-        let start = self.start(from)?;
-        let key = Key::new(self.bits().hash(&key), key);
-        let version = self.tick();
-        let r = ops::put(&mut self.net, start, &key, Arc::new(value), version);
-        self.sync_crashes();
-        Ok(r?)
-    }
-
-    /// Reads `key` from the first live node holding it.
-    pub fn get(
-        &mut self,
-        key: &str,
-        from: Option<NodeId>,
-    ) -> Result<Outcome<Option<Arc<Value>>>, WorldError> {
-        self.begin_op();
-        let start = self.start(from)?;
-        let key = self.key(key);
-        let r = ops::get(&mut self.net, start, &key);
-        self.sync_crashes();
-        Ok(r?)
-    }
-
-    /// Removes `key`; returns the value it had.
-    pub fn delete(
-        &mut self,
-        key: &str,
-        from: Option<NodeId>,
-    ) -> Result<Outcome<Option<Arc<Value>>>, WorldError> {
-        self.begin_op();
-        let start = self.start(from)?;
-        let key = self.key(key);
-        let version = self.tick();
-        let r = ops::delete(&mut self.net, start, &key, version);
-        self.sync_crashes();
-        Ok(r?)
     }
 
     fn snapshot(&self) -> BTreeMap<NodeId, &Node> {
@@ -615,72 +565,6 @@ impl World {
     /// A violation in words, with node names.
     pub fn describe(&self, v: &Violation) -> String {
         v.describe(&|n| self.name(n))
-    }
-
-    /// A converged ring built directly from the ideal (no messages): for
-    /// simulations too large to grow one join at a time. Names are given with
-    /// optional explicit ids.
-    pub fn bulk(
-        params: Params,
-        seed: u64,
-        nodes: impl IntoIterator<Item = (String, Option<Id>)>,
-    ) -> Result<World, WorldError> {
-        let mut w = World::new(params, seed);
-        let mut all: Vec<(NodeId, String)> = nodes
-            .into_iter()
-            .map(|(name, id)| {
-                let pos = id.unwrap_or_else(|| w.position_for(&name));
-                (w.new_node_id(pos), name)
-            })
-            .collect();
-        all.sort_unstable_by_key(|(n, _)| n.id());
-        for pair in all.windows(2) {
-            if pair[0].0.id() == pair[1].0.id() {
-                return Err(if pair[0].1 == pair[1].1 {
-                    WorldError::NameTaken(pair[0].1.clone())
-                } else {
-                    WorldError::IdTaken {
-                        name: pair[1].1.clone(),
-                        id: params.bits.show(pair[0].0.id()),
-                        other: pair[0].1.clone(),
-                    }
-                });
-            }
-        }
-        w.members = all.iter().map(|p| p.0).collect();
-        for (id, name) in all {
-            if w.by_name.insert(name.clone(), id).is_some() {
-                return Err(WorldError::NameTaken(name));
-            }
-            w.names.insert(id, name);
-        }
-        let ids: Vec<NodeId> = w.members.clone();
-        if ids.is_empty() {
-            return Ok(w);
-        }
-        let ideal = Ideal::new(&ids, params);
-        w.net.reserve_addresses(w.next_incarnation as usize);
-        for &id in &ids {
-            let mut node = Node::create(id, params);
-            node.pred = ideal.pred(id);
-            node.succs = ideal.succs(id);
-            node.succs.shrink_to_fit();
-            node.preds = ideal.preds(id);
-            node.preds.shrink_to_fit();
-            node.fingers = ideal.fingers(id);
-            node.replicated = node.neighbourhood_fingerprint();
-            w.net.insert(node);
-        }
-        Ok(w)
-    }
-
-    /// Bytes of routing state per node (nodes, their lists and fingers, and
-    /// the network's table), excluding stored data and names.
-    pub fn routing_bytes(&self) -> usize {
-        self.nodes()
-            .map(|n| n.routing_bytes() - std::mem::size_of::<Node>())
-            .sum::<usize>()
-            + self.net.table_bytes()
     }
 
     /// Gives procedures direct access, for tests that drive single steps.

@@ -1,0 +1,18 @@
+//! What each user-facing operation does on a ring, between parsing a request
+//! and printing its answer: building a new ring, loading records, crashing a
+//! node under the safety policy, and the views of the ring that commands
+//! show. The command line calls these; so will a server and the simulator's
+//! experiments. Nothing here parses arguments or prints.
+
+pub mod build;
+pub mod fail;
+pub mod load;
+pub mod view;
+
+use crate::chord::NodeId;
+use crate::sim::World;
+
+/// A node as people see it: name and id.
+pub fn show_node(world: &World, n: NodeId) -> String {
+    format!("{} ({})", world.name(n), world.bits().show(n.id()))
+}

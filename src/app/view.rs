@@ -1,0 +1,169 @@
+//! What commands show about a ring, as plain data: printers turn these into
+//! tables or JSON, and a server can send them as they are.
+
+use crate::chord::{Id, NodeId};
+use crate::chord::{Lookup, ops::Outcome};
+use crate::sim::World;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A node named for people: its name and its id as the ring shows ids.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeRef {
+    /// The node's name.
+    pub name: String,
+    /// Its id (decimal on rings up to 64 bits, hex above).
+    pub id: String,
+}
+
+impl NodeRef {
+    /// `n` as `world` names it.
+    pub fn of(world: &World, n: NodeId) -> NodeRef {
+        NodeRef {
+            name: world.name(n),
+            id: world.bits().show(n.id()),
+        }
+    }
+}
+
+impl std::fmt::Display for NodeRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.name, self.id)
+    }
+}
+
+/// One run of equal fingers: fingers `from` up to the next run's start
+/// point at `node`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FingerRun {
+    /// The first finger index of the run (0-based: the paper's finger 1 is 0).
+    pub from: u8,
+    /// The node's name.
+    pub node: String,
+}
+
+/// One node of `dht ring`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeRow {
+    /// The node's name.
+    pub node: String,
+    /// Its id.
+    pub id: String,
+    /// Its predecessor's name, if it knows one.
+    pub predecessor: Option<String>,
+    /// Its successor list, nearest first.
+    pub successors: Vec<String>,
+    /// Live keys it is responsible for.
+    pub keys: usize,
+    /// Live replicas it holds for other nodes.
+    pub replicas: usize,
+    /// Its finger table as runs.
+    pub fingers: Vec<FingerRun>,
+}
+
+/// Every node in ring order, as `dht ring` shows it. `held` gives the
+/// positions of the live keys each node holds, by node name (the state file
+/// counts them without loading values).
+pub fn ring_rows(world: &World, held: &BTreeMap<String, Vec<Id>>) -> Vec<NodeRow> {
+    world
+        .nodes()
+        .map(|n| {
+            let name = world.name(n.id);
+            let held = held.get(&name).map(Vec::as_slice).unwrap_or(&[]);
+            let own = held.iter().filter(|k| n.responsible_for(**k)).count();
+            NodeRow {
+                id: world.bits().show(n.id.id()),
+                predecessor: n.pred.map(|p| world.name(p)),
+                successors: n.succs.iter().map(|s| world.name(*s)).collect(),
+                keys: own,
+                replicas: held.len() - own,
+                fingers: n
+                    .fingers
+                    .runs()
+                    .iter()
+                    .map(|&(from, f)| FingerRun {
+                        from,
+                        node: world.name(f),
+                    })
+                    .collect(),
+                node: name,
+            }
+        })
+        .collect()
+}
+
+/// The answer to a `get`: the value, and how the lookup found it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GetReport {
+    /// The key asked for.
+    pub key: String,
+    /// True when a live value was found.
+    pub found: bool,
+    /// The value, or null.
+    pub value: Option<Arc<Value>>,
+    /// The name of the node that served the read.
+    pub node: String,
+    /// The nodes asked, from the start node to the key's predecessor.
+    pub path: Vec<NodeRef>,
+    /// The key's successor, as the lookup found it.
+    pub successor: NodeRef,
+    /// Forwards along the path (the paper's path length).
+    pub hops: usize,
+    /// Every request the get sent to another node.
+    pub messages: u64,
+    /// The node that served the read, with its id.
+    #[serde(skip)]
+    pub served_by: NodeRef,
+}
+
+impl GetReport {
+    /// The report of `out`, a get of `key` just run on `world`.
+    pub fn new(world: &World, key: &str, out: &Outcome<Option<Arc<Value>>>) -> GetReport {
+        let Lookup {
+            path, successor, ..
+        } = &out.lookup;
+        GetReport {
+            key: key.to_owned(),
+            found: out.result.is_some(),
+            value: out.result.clone(),
+            node: world.name(out.served_by),
+            path: path.iter().map(|n| NodeRef::of(world, *n)).collect(),
+            successor: NodeRef::of(world, *successor),
+            hops: out.lookup.hops(),
+            messages: world.last_op_messages(),
+            served_by: NodeRef::of(world, out.served_by),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chord::Params;
+
+    #[test]
+    fn ring_rows_count_keys_and_replicas() {
+        let mut w = World::bulk(
+            Params::new(16, 2),
+            1,
+            (0..4).map(|i| (format!("n{i}"), None)),
+        )
+        .unwrap();
+        w.put("k", serde_json::json!(1), None).unwrap();
+        let mut held: BTreeMap<String, Vec<Id>> = BTreeMap::new();
+        for n in w.nodes() {
+            held.insert(
+                w.name(n.id),
+                n.store.iter_live().map(|(k, _)| k.id).collect(),
+            );
+        }
+        let rows = ring_rows(&w, &held);
+        assert_eq!(rows.len(), 4);
+        assert_eq!(rows.iter().map(|r| r.keys).sum::<usize>(), 1);
+        assert_eq!(rows.iter().map(|r| r.replicas).sum::<usize>(), 1);
+        let json = serde_json::to_value(&rows[0]).unwrap();
+        assert!(json["fingers"][0]["node"].is_string());
+    }
+}

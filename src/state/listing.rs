@@ -1,0 +1,115 @@
+//! Streaming reads of the stored keys, one slice at a time: `dump`'s
+//! listing and `ring`'s key counts.
+
+use super::open::classify;
+use super::slice::read_slice;
+use super::{State, StateError, codec};
+use crate::chord::store::Key;
+use crate::chord::{Id, NodeId};
+use futures_util::TryStreamExt;
+use sqlx::Row;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+impl State {
+    /// Calls `each` with every stored live entry (tombstones excluded),
+    /// with the holding node's name and address, slice by slice in position
+    /// order.
+    async fn for_each_live_copy(
+        &mut self,
+        mut each: impl FnMut(&Arc<str>, NodeId, &Key, &Arc<serde_json::Value>),
+    ) -> Result<(), StateError> {
+        let mut nodes: BTreeMap<i64, (Arc<str>, NodeId)> = BTreeMap::new();
+        for row in sqlx::query("SELECT nid, name, addr FROM nodes")
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(self.sql())?
+        {
+            let name: String = row.get(1);
+            let addr: &[u8] = row.get(2);
+            let id = codec::decode_node_id(addr)
+                .map_err(|e| self.damaged(format!("node {name:?}: {e}")))?;
+            nodes.insert(row.get(0), (name.into(), id));
+        }
+        let mut rows =
+            sqlx::query("SELECT slice, data FROM slices ORDER BY slice").fetch(&mut self.conn);
+        let mut bad = None;
+        while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
+            let slice: i64 = row.get(0);
+            let data: &[u8] = row.get(1);
+            let decoded = read_slice(slice, data, |key, v, nid| {
+                let (name, id) = nodes.get(&nid)?;
+                if let Some(value) = &v.value {
+                    each(name, *id, key, value);
+                }
+                Some(())
+            });
+            if let Err(what) = decoded {
+                bad = Some(what);
+                break;
+            }
+        }
+        drop(rows);
+        match bad {
+            Some(what) => Err(self.damaged(what)),
+            None => Ok(()),
+        }
+    }
+    /// Calls `each` with every key that has a live copy (tombstones
+    /// excluded), in key-position order (then key text), and its live
+    /// copies with the names and addresses of the nodes holding them, for
+    /// `dump`. One slice is in memory at a time, so a dump of millions of
+    /// keys streams; `each` may take the copies out of the vector.
+    pub async fn for_each_key(
+        &mut self,
+        mut each: impl FnMut(&Key, &mut Vec<StoredCopy>),
+    ) -> Result<(), StateError> {
+        // A slice holds each key's copies together, so a key's group ends
+        // where another key starts.
+        let mut group: Vec<StoredCopy> = Vec::new();
+        self.for_each_live_copy(|name, node, key, value| {
+            if group.first().is_some_and(|c| c.key != *key) {
+                let done = group[0].key.clone();
+                each(&done, &mut group);
+                group.clear();
+            }
+            group.push(StoredCopy {
+                key: key.clone(),
+                value: Arc::clone(value),
+                node_name: Arc::clone(name),
+                node,
+            });
+        })
+        .await?;
+        if let Some(first) = group.first() {
+            let done = first.key.clone();
+            each(&done, &mut group);
+        }
+        Ok(())
+    }
+    /// Live keys held per node, for `ring`.
+    pub async fn key_counts(&mut self) -> Result<BTreeMap<String, Vec<Id>>, StateError> {
+        let mut out: BTreeMap<String, Vec<Id>> = BTreeMap::new();
+        self.for_each_live_copy(|name, _, key, _| match out.get_mut(&**name) {
+            Some(ids) => ids.push(key.id),
+            None => {
+                out.insert(name.to_string(), vec![key.id]);
+            }
+        })
+        .await?;
+        Ok(out)
+    }
+}
+
+/// One stored copy of a key, as `dump` lists it.
+#[derive(Debug, Clone)]
+pub struct StoredCopy {
+    /// The key.
+    pub key: Key,
+    /// Its value.
+    pub value: Arc<serde_json::Value>,
+    /// The holding node's name (shared by all its copies).
+    pub node_name: Arc<str>,
+    /// The holding node's address.
+    pub node: NodeId,
+}

@@ -1,0 +1,98 @@
+//! Reading the ring out of the state file: every node's routing state and
+//! the slices of entries a command needs.
+
+use super::open::classify;
+use super::slice::{read_slice, slice_of};
+use super::{Loaded, Scope, State, StateError, codec};
+use crate::chord::Node;
+use crate::sim::Counters;
+use crate::sim::World;
+use futures_util::TryStreamExt;
+use sqlx::Row;
+use std::collections::BTreeMap;
+
+impl State {
+    /// Reads the ring: every node, and the entries `scope` asks for. Every
+    /// store journals its changes from here on, for [`State::save`].
+    pub async fn load(&mut self, scope: Scope) -> Result<Loaded, StateError> {
+        if !self.has_ring().await? {
+            return Err(StateError::NoRing(self.path.clone()));
+        }
+        let params = self.params().await?;
+        let counters: Counters = serde_json::from_str(&self.meta("counters").await?)
+            .map_err(|e| self.damaged(format!("counters: {e}")))?;
+        let rows = sqlx::query("SELECT nid, addr, name, routing FROM nodes")
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(self.sql())?;
+        let mut by_nid: BTreeMap<i64, Node> = BTreeMap::new();
+        let mut names: BTreeMap<i64, String> = BTreeMap::new();
+        let mut snapshot = BTreeMap::new();
+        for row in rows {
+            let nid: i64 = row.get(0);
+            let addr: Vec<u8> = row.get(1);
+            let name: String = row.get(2);
+            let routing: Vec<u8> = row.get(3);
+            let id = codec::decode_node_id(&addr)
+                .map_err(|e| self.damaged(format!("node {name:?}: {e}")))?;
+            let node = codec::decode(id, params, &routing)
+                .map_err(|e| self.damaged(format!("node {name:?}: {e}")))?;
+            snapshot.insert(id, (nid, routing));
+            by_nid.insert(nid, node);
+            names.insert(nid, name);
+        }
+        let query = match scope {
+            Scope::Routing => None,
+            Scope::Key(_) => Some("SELECT slice, data FROM slices WHERE slice = ?"),
+            Scope::All => Some("SELECT slice, data FROM slices"),
+        };
+        let mut held: Vec<(i64, i64)> = Vec::new();
+        if let Some(q) = query {
+            let mut q = sqlx::query(q);
+            if let Scope::Key(id) = scope {
+                q = q.bind(slice_of(params.bits, id));
+            }
+            let mut rows = q.fetch(&mut self.conn);
+            let mut bad = None;
+            let mut holders: Vec<i64> = Vec::new();
+            while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
+                let slice: i64 = row.get(0);
+                let data: &[u8] = row.get(1);
+                holders.clear();
+                let decoded = read_slice(slice, data, |key, v, nid| {
+                    let node = by_nid.get_mut(&nid)?;
+                    node.store.merge(key.clone(), v.clone());
+                    if holders.last() != Some(&nid) {
+                        holders.push(nid);
+                    }
+                    Some(())
+                });
+                if let Err(what) = decoded {
+                    bad = Some(what);
+                    break;
+                }
+                holders.sort_unstable();
+                holders.dedup();
+                held.extend(holders.iter().map(|&nid| (slice, nid)));
+            }
+            drop(rows);
+            if let Some(what) = bad {
+                return Err(self.damaged(what));
+            }
+        }
+        let nodes: Vec<(String, Node)> = by_nid
+            .into_iter()
+            .map(|(nid, node)| (names.remove(&nid).unwrap_or_default(), node))
+            .collect();
+        let mut world = World::from_parts(params, counters, nodes);
+        world.set_recording_changes(true);
+        held.sort_unstable();
+        Ok(Loaded {
+            world,
+            nodes: snapshot,
+            held,
+            whole: scope == Scope::All,
+            fresh: false,
+        })
+    }
+}

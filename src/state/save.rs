@@ -1,0 +1,243 @@
+//! Writing a ring back: changed node rows, the slices holding changed or
+//! departed copies, and the world's counters; a new ring written whole.
+
+use super::open::classify;
+use super::slice::{SliceBatch, encode_fresh, gather_slice, slice_holders, slice_of};
+use super::{Loaded, Saved, State, StateError, codec};
+use crate::chord::NodeId;
+use crate::sim::World;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+impl State {
+    /// Writes back what changed since `load`: node rows added, changed or
+    /// gone, the slices holding entries the stores journaled or copies of
+    /// departed nodes (each rewritten whole from the stores of the nodes
+    /// holding copies in it, which hold all of them: see [`Scope::Key`]),
+    /// and the world's counters.
+    ///
+    /// Panics if nodes departed from a ring not loaded whole ([`Scope::All`]):
+    /// their copies could be in slices never read.
+    pub async fn save(&mut self, loaded: &mut Loaded) -> Result<Saved, StateError> {
+        let mut saved = Saved::default();
+        let bits = loaded.world.bits();
+        let live: Vec<NodeId> = loaded.world.members().collect();
+        // Departed nodes' rows go; their copies leave their slices below.
+        let mut departed: Vec<i64> = Vec::new();
+        for (id, (nid, _)) in &loaded.nodes {
+            if live.binary_search(id).is_err() {
+                assert!(
+                    loaded.whole,
+                    "a ring whose members change is loaded whole (Scope::All)"
+                );
+                sqlx::query("DELETE FROM nodes WHERE nid = ?")
+                    .bind(nid)
+                    .execute(&mut self.conn)
+                    .await
+                    .map_err(self.sql())?;
+                saved.nodes += 1;
+                departed.push(*nid);
+            }
+        }
+        departed.sort_unstable();
+        // Slices to rewrite, each with the live nodes (row ids) whose
+        // stores hold copies in it.
+        let mut dirty: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
+        let mut by_nid: BTreeMap<i64, NodeId> = BTreeMap::new();
+        for id in live {
+            let routing = codec::encode(loaded.world.node(id).expect("live node"));
+            let nid = match loaded.nodes.get(&id) {
+                Some((nid, old)) => {
+                    if *old != routing {
+                        sqlx::query("UPDATE nodes SET routing = ? WHERE nid = ?")
+                            .bind(&routing)
+                            .bind(nid)
+                            .execute(&mut self.conn)
+                            .await
+                            .map_err(|e| classify(&self.path, e))?;
+                        saved.nodes += 1;
+                    }
+                    *nid
+                }
+                None => {
+                    let nid: i64 = sqlx::query_scalar(
+                        "INSERT INTO nodes(addr, name, routing) VALUES (?, ?, ?) RETURNING nid",
+                    )
+                    .bind(codec::node_id_bytes(id))
+                    .bind(loaded.world.name(id))
+                    .bind(&routing)
+                    .fetch_one(&mut self.conn)
+                    .await
+                    .map_err(|e| classify(&self.path, e))?;
+                    saved.nodes += 1;
+                    nid
+                }
+            };
+            by_nid.insert(nid, id);
+            if !loaded.fresh {
+                let node = loaded.world.node_mut(id).expect("live node");
+                for k in node.store.take_changes() {
+                    dirty.entry(slice_of(bits, k.id)).or_default().insert(nid);
+                }
+            }
+        }
+        if loaded.fresh {
+            let nodes: Vec<(NodeId, i64)> = by_nid.iter().map(|(&nid, &id)| (id, nid)).collect();
+            saved.slices += self.write_fresh(loaded, nodes).await?;
+        } else {
+            for &(slice, nid) in &loaded.held {
+                if departed.binary_search(&nid).is_ok() {
+                    dirty.entry(slice).or_default();
+                }
+            }
+            // Every live node that held copies in a dirty slice when it was
+            // read holds them still (or has journaled what changed).
+            for (slice, holders) in dirty.iter_mut() {
+                let from = loaded.held.partition_point(|h| h.0 < *slice);
+                holders.extend(
+                    loaded.held[from..]
+                        .iter()
+                        .take_while(|h| h.0 == *slice)
+                        .map(|h| h.1)
+                        .filter(|nid| by_nid.contains_key(nid)),
+                );
+            }
+            let mut batch = SliceBatch::new();
+            let mut emptied: Vec<i64> = Vec::new();
+            for (slice, holders) in dirty {
+                if batch.is_full() {
+                    saved.slices += self.flush_slices(&mut batch, true).await?;
+                }
+                let mut copies: Vec<codec::SliceCopy> = Vec::new();
+                gather_slice(
+                    &loaded.world,
+                    slice,
+                    holders.into_iter().map(|nid| (nid, by_nid[&nid])),
+                    &mut copies,
+                );
+                if copies.is_empty() {
+                    emptied.push(slice);
+                    continue;
+                }
+                batch.start(slice);
+                codec::put_slice(&mut batch.raw, &mut copies);
+            }
+            saved.slices += self.flush_slices(&mut batch, true).await?;
+            saved.slices += emptied.len();
+            for slice in emptied {
+                sqlx::query("DELETE FROM slices WHERE slice = ?")
+                    .bind(slice)
+                    .execute(&mut self.conn)
+                    .await
+                    .map_err(self.sql())?;
+            }
+        }
+        let counters = serde_json::to_string(&loaded.world.counters()).expect("counters serialize");
+        self.set_meta("counters", &counters).await?;
+        Ok(saved)
+    }
+    /// Writes every slice of a ring new to the file. Two threads encode
+    /// while this task writes: encoding is mostly waiting on memory (every
+    /// entry's text and value live elsewhere), so it takes longer than the
+    /// writes and splits well. The world is lent to the threads and comes
+    /// back when they are done, error or not.
+    pub(super) async fn write_fresh(
+        &mut self,
+        loaded: &mut Loaded,
+        nodes: Vec<(NodeId, i64)>,
+    ) -> Result<usize, StateError> {
+        const ENCODERS: usize = 2;
+        let params = loaded.world.params();
+        let holders = slice_holders(&loaded.world, &nodes);
+        let world = Arc::new(std::mem::replace(&mut loaded.world, World::new(params, 0)));
+        let (full_tx, mut full_rx) = tokio::sync::mpsc::channel::<SliceBatch>(2 * ENCODERS);
+        // Batches written come back here for reuse (buffers and compressor).
+        let spares: Arc<Mutex<Vec<SliceBatch>>> = Arc::default();
+        let mut encoders = Vec::new();
+        let mut spawn_error = None;
+        for e in 0..ENCODERS {
+            // Runs of 64 slices in turn, so both threads have work to the end.
+            let mine: Vec<(i64, Vec<(i64, NodeId)>)> = holders
+                .iter()
+                .filter(|(slice, _)| (*slice as usize / 64) % ENCODERS == e)
+                .cloned()
+                .collect();
+            let (world, full_tx, spares) =
+                (Arc::clone(&world), full_tx.clone(), Arc::clone(&spares));
+            let spawned = std::thread::Builder::new()
+                .name("dht-encode".into())
+                .spawn(move || encode_fresh(&world, mine, &full_tx, &spares));
+            match spawned {
+                Ok(handle) => encoders.push(handle),
+                Err(e) => {
+                    spawn_error = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(full_tx);
+        let mut written = match spawn_error {
+            None => Ok(0),
+            Some(e) => Err(StateError::Sql {
+                path: self.path.clone(),
+                source: sqlx::Error::Io(e),
+            }),
+        };
+        while written.is_ok()
+            && let Some(mut batch) = full_rx.recv().await
+        {
+            match self.flush_slices(&mut batch, false).await {
+                Ok(n) => {
+                    if let Ok(w) = &mut written {
+                        *w += n;
+                    }
+                    spares.lock().expect("no encoder panics").push(batch);
+                }
+                Err(e) => written = Err(e),
+            }
+        }
+        // Encoders still sending stop when they find nobody receiving.
+        drop(full_rx);
+        for handle in encoders {
+            handle.join().expect("the slice encoders do not panic");
+        }
+        loaded.world = Arc::try_unwrap(world)
+            .unwrap_or_else(|_| unreachable!("every encoder has ended and dropped its share"));
+        written
+    }
+    /// Writes the batch's slice rows (replacing existing ones when
+    /// `upsert`) in one statement and empties it, keeping its buffer.
+    /// Returns the rows written.
+    pub(super) async fn flush_slices(
+        &mut self,
+        batch: &mut SliceBatch,
+        upsert: bool,
+    ) -> Result<usize, StateError> {
+        batch.seal();
+        let n = batch.rows.len();
+        if n == 0 {
+            return Ok(0);
+        }
+        let mut sql = String::from("INSERT INTO slices(slice, data) VALUES ");
+        for i in 0..n {
+            sql.push_str(if i == 0 { "(?, ?)" } else { ", (?, ?)" });
+        }
+        if upsert {
+            sql.push_str(" ON CONFLICT(slice) DO UPDATE SET data = excluded.data");
+        }
+        let mut q = sqlx::query(&sql);
+        let ends = batch
+            .rows
+            .iter()
+            .skip(1)
+            .map(|r| r.1)
+            .chain([batch.arena.len()]);
+        for (&(slice, start), end) in batch.rows.iter().zip(ends) {
+            q = q.bind(slice).bind(&batch.arena[start..end]);
+        }
+        q.execute(&mut self.conn).await.map_err(self.sql())?;
+        batch.rows.clear();
+        batch.arena.clear();
+        Ok(n)
+    }
+}

@@ -1,0 +1,110 @@
+//! Upgrading files of formats 1 (an entry per row) and 2 (a row per node and
+//! slice) to format 3 (a row per slice, each write once).
+
+use super::open::classify;
+use super::slice::{CREATE_SLICES, SliceBatch, slice_of};
+use super::{Access, FORMAT_VERSION, State, StateError, codec};
+use crate::chord::Id;
+use crate::chord::store::{Key, Versioned};
+use futures_util::TryStreamExt;
+use sqlx::Row;
+
+impl State {
+    /// Rewrites a file of an older format in this one, in its own
+    /// transaction for a reader (which then reads on as usual) and inside the
+    /// command's for a writer (so a failed command leaves the file as it
+    /// was). Format 1 held an entry per row; format 2 a row per node and
+    /// slice, with each node's copies written out.
+    pub(super) async fn upgrade(&mut self, access: Access) -> Result<(), StateError> {
+        if access == Access::Read {
+            self.run(&["ROLLBACK", "BEGIN IMMEDIATE"]).await?;
+        }
+        // Another process may have upgraded it while we waited for the lock.
+        let version: u32 = self.meta("version").await?.parse().unwrap_or(0);
+        if version < FORMAT_VERSION {
+            tracing::info!(path = %self.path.display(), "upgrading state format {version} to {FORMAT_VERSION}");
+            let bits = self.params().await?.bits;
+            // Every copy, with its slice and holder.
+            let mut copies: Vec<(i64, Key, Versioned, i64)> = Vec::new();
+            let old_table = if version == 1 { "entries" } else { "chunks" };
+            {
+                let query = if version == 1 {
+                    "SELECT nid, key_pos, key, version, value FROM entries"
+                } else {
+                    "SELECT nid, data FROM chunks"
+                };
+                let mut rows = sqlx::query(query).fetch(&mut self.conn);
+                let mut bad = None;
+                while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
+                    let nid: i64 = row.get(0);
+                    if version == 1 {
+                        match format_one_entry(&row) {
+                            Ok((key, v)) => copies.push((slice_of(bits, key.id), key, v, nid)),
+                            Err(what) => {
+                                bad = Some(what);
+                                break;
+                            }
+                        }
+                    } else {
+                        let data: &[u8] = row.get(1);
+                        if let Err(e) = codec::for_each_entry(data, |key, v| {
+                            copies.push((slice_of(bits, key.id), key, v, nid))
+                        }) {
+                            bad = Some(format!("stored entries of node row {nid}: {e}"));
+                            break;
+                        }
+                    }
+                }
+                drop(rows);
+                if let Some(what) = bad {
+                    return Err(self.damaged(what));
+                }
+            }
+            self.run(&[CREATE_SLICES]).await?;
+            copies.sort_unstable_by_key(|c| c.0);
+            let mut batch = SliceBatch::new();
+            for group in copies.chunk_by(|a, b| a.0 == b.0) {
+                if batch.is_full() {
+                    self.flush_slices(&mut batch, false).await?;
+                }
+                batch.start(group[0].0);
+                let mut refs: Vec<codec::SliceCopy> = group
+                    .iter()
+                    .map(|c| (c.1.id, &*c.1.text, &c.2, c.3))
+                    .collect();
+                codec::put_slice(&mut batch.raw, &mut refs);
+            }
+            self.flush_slices(&mut batch, false).await?;
+            self.run(&[&format!("DROP TABLE {old_table}")]).await?;
+            self.set_meta("version", &FORMAT_VERSION.to_string())
+                .await?;
+        }
+        if access == Access::Read {
+            self.run(&["COMMIT", "BEGIN DEFERRED"]).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A format-1 entry row (nid, key_pos, key, version, value) as a key and
+/// its versioned value, or what is damaged about it.
+fn format_one_entry(row: &sqlx::sqlite::SqliteRow) -> Result<(Key, Versioned), String> {
+    let pos: &[u8] = row.get(1);
+    let text: &str = row.get(2);
+    let version: i64 = row.get(3);
+    let value: Option<&str> = row.get(4);
+    let pos = <[u8; 20]>::try_from(pos)
+        .map(Id::from_bytes)
+        .map_err(|_| format!("entry {text:?} has a malformed position"))?;
+    let value = value
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| format!("entry {text:?} holds invalid JSON: {e}"))?;
+    Ok((
+        Key::new(pos, text),
+        Versioned {
+            version: version as u64,
+            value,
+        },
+    ))
+}

@@ -1,0 +1,168 @@
+//! join, leave, fail and concurrent writers.
+
+use crate::{Env, data};
+use predicates::prelude::*;
+use serde_json::{Value, json};
+
+#[test]
+fn membership_changes_keep_every_key() {
+    let e = Env::new();
+    e.ok(&[
+        "load",
+        "--source",
+        "sql",
+        "--table",
+        "items",
+        "--url",
+        &format!("sqlite://{}", data("items.db")),
+        "--nodes",
+        "10",
+    ]);
+    let before = e.dump();
+    e.ok(&["join", "--count", "3"]);
+    assert_eq!(e.dump().len(), before.len());
+    for (k, v) in &before {
+        assert_eq!(&e.get(k), v);
+    }
+    e.ok(&["maintain", "--until-stable"]);
+    e.ok(&["leave", "node-4"]);
+    e.ok(&["fail", "node-7"]);
+    for (k, v) in &before {
+        assert_eq!(&e.get(k), v, "{k} right after a crash");
+    }
+    e.dht().arg("check").assert().code(1);
+    e.ok(&["maintain", "--until-stable"]);
+    e.ok(&["check"]);
+    assert_eq!(e.dump(), before);
+    let j: Value = serde_json::from_str(&e.ok(&["ring", "--json"])).unwrap();
+    assert_eq!(j.as_array().unwrap().len(), 11);
+    let copies: usize = j
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["keys"].as_u64().unwrap() as usize + n["replicas"].as_u64().unwrap() as usize)
+        .sum();
+    assert_eq!(copies, 35 * 3);
+}
+
+#[test]
+fn fail_refuses_to_isolate_a_node() {
+    let e = Env::new();
+    e.ok(&["init", "--nodes", "4", "--replicas", "2"]);
+    let j: Value = serde_json::from_str(&e.ok(&["ring", "--json"])).unwrap();
+    let succs = j[0]["successors"].as_array().unwrap();
+    e.ok(&["fail", succs[0].as_str().unwrap()]);
+    e.dht()
+        .args(["fail", succs[1].as_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no live successor"));
+}
+
+#[test]
+fn fail_refuses_to_lose_the_only_copy() {
+    let e = Env::new();
+    e.ok(&["init", "--nodes", "3", "--replicas", "1"]);
+    e.ok(&["put", "solo", "1"]);
+    let j: Value = serde_json::from_str(&e.ok(&["get", "solo", "--json"])).unwrap();
+    let holder = j["node"].as_str().unwrap().to_owned();
+    e.dht()
+        .args(["fail", &holder])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("only live copy of 1 keys"));
+    assert_eq!(e.get("solo"), json!(1));
+    // Forced, the key is gone (and with r = 1 the ring is broken too: the
+    // lookup may not even finish).
+    e.ok(&["fail", &holder, "--force"]);
+    e.dht().args(["get", "solo"]).assert().failure();
+}
+
+/// `fail --force` on the node holding a key's only copy says which keys are
+/// now lost, instead of "replicas remain elsewhere".
+#[test]
+fn forced_fail_names_the_keys_it_lost() {
+    let e = Env::new();
+    e.ok(&["init", "--nodes", "3", "--replicas", "1"]);
+    e.ok(&["put", "lonely", "1"]);
+    let holder = e.ok(&["dump", "--format", "json"]);
+    let v: Value = serde_json::from_str(&holder).unwrap();
+    let node = v[0]["node"].as_str().unwrap().to_owned();
+    let refused = e.fails(&["fail", &node]);
+    assert!(refused.contains("\"lonely\""), "{refused}");
+    let out = e.ok(&["fail", &node, "--force"]);
+    assert!(out.contains("lost: \"lonely\""), "{out}");
+    assert!(!out.contains("replicas remain"), "{out}");
+}
+
+/// Node names are validated (`join ""` used to add a nameless node) and
+/// `join --count 0` is refused; neither changes the ring.
+#[test]
+fn bad_node_names_and_counts_are_refused() {
+    let e = Env::new();
+    e.ok(&["init", "--nodes", "2"]);
+    let before = e.state_bytes();
+    for (args, says) in [
+        (&["join", ""][..], "empty"),
+        (&["join", "a\tb"][..], "control character"),
+        (&["join", " lead"][..], "space"),
+        (&["join", "--count", "0"][..], "0"),
+    ] {
+        let err = e.fails(args);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    assert_eq!(e.state_bytes(), before);
+    let ring: Value = serde_json::from_str(&e.ok(&["ring", "--json"])).unwrap();
+    assert_eq!(ring.as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn concurrent_writers_serialize() {
+    let e = Env::new();
+    e.ok(&["init", "--nodes", "6"]);
+    let children: Vec<_> = (0..6)
+        .map(|p| {
+            let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("dht"));
+            c.current_dir(e.dir.path());
+            c.args(["load", "--source", "json", "--path"]);
+            let path = e.write(
+                &format!("p{p}.json"),
+                &serde_json::to_string(
+                    &(0..30)
+                        .map(|i| (format!("p{p}-k{i}"), json!(i)))
+                        .collect::<serde_json::Map<_, _>>(),
+                )
+                .unwrap(),
+            );
+            c.arg(path);
+            c.stdout(std::process::Stdio::null());
+            c.spawn().unwrap()
+        })
+        .collect();
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("dht"));
+            c.current_dir(e.dir.path())
+                .args(["dump", "--format", "json"]);
+            c.stdout(std::process::Stdio::piped());
+            c.spawn().unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    for r in readers {
+        let out = r.wait_with_output().unwrap();
+        assert!(out.status.success());
+        // A reader sees whole loads only: a multiple of 30 keys.
+        let n = serde_json::from_slice::<Value>(&out.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len();
+        assert_eq!(n % 30, 0, "reader saw {n} keys");
+    }
+    let d = e.dump();
+    assert_eq!(d.len(), 180);
+    e.ok(&["check"]);
+}

@@ -1,0 +1,381 @@
+//! Loading from every source: files, SQLite, edge-case text, bad input.
+
+use crate::{Env, data};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[test]
+fn default_sql_load_then_dump_and_get() {
+    let e = Env::new();
+    let out = e.ok(&[
+        "load",
+        "--source",
+        "sql",
+        "--table",
+        "items",
+        "--url",
+        &format!("sqlite://{}", data("items.db")),
+    ]);
+    assert!(out.contains("records read        35"), "{out}");
+    assert!(out.contains("created a ring of 8 nodes"));
+    let d = e.dump();
+    assert_eq!(d.len(), 35);
+    assert_eq!(d["apple"], json!(1.2));
+    assert_eq!(e.get("banana"), json!(0.99));
+    e.ok(&["check"]);
+}
+
+#[test]
+fn sql_load_finds_the_shipped_database_by_default() {
+    let e = Env::new();
+    e.ok(&["load", "--source", "sql", "--table", "items"]);
+    assert_eq!(e.dump().len(), 35);
+}
+
+#[test]
+fn every_file_source_loads() {
+    let e = Env::new();
+    e.ok(&["load", "--source", "csv", "--path", &data("items.csv")]);
+    assert_eq!(e.get("cherry"), json!(7.9));
+    let e = Env::new();
+    e.ok(&[
+        "load",
+        "--source",
+        "parquet",
+        "--path",
+        &data("items.parquet"),
+        "--key-col",
+        "sku",
+        "--value-col",
+        "price",
+    ]);
+    assert_eq!(e.get("C-300"), json!(7.9));
+    let e = Env::new();
+    e.ok(&[
+        "load",
+        "--source",
+        "parquet",
+        "--path",
+        &data("items.parquet"),
+        "--key-col",
+        "sku",
+    ]);
+    assert_eq!(
+        e.get("B-201"),
+        json!({"name": "blackberry", "price": 4.5, "unit": "box", "in_stock": false, "origin": null})
+    );
+    let e = Env::new();
+    e.ok(&["load", "--source", "json", "--path", &data("items.json")]);
+    // Numbers keep the digits they were written with (5.20, not 5.2).
+    let want: Value = serde_json::from_str(
+        r#"{"sku": "F-500", "price": 5.20, "unit": "kg", "in_stock": true, "origin": "Greece"}"#,
+    )
+    .unwrap();
+    assert_eq!(e.get("fig"), want);
+    assert_eq!(
+        e.ok(&["get", "fig"]).trim(),
+        r#"{"sku":"F-500","price":5.20,"unit":"kg","in_stock":true,"origin":"Greece"}"#
+    );
+    let e = Env::new();
+    e.ok(&[
+        "load",
+        "--source",
+        "ndjson",
+        "--path",
+        &data("items.ndjson"),
+        "--key-col",
+        "name",
+        "--value-col",
+        "origin",
+    ]);
+    assert_eq!(e.get("quince"), Value::Null);
+    assert_eq!(e.get("kiwi"), json!("New Zealand"));
+    // A JSON array of rows is a DataFrame.
+    let e = Env::new();
+    let p = e.write("rows.json", r#"[{"k": "a", "v": 1}, {"k": "b", "v": 2}]"#);
+    e.ok(&["load", "--source", "json", "--path", p.to_str().unwrap()]);
+    assert_eq!(e.get("a"), json!(1));
+}
+
+#[test]
+fn sql_query_and_typed_columns() {
+    let e = Env::new();
+    let url = format!("sqlite://{}", data("items.db"));
+    e.ok(&[
+        "load",
+        "--source",
+        "sql",
+        "--url",
+        &url,
+        "--query",
+        "SELECT sku, price_cents FROM catalog WHERE in_stock = 1",
+    ]);
+    let d = e.dump();
+    assert_eq!(d["A-100"], json!(120));
+    assert!(!d.contains_key("B-201"));
+    let e = Env::new();
+    e.ok(&[
+        "load",
+        "--source",
+        "sql",
+        "--url",
+        &url,
+        "--table",
+        "catalog",
+        "--key-col",
+        "sku",
+    ]);
+    assert_eq!(e.get("Q-940")["origin"], Value::Null);
+}
+
+/// Keys and values that break naive formats.
+fn nasty() -> Vec<(String, String)> {
+    vec![
+        ("plain".into(), "simple".into()),
+        ("comma,key".into(), "a,b,c".into()),
+        ("quote\"key".into(), "she said \"hi\"".into()),
+        ("multi\nline".into(), "line1\nline2\r\nline3".into()),
+        ("ünïcödé 鍵 🔑".into(), "値 ✓ émoji 🎉".into()),
+        ("empty-value".into(), "".into()),
+        ("  spaces  ".into(), "  kept  ".into()),
+        ("tab\tkey".into(), "tab\tvalue".into()),
+    ]
+}
+
+#[test]
+fn edge_case_text_round_trips_through_load_dump_and_get() {
+    let e = Env::new();
+    let mut w = csv::Writer::from_path(e.path("nasty.csv")).unwrap();
+    w.write_record(["key", "value"]).unwrap();
+    for (k, v) in nasty() {
+        w.write_record([&k, &v]).unwrap();
+    }
+    w.flush().unwrap();
+    e.ok(&[
+        "load",
+        "--source",
+        "csv",
+        "--path",
+        e.path("nasty.csv").to_str().unwrap(),
+    ]);
+    let want: BTreeMap<String, Value> = nasty()
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    assert_eq!(e.dump(), want);
+    for (k, v) in &want {
+        assert_eq!(&e.get(k), v, "get {k:?}");
+    }
+    // ndjson
+    let nd: BTreeMap<String, Value> = e
+        .ok(&["dump", "--format", "ndjson"])
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|o| (o["key"].as_str().unwrap().to_owned(), o["value"].clone()))
+        .collect();
+    assert_eq!(nd, want);
+    // csv: values are JSON text
+    let text = e.ok(&["dump", "--format", "csv"]);
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let got: BTreeMap<String, Value> = r
+        .records()
+        .map(|rec| rec.unwrap())
+        .map(|rec| (rec[0].to_owned(), serde_json::from_str(&rec[1]).unwrap()))
+        .collect();
+    assert_eq!(got, want);
+    // table: one line per key, control characters escaped
+    let table = e.ok(&["dump"]);
+    assert_eq!(table.lines().count(), want.len() + 1);
+    assert!(table.contains("multi\\nline"));
+}
+
+#[test]
+fn json_values_keep_types_and_digits() {
+    let e = Env::new();
+    let p = e.write(
+        "d.json",
+        r#"{"int": 12345678901234567890123, "dec": 1.10, "neg": -0.000001, "t": true, "n": null, "arr": [1, "x", {"y": []}], "obj": {"z": {"deep": "yes"}}}"#,
+    );
+    e.ok(&["load", "--source", "json", "--path", p.to_str().unwrap()]);
+    assert_eq!(e.ok(&["get", "int"]).trim(), "12345678901234567890123");
+    assert_eq!(e.ok(&["get", "dec"]).trim(), "1.10");
+    assert_eq!(e.ok(&["get", "n"]).trim(), "null");
+    assert_eq!(e.get("obj"), json!({"z": {"deep": "yes"}}));
+    assert_eq!(e.get("arr"), json!([1, "x", {"y": []}]));
+}
+
+/// Runs a failing load and checks that the error says `what` and that the
+/// ring is exactly as before.
+fn bad_load(e: &Env, args: &[&str], what: &[&str]) {
+    let before = e.state_bytes().map(|_| e.dump());
+    let out = e.dht().arg("load").args(args).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "load {args:?} should fail: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    for w in what {
+        assert!(
+            err.contains(w),
+            "load {args:?}: error {err:?} should mention {w:?}"
+        );
+    }
+    assert_eq!(
+        e.state_bytes().map(|_| e.dump()),
+        before,
+        "load {args:?} changed the ring"
+    );
+}
+
+#[test]
+fn bad_input_names_file_row_and_column_and_commits_nothing() {
+    let e = Env::new();
+    e.ok(&["load", "--source", "csv", "--path", &data("items.csv")]);
+    let nullkey = e.write("nullkey.csv", "k,v\na,1\n,2\nc,3\n");
+    let p = |x: &PathBuf| x.to_str().unwrap().to_owned();
+    bad_load(
+        &e,
+        &["--source", "csv", "--path", &p(&nullkey)],
+        &["nullkey.csv", "row 2", "\"k\"", "empty"],
+    );
+    let nullkey2 = e.write(
+        "nullkey.ndjson",
+        "{\"k\": \"a\", \"v\": 1}\n{\"k\": null, \"v\": 2}\n",
+    );
+    bad_load(
+        &e,
+        &["--source", "ndjson", "--path", &p(&nullkey2)],
+        &["nullkey.ndjson", "row 2", "\"k\"", "null"],
+    );
+    let emptykey = e.write("emptykey.json", r#"{"a": 1, "": 2}"#);
+    bad_load(
+        &e,
+        &["--source", "json", "--path", &p(&emptykey)],
+        &["emptykey.json", "row 2", "empty"],
+    );
+    bad_load(
+        &e,
+        &["--source", "csv", "--path", "missing.csv"],
+        &["missing.csv"],
+    );
+    bad_load(
+        &e,
+        &["--source", "parquet", "--path", &data("items.csv")],
+        &["items.csv", "Parquet"],
+    );
+    bad_load(
+        &e,
+        &["--source", "json", "--path", &data("items.csv")],
+        &["items.csv"],
+    );
+    bad_load(
+        &e,
+        &[
+            "--source",
+            "csv",
+            "--path",
+            &data("items.csv"),
+            "--key-col",
+            "nope",
+        ],
+        &["items.csv", "\"nope\"", "\"name\", \"price\""],
+    );
+    bad_load(
+        &e,
+        &["--source", "parquet", "--path", &data("items.parquet")],
+        &["items.parquet", "6 columns", "--key-col"],
+    );
+    let ragged = e.write("ragged.csv", "k,v\na,1\nb,2,3,4\n");
+    bad_load(
+        &e,
+        &["--source", "csv", "--path", &p(&ragged)],
+        &["ragged.csv"],
+    );
+    let url = format!("sqlite://{}", data("items.db"));
+    bad_load(
+        &e,
+        &["--source", "sql", "--url", &url, "--table", "nosuch"],
+        &["nosuch"],
+    );
+    bad_load(
+        &e,
+        &[
+            "--source",
+            "sql",
+            "--url",
+            &url,
+            "--table",
+            "items; DROP TABLE items",
+        ],
+        &["not a plain identifier"],
+    );
+    bad_load(
+        &e,
+        &[
+            "--source",
+            "sql",
+            "--url",
+            &url,
+            "--query",
+            "DELETE FROM items",
+        ],
+        &["read-only SELECT"],
+    );
+    bad_load(
+        &e,
+        &[
+            "--source",
+            "sql",
+            "--url",
+            "sqlite:///no/such/dir/x.db",
+            "--table",
+            "items",
+        ],
+        &["/no/such/dir/x.db"],
+    );
+
+    // With --skip-bad-rows the good rows load and each bad one is reported.
+    let out = e
+        .dht()
+        .args([
+            "load",
+            "--source",
+            "csv",
+            "--path",
+            &p(&nullkey),
+            "--skip-bad-rows",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("skipped"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("rejected            1"));
+    assert_eq!(e.get("c"), json!(3));
+}
+
+#[test]
+fn duplicate_keys_last_wins_and_are_counted() {
+    let e = Env::new();
+    let p = e.write("dup.csv", "k,v\na,1\nb,2\na,3\n");
+    let out = e.ok(&["load", "--source", "csv", "--path", p.to_str().unwrap()]);
+    assert!(out.contains("duplicate keys      1"), "{out}");
+    assert!(out.contains("overwritten         1"), "{out}");
+    assert_eq!(e.get("a"), json!(3));
+    let j: Value = serde_json::from_str(&e.ok(&[
+        "load",
+        "--source",
+        "csv",
+        "--path",
+        p.to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap();
+    // On the existing ring every row replaces a stored value, and the one
+    // repeated key is still told apart as a duplicate.
+    assert_eq!(j["overwritten"], 3);
+    assert_eq!(j["duplicates"], 1);
+    assert_eq!(j["inserted"], 0);
+}

@@ -1,0 +1,267 @@
+//! The state file: foreign, damaged and older-format files.
+
+use crate::{Env, data};
+use predicates::prelude::*;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+#[test]
+fn damaged_or_foreign_state_is_refused_and_kept() {
+    let e = Env::new();
+    std::fs::create_dir_all(e.path(".dht")).unwrap();
+    std::fs::write(
+        e.state(),
+        b"this is not a database at all, just some text that happens to be here",
+    )
+    .unwrap();
+    let before = e.state_bytes();
+    e.dht()
+        .args(["dump"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not a dht state file"));
+    e.dht()
+        .args(["init", "--force"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not a dht state file"));
+    e.dht()
+        .args(["load", "--source", "csv", "--path", &data("items.csv")])
+        .assert()
+        .code(2);
+    assert_eq!(e.state_bytes(), before);
+
+    // Some other program's SQLite database.
+    let e = Env::new();
+    e.ok(&["load", "--source", "csv", "--path", &data("items.csv")]);
+    let other = e.path("other.db");
+    std::fs::copy(data("items.db"), &other).unwrap();
+    e.dht()
+        .args(["--state", other.to_str().unwrap(), "ring"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not a dht state file"));
+
+    // A newer format, and a damaged node row.
+    let bump = |sql: &str| {
+        e.with_db(async |c| {
+            sqlx::query(sql).execute(c).await.unwrap();
+        })
+    };
+    bump("UPDATE meta SET value = '99' WHERE key = 'version'");
+    e.dht()
+        .args(["get", "apple"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("newer dht"));
+    bump(&format!(
+        "UPDATE meta SET value = '{}' WHERE key = 'version'",
+        dht::state::FORMAT_VERSION
+    ));
+    e.ok(&["get", "apple"]);
+    // A slice of stored entries cut short.
+    bump("UPDATE slices SET data = substr(data, 1, 30)");
+    e.dht()
+        .args(["dump"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("damaged"));
+    bump("UPDATE nodes SET routing = x'0102' WHERE nid = (SELECT min(nid) FROM nodes)");
+    e.dht()
+        .args(["get", "apple"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("damaged"));
+    e.dht()
+        .args(["init"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("already exists"));
+}
+
+/// Every stored copy in the state file of `e` (format 3): (node row id,
+/// key, versioned value).
+async fn copies_in(
+    c: &mut sqlx::SqliteConnection,
+) -> Vec<(i64, dht::chord::store::Key, dht::chord::store::Versioned)> {
+    use sqlx::Row;
+    let rows = sqlx::query("SELECT data FROM slices")
+        .fetch_all(&mut *c)
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for row in rows {
+        let data: Vec<u8> = row.get(0);
+        dht::state::codec::for_each_copy(&data, |k, v, nid| out.push((nid, k.clone(), v.clone())))
+            .unwrap();
+    }
+    assert!(!out.is_empty());
+    out
+}
+
+/// Rewrites the state file of `e` as format 1 (one row per stored copy, as
+/// the first release wrote it) from what format 3 holds.
+fn downgrade_to_format_one(e: &Env) {
+    e.with_db(async |c| {
+        sqlx::query(
+            "CREATE TABLE entries (
+                key_pos BLOB NOT NULL,
+                key TEXT NOT NULL,
+                nid INTEGER NOT NULL REFERENCES nodes(nid) ON DELETE CASCADE,
+                version INTEGER NOT NULL,
+                value TEXT,
+                PRIMARY KEY (key_pos, key, nid)) WITHOUT ROWID",
+        )
+        .execute(&mut *c)
+        .await
+        .unwrap();
+        for (nid, k, v) in copies_in(c).await {
+            sqlx::query("INSERT INTO entries VALUES (?, ?, ?, ?, ?)")
+                .bind(k.id.to_bytes().to_vec())
+                .bind(&*k.text)
+                .bind(nid)
+                .bind(v.version as i64)
+                .bind(v.value.map(|x| x.to_string()))
+                .execute(&mut *c)
+                .await
+                .unwrap();
+        }
+        for sql in [
+            "DROP TABLE slices",
+            "UPDATE meta SET value = '1' WHERE key = 'version'",
+        ] {
+            sqlx::query(sql).execute(&mut *c).await.unwrap();
+        }
+    });
+}
+
+/// Rewrites the state file of `e` as format 2 (a row per node and slice,
+/// each node's copies written out, as the second release wrote it) from
+/// what format 3 holds.
+fn downgrade_to_format_two(e: &Env) {
+    use dht::state::codec;
+    e.with_db(async |c| {
+        sqlx::query(
+            "CREATE TABLE chunks (
+                chunk INTEGER NOT NULL,
+                nid INTEGER NOT NULL REFERENCES nodes(nid) ON DELETE CASCADE,
+                data BLOB NOT NULL,
+                PRIMARY KEY (chunk, nid))",
+        )
+        .execute(&mut *c)
+        .await
+        .unwrap();
+        let bits = dht::chord::Bits::MAX;
+        let mut rows: BTreeMap<(i64, i64), Vec<u8>> = BTreeMap::new();
+        let mut copies = copies_in(c).await;
+        copies.sort_by(|a, b| (a.1.id, &a.1.text).cmp(&(b.1.id, &b.1.text)));
+        for (nid, k, v) in copies {
+            let raw = rows
+                .entry((dht::state::slice_of(bits, k.id), nid))
+                .or_default();
+            codec::put_entry(raw, k.id, &k.text, &v);
+        }
+        let mut z = codec::row_compressor();
+        for ((chunk, nid), raw) in rows {
+            let mut sealed = Vec::new();
+            codec::seal_row(&raw, &mut sealed, &mut z);
+            sqlx::query("INSERT INTO chunks VALUES (?, ?, ?)")
+                .bind(chunk)
+                .bind(nid)
+                .bind(sealed)
+                .execute(&mut *c)
+                .await
+                .unwrap();
+        }
+        for sql in [
+            "DROP TABLE slices",
+            "UPDATE meta SET value = '2' WHERE key = 'version'",
+        ] {
+            sqlx::query(sql).execute(&mut *c).await.unwrap();
+        }
+    });
+}
+
+/// The format version the state file of `e` records, and its tables.
+fn format_and_tables(e: &Env) -> (String, Vec<String>) {
+    e.with_db(async |c| {
+        let version = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'version'")
+            .fetch_one(&mut *c)
+            .await
+            .unwrap();
+        let tables =
+            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+                .fetch_all(&mut *c)
+                .await
+                .unwrap();
+        (version, tables)
+    })
+}
+
+/// The format version the state file of `e` records.
+fn format_version(e: &Env) -> String {
+    format_and_tables(e).0
+}
+
+/// A state file of format 1 is upgraded on first use by a reader, and reads
+/// back exactly: every key, every copy, the same dump.
+#[test]
+fn format_one_state_is_upgraded_and_reads_back() {
+    let e = Env::new();
+    e.ok(&["load", "--source", "csv", "--path", &data("items.csv")]);
+    let want = e.dump();
+    let want_copies = e.copies();
+    downgrade_to_format_one(&e);
+    assert_eq!(format_version(&e), "1");
+    // A reader upgrades it and sees the same data, every copy.
+    assert_eq!(e.copies(), want_copies);
+    assert_eq!(format_version(&e), "3");
+    assert_eq!(e.dump(), want);
+    e.ok(&["get", "apple"]);
+    // And it stays upgraded: writers work on it.
+    e.ok(&["put", "fresh-key", "\"v\""]);
+    e.ok(&["check"]);
+    e.ok(&["get", "fresh-key"]);
+}
+
+/// A writer upgrades a format-1 file inside its own transaction: a writer
+/// that fails leaves the file in format 1, untouched; one that succeeds
+/// leaves it upgraded, with every old copy and its own change.
+#[test]
+fn format_one_state_is_upgraded_by_writers_in_their_transaction() {
+    let e = Env::new();
+    e.ok(&["load", "--source", "csv", "--path", &data("items.csv")]);
+    let want_copies = e.copies();
+    downgrade_to_format_one(&e);
+    let before = format_and_tables(&e);
+    assert_eq!(before.0, "1");
+    assert!(before.1.contains(&"entries".to_owned()));
+    // Fails after opening the file for writing (and upgrading it in its
+    // transaction): the file is left in format 1.
+    e.fails(&["leave", "no-such-node"]);
+    assert_eq!(format_and_tables(&e), before);
+    // Succeeds: upgraded, and the change is there with every old copy.
+    e.ok(&["put", "fresh-key", "\"v\""]);
+    assert_eq!(format_version(&e), "3");
+    e.ok(&["delete", "fresh-key"]);
+    assert_eq!(e.copies(), want_copies);
+    e.ok(&["check"]);
+}
+
+/// A state file of format 2 (a row per node and slice) is upgraded on first
+/// use, and reads back exactly, every copy; writers work on it after.
+#[test]
+fn format_two_state_is_upgraded_and_reads_back() {
+    let e = Env::new();
+    e.ok(&["load", "--source", "csv", "--path", &data("items.csv")]);
+    e.ok(&["fail", "node-3"]);
+    let want_copies = e.copies();
+    downgrade_to_format_two(&e);
+    assert_eq!(format_version(&e), "2");
+    assert_eq!(e.copies(), want_copies);
+    assert_eq!(format_version(&e), "3");
+    e.ok(&["maintain", "--until-stable"]);
+    e.ok(&["check"]);
+    e.ok(&["put", "fresh-key", "\"v\""]);
+    assert_eq!(e.get("fresh-key"), json!("v"));
+}
