@@ -44,6 +44,20 @@ pub async fn read_sqlite(
         .map_err(|e| SourceError::Sql(format!("{url}: {e}")))?
         .read_only(true)
         .create_if_missing(false);
+    // A source is never modified, not even by the log files SQLite makes
+    // beside a database in WAL mode: with no log file there (nothing
+    // unwritten, no writer), open it as immutable; with one, another
+    // program has it open and its log holds data, so read through it.
+    let log = {
+        let mut p = opts.get_filename().as_os_str().to_os_string();
+        p.push("-wal");
+        std::path::PathBuf::from(p)
+    };
+    let opts = if log.exists() {
+        opts
+    } else {
+        opts.immutable(true)
+    };
     let mut conn = SqliteConnection::connect_with(&opts)
         .await
         .map_err(|e| SourceError::Sql(format!("cannot open SQLite database {url}: {e}")))?;

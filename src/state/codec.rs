@@ -14,7 +14,7 @@ use crate::chord::{Id, Node, NodeId, Params};
 
 /// A routing blob did not decode.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("damaged routing state: {0}")]
+#[error("{0}")]
 pub struct Damaged(pub &'static str);
 
 const NODE_ID_LEN: usize = 24;

@@ -1,13 +1,13 @@
 //! Streaming reads of the stored keys, one slice at a time: `dump`'s
 //! listing and `ring`'s key counts.
 
+use super::column;
 use super::open::classify;
-use super::slice::read_slice;
+use super::slice::{read_slice, slice_row};
 use super::{State, StateError, codec};
 use crate::chord::store::Key;
 use crate::chord::{Id, NodeId};
 use futures_util::TryStreamExt;
-use sqlx::Row;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -25,18 +25,26 @@ impl State {
             .await
             .map_err(self.sql())?
         {
-            let name: String = row.get(1);
-            let addr: &[u8] = row.get(2);
+            let nid: i64 =
+                column(&row, 0).map_err(|e| self.damaged(format!("table nodes: {e}")))?;
+            let in_row = |e: String| self.damaged(format!("table nodes, row {nid}: {e}"));
+            let name: String = column(&row, 1).map_err(in_row)?;
+            let addr: &[u8] = column(&row, 2).map_err(in_row)?;
             let id = codec::decode_node_id(addr)
-                .map_err(|e| self.damaged(format!("node {name:?}: {e}")))?;
-            nodes.insert(row.get(0), (name.into(), id));
+                .map_err(|e| in_row(format!("node {name:?}: address: {e}")))?;
+            nodes.insert(nid, (name.into(), id));
         }
         let mut rows =
             sqlx::query("SELECT slice, data FROM slices ORDER BY slice").fetch(&mut self.conn);
         let mut bad = None;
         while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
-            let slice: i64 = row.get(0);
-            let data: &[u8] = row.get(1);
+            let (slice, data) = match slice_row(&row) {
+                Ok(x) => x,
+                Err(what) => {
+                    bad = Some(what);
+                    break;
+                }
+            };
             let decoded = read_slice(slice, data, |key, v, nid| {
                 let (name, id) = nodes.get(&nid)?;
                 if let Some(value) = &v.value {

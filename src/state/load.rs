@@ -1,14 +1,14 @@
 //! Reading the ring out of the state file: every node's routing state and
 //! the slices of entries a command needs.
 
+use super::column;
 use super::open::classify;
-use super::slice::{read_slice, slice_of};
+use super::slice::{read_slice, slice_of, slice_row};
 use super::{Loaded, Scope, State, StateError, codec};
 use crate::chord::Node;
 use crate::sim::Counters;
 use crate::sim::World;
 use futures_util::TryStreamExt;
-use sqlx::Row;
 use std::collections::BTreeMap;
 
 impl State {
@@ -29,14 +29,16 @@ impl State {
         let mut names: BTreeMap<i64, String> = BTreeMap::new();
         let mut snapshot = BTreeMap::new();
         for row in rows {
-            let nid: i64 = row.get(0);
-            let addr: Vec<u8> = row.get(1);
-            let name: String = row.get(2);
-            let routing: Vec<u8> = row.get(3);
+            let nid: i64 =
+                column(&row, 0).map_err(|e| self.damaged(format!("table nodes: {e}")))?;
+            let in_row = |e: String| self.damaged(format!("table nodes, row {nid}: {e}"));
+            let addr: Vec<u8> = column(&row, 1).map_err(in_row)?;
+            let name: String = column(&row, 2).map_err(in_row)?;
+            let routing: Vec<u8> = column(&row, 3).map_err(in_row)?;
             let id = codec::decode_node_id(&addr)
-                .map_err(|e| self.damaged(format!("node {name:?}: {e}")))?;
+                .map_err(|e| in_row(format!("node {name:?}: address: {e}")))?;
             let node = codec::decode(id, params, &routing)
-                .map_err(|e| self.damaged(format!("node {name:?}: {e}")))?;
+                .map_err(|e| in_row(format!("node {name:?}: routing state: {e}")))?;
             snapshot.insert(id, (nid, routing));
             by_nid.insert(nid, node);
             names.insert(nid, name);
@@ -56,8 +58,13 @@ impl State {
             let mut bad = None;
             let mut holders: Vec<i64> = Vec::new();
             while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
-                let slice: i64 = row.get(0);
-                let data: &[u8] = row.get(1);
+                let (slice, data) = match slice_row(&row) {
+                    Ok(x) => x,
+                    Err(what) => {
+                        bad = Some(what);
+                        break;
+                    }
+                };
                 holders.clear();
                 let decoded = read_slice(slice, data, |key, v, nid| {
                     let node = by_nid.get_mut(&nid)?;

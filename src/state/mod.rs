@@ -122,7 +122,11 @@ pub enum Scope {
 /// An open state file, inside one transaction.
 pub struct State {
     conn: SqliteConnection,
+    /// The state file as the user named it (messages name this).
     path: PathBuf,
+    /// A new state file is built at a temporary path beside `path` and
+    /// linked into place on commit, so a command that fails leaves no file.
+    pending: Option<open::PendingFile>,
 }
 
 /// A ring read from the state, with what is needed to write back only changes.
@@ -163,4 +167,20 @@ pub struct Saved {
     pub nodes: usize,
     /// Slice rows inserted, updated or deleted.
     pub slices: usize,
+}
+
+/// Column `i` of `row` as a `T`, or what is wrong with it. SQLite lets any
+/// column hold any type, so a row edited by another program can hold an
+/// integer where a blob belongs: that is damage to report, not a panic.
+pub(crate) fn column<'r, T>(row: &'r sqlx::sqlite::SqliteRow, i: usize) -> Result<T, String>
+where
+    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    use sqlx::Row;
+    row.try_get(i).map_err(|e| match e {
+        sqlx::Error::ColumnDecode { index, source } => {
+            format!("column {index} holds the wrong type ({source})")
+        }
+        other => other.to_string(),
+    })
 }

@@ -5,7 +5,7 @@ use super::slice::CREATE_SLICES;
 use super::{Access, FORMAT_NAME, FORMAT_VERSION, State, StateError};
 use crate::chord::Params;
 use crate::sim::Counters;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, SqliteConnection};
 use std::path::Path;
 use std::time::Duration;
@@ -17,55 +17,74 @@ impl State {
     /// Opens the state at `path` and starts a transaction: deferred for
     /// reads, immediate (taking the write lock, waiting up to 30 s for it)
     /// for writes.
+    ///
+    /// The file is identified before anything about it changes: a file that
+    /// is not a dht state file is refused with its bytes untouched (WAL mode
+    /// and page size are set only on our own files). A reader of a file or
+    /// directory it cannot write still reads. With `Create` and no file, the
+    /// ring is built in a new file beside `path` that [`State::commit`]
+    /// links into place, so a command that fails leaves nothing behind.
     pub async fn open(path: &Path, access: Access) -> Result<State, StateError> {
         let path = path.to_path_buf();
-        if access != Access::Create && !path.exists() {
+        if path.is_dir() {
+            return Err(StateError::NotOurs(path));
+        }
+        let exists = path.exists();
+        if !exists && access != Access::Create {
             return Err(StateError::NoRing(path));
         }
-        if access == Access::Create
-            && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(dir).map_err(|e| StateError::Sql {
-                path: path.clone(),
-                source: e.into(),
-            })?;
-        }
-        let opts = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(access == Access::Create)
-            // Large pages: slice rows are kilobytes, and a million-key load
-            // writes tens of megabytes twice (log, then checkpoint), one page
-            // per write; 64 KiB pages make that sixteen times fewer writes. Applies to files this creates; SQLite keeps an existing
-            // file's page size.
-            .page_size(65536)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30))
-            // 32 MiB of page cache: commands read slices once and write
-            // them once, so a larger cache only costs memory the kernel
-            // must zero first.
-            .pragma("cache_size", "-32768")
-            // Large loads run long statements by design; they are not news.
-            .disable_statement_logging();
-        let mut conn = SqliteConnection::connect_with(&opts)
+        let mut pending = None;
+        let target: std::path::PathBuf = if exists {
+            path.clone()
+        } else {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| StateError::Sql {
+                    path: path.clone(),
+                    source: e.into(),
+                })?;
+            }
+            let tmp = pending_path(&path);
+            remove_database_files(&tmp);
+            pending = Some(PendingFile(tmp.clone()));
+            tmp
+        };
+        let conn = connect(&target, access, !exists)
             .await
             .map_err(|e| classify(&path, e))?;
+        let mut state = State {
+            conn,
+            path,
+            pending,
+        };
+        // Identify it first, outside any transaction and changing nothing.
+        let version = state.check_format(access).await?;
+        let ours = version.is_some();
+        if access != Access::Read {
+            if !ours {
+                // A new, empty file: large pages (slice rows are kilobytes,
+                // and a million-key load writes tens of megabytes twice, log
+                // then checkpoint; 64 KiB pages make that sixteen times fewer
+                // writes). Only possible before the first table.
+                state.run(&["PRAGMA page_size = 65536"]).await?;
+            }
+            state.run(&["PRAGMA journal_mode = WAL"]).await?;
+        }
         let begin = if access == Access::Read {
             "BEGIN DEFERRED"
         } else {
             "BEGIN IMMEDIATE"
         };
-        sqlx::query(begin)
-            .execute(&mut conn)
-            .await
-            .map_err(|e| classify(&path, e))?;
-        let mut state = State { conn, path };
-        if state.check_format(access).await? < FORMAT_VERSION {
+        state.run(&[begin]).await?;
+        // Again inside the transaction: another process may have changed the
+        // file between the first look and the lock.
+        if let Some(v) = state.check_format(access).await?
+            && v < FORMAT_VERSION
+        {
             state.upgrade(access).await?;
         }
         Ok(state)
     }
+
     /// Runs statements without parameters, in order.
     pub(super) async fn run(&mut self, stmts: &[&str]) -> Result<(), StateError> {
         for stmt in stmts {
@@ -77,8 +96,8 @@ impl State {
         Ok(())
     }
     /// Checks the file is a dht state this build can read; returns its
-    /// format version (FORMAT_VERSION for a file still empty).
-    pub(super) async fn check_format(&mut self, access: Access) -> Result<u32, StateError> {
+    /// format version, or None for a file still empty (`Create` only).
+    pub(super) async fn check_format(&mut self, access: Access) -> Result<Option<u32>, StateError> {
         let tables: Vec<String> =
             sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
                 .fetch_all(&mut self.conn)
@@ -86,7 +105,7 @@ impl State {
                 .map_err(self.sql())?;
         if tables.is_empty() {
             if access == Access::Create {
-                return Ok(FORMAT_VERSION);
+                return Ok(None);
             }
             return Err(StateError::NoRing(self.path.clone()));
         }
@@ -112,7 +131,7 @@ impl State {
                 found: version,
             });
         }
-        Ok(version)
+        Ok(Some(version))
     }
     pub(super) fn damaged(&self, what: impl Into<String>) -> StateError {
         StateError::Damaged {
@@ -191,21 +210,114 @@ impl State {
         let p = self.meta("params").await?;
         serde_json::from_str(&p).map_err(|e| self.damaged(format!("ring settings: {e}")))
     }
-    /// Makes the transaction's changes durable and visible.
-    pub async fn commit(mut self) -> Result<(), StateError> {
+    /// Makes the transaction's changes durable and visible. A new state
+    /// file is linked into place now, unless another process created one
+    /// there meanwhile (then nothing is replaced and this is an error).
+    pub async fn commit(self) -> Result<(), StateError> {
+        let State {
+            mut conn,
+            path,
+            pending,
+        } = self;
         sqlx::query("COMMIT")
-            .execute(&mut self.conn)
+            .execute(&mut conn)
             .await
-            .map_err(|e| classify(&self.path, e))?;
-        self.conn
-            .close()
-            .await
-            .map_err(|e| classify(&self.path, e))?;
+            .map_err(|e| classify(&path, e))?;
+        // Closing checkpoints the log into the file, so a new file is
+        // complete on its own when it is linked into place.
+        conn.close().await.map_err(|e| classify(&path, e))?;
+        if let Some(tmp) = &pending {
+            match std::fs::hard_link(&tmp.0, &path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    return Err(StateError::Exists(path));
+                }
+                // No hard links on this file system: a rename instead.
+                Err(_) => std::fs::rename(&tmp.0, &path).map_err(|e| StateError::Sql {
+                    path: path.clone(),
+                    source: e.into(),
+                })?,
+            }
+        }
         Ok(())
     }
 }
 
+/// Opens a connection to the database at `path` without changing anything
+/// persistent about it. Readers fall back to a read-only connection, and
+/// then to an immutable one, when the file or its directory cannot be
+/// written (SQLite's log needs a shared-memory file beside the database).
+async fn connect(
+    path: &Path,
+    access: Access,
+    create: bool,
+) -> Result<SqliteConnection, sqlx::Error> {
+    let opts = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(create)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(30))
+        // Applies to this connection only, as does the cache size.
+        .synchronous(SqliteSynchronous::Normal)
+        // 32 MiB of page cache: commands read slices once and write them
+        // once, so a larger cache only costs memory the kernel must zero.
+        .pragma("cache_size", "-32768")
+        // Large loads run long statements by design; they are not news.
+        .disable_statement_logging();
+    let first = SqliteConnection::connect_with(&opts).await;
+    if access != Access::Read || first.is_ok() {
+        return first;
+    }
+    let read_only = opts.clone().read_only(true);
+    if let Ok(mut c) = SqliteConnection::connect_with(&read_only).await {
+        // A read-only file in WAL mode may still fail at the first read
+        // when the shared-memory file cannot be made.
+        if sqlx::query("SELECT count(*) FROM sqlite_master")
+            .execute(&mut c)
+            .await
+            .is_ok()
+        {
+            return Ok(c);
+        }
+    }
+    SqliteConnection::connect_with(&read_only.immutable(true)).await
+}
+
+/// Where a new state file is built before [`State::commit`] links it into
+/// place: beside it, so the link stays on one file system.
+fn pending_path(path: &Path) -> std::path::PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".new-{}", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// Removes a database file and its log files, if present.
+pub(super) fn remove_database_files(path: &Path) {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = path.as_os_str().to_os_string();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// A state file being built at a temporary path: removed, with its log
+/// files, when dropped (after it was linked into place, or when the command
+/// failed).
+pub(super) struct PendingFile(std::path::PathBuf);
+
+impl Drop for PendingFile {
+    fn drop(&mut self) {
+        remove_database_files(&self.0);
+    }
+}
+
 pub(super) fn classify(path: &Path, e: sqlx::Error) -> StateError {
+    if let sqlx::Error::ColumnDecode { index, source } = &e {
+        return StateError::Damaged {
+            path: path.to_path_buf(),
+            what: format!("column {index} holds the wrong type ({source})"),
+        };
+    }
     if let sqlx::Error::Database(db) = &e {
         let code = db.code().unwrap_or_default();
         // SQLITE_NOTADB (26) and SQLITE_CORRUPT (11), with extended codes.

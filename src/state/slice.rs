@@ -183,11 +183,20 @@ pub(super) fn read_slice(
             orphan = Some(nid);
         }
     })
-    .map_err(|e| format!("stored entries of slice {slice}: {e}"))?;
+    .map_err(|e| format!("table slices, row {slice}: stored entries: {e}"))?;
     match orphan {
         Some(nid) => Err(format!(
-            "slice {slice} holds copies for no node (row id {nid})"
+            "table slices, row {slice}: holds copies for no node (node row {nid})"
         )),
         None => Ok(()),
     }
+}
+
+/// The (slice, data) columns of a row of the slices table, or what is wrong
+/// with them.
+pub(super) fn slice_row(row: &sqlx::sqlite::SqliteRow) -> Result<(i64, &[u8]), String> {
+    let slice: i64 = super::column(row, 0).map_err(|e| format!("table slices: {e}"))?;
+    let data: &[u8] =
+        super::column(row, 1).map_err(|e| format!("table slices, row {slice}: {e}"))?;
+    Ok((slice, data))
 }

@@ -1,13 +1,13 @@
 //! Upgrading files of formats 1 (an entry per row) and 2 (a row per node and
 //! slice) to format 3 (a row per slice, each write once).
 
+use super::column;
 use super::open::classify;
 use super::slice::{CREATE_SLICES, SliceBatch, slice_of};
 use super::{Access, FORMAT_VERSION, State, StateError, codec};
 use crate::chord::Id;
 use crate::chord::store::{Key, Versioned};
 use futures_util::TryStreamExt;
-use sqlx::Row;
 
 impl State {
     /// Rewrites a file of an older format in this one, in its own
@@ -36,7 +36,13 @@ impl State {
                 let mut rows = sqlx::query(query).fetch(&mut self.conn);
                 let mut bad = None;
                 while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
-                    let nid: i64 = row.get(0);
+                    let nid: i64 = match column(&row, 0) {
+                        Ok(n) => n,
+                        Err(e) => {
+                            bad = Some(format!("table {old_table}: {e}"));
+                            break;
+                        }
+                    };
                     if version == 1 {
                         match format_one_entry(&row) {
                             Ok((key, v)) => copies.push((slice_of(bits, key.id), key, v, nid)),
@@ -46,7 +52,13 @@ impl State {
                             }
                         }
                     } else {
-                        let data: &[u8] = row.get(1);
+                        let data: &[u8] = match column(&row, 1) {
+                            Ok(d) => d,
+                            Err(e) => {
+                                bad = Some(format!("table chunks, node row {nid}: {e}"));
+                                break;
+                            }
+                        };
                         if let Err(e) = codec::for_each_entry(data, |key, v| {
                             copies.push((slice_of(bits, key.id), key, v, nid))
                         }) {
@@ -89,10 +101,10 @@ impl State {
 /// A format-1 entry row (nid, key_pos, key, version, value) as a key and
 /// its versioned value, or what is damaged about it.
 fn format_one_entry(row: &sqlx::sqlite::SqliteRow) -> Result<(Key, Versioned), String> {
-    let pos: &[u8] = row.get(1);
-    let text: &str = row.get(2);
-    let version: i64 = row.get(3);
-    let value: Option<&str> = row.get(4);
+    let pos: &[u8] = column(row, 1).map_err(|e| format!("table entries: {e}"))?;
+    let text: &str = column(row, 2).map_err(|e| format!("table entries: {e}"))?;
+    let version: i64 = column(row, 3).map_err(|e| format!("table entries: {e}"))?;
+    let value: Option<&str> = column(row, 4).map_err(|e| format!("table entries: {e}"))?;
     let pos = <[u8; 20]>::try_from(pos)
         .map(Id::from_bytes)
         .map_err(|_| format!("entry {text:?} has a malformed position"))?;

@@ -265,3 +265,177 @@ fn format_two_state_is_upgraded_and_reads_back() {
     e.ok(&["put", "fresh-key", "\"v\""]);
     assert_eq!(e.get("fresh-key"), json!("v"));
 }
+
+/// Another program's SQLite database given as the state file is refused
+/// by every command with its bytes unchanged: it is identified before its
+/// journal mode or page size could change.
+#[test]
+fn a_foreign_database_is_not_touched() {
+    let e = Env::new();
+    let other = e.path("other.db");
+    std::fs::copy(data("items.db"), &other).unwrap();
+    let before = std::fs::read(&other).unwrap();
+    let state = other.to_str().unwrap();
+    for args in [
+        &["dump"][..],
+        &["get", "apple"][..],
+        &["put", "k", "1"][..],
+        &["ring"][..],
+        &["check"][..],
+        &["init", "--force"][..],
+    ] {
+        let mut all = vec!["--state", state];
+        all.extend_from_slice(args);
+        let err = e.fails(&all);
+        assert!(err.contains("not a dht state file"), "{args:?}: {err}");
+        assert_eq!(std::fs::read(&other).unwrap(), before, "{args:?}");
+    }
+    assert!(!e.path("other.db-wal").exists());
+}
+
+/// A command that fails while creating a ring leaves no state file behind.
+#[test]
+fn a_failed_init_or_load_leaves_no_file() {
+    let e = Env::new();
+    // Two ids that are the same position: refused after the file would
+    // have been opened.
+    let err = e.fails(&["init", "--bits", "6", "--ids", "5,69"]);
+    assert!(err.contains("not an id that fits"), "{err}");
+    let err = e.fails(&["init", "--bits", "6", "--ids", "5,5"]);
+    assert!(err.contains("already") || err.contains("taken"), "{err}");
+    let err = e.fails(&[
+        "load",
+        "--source",
+        "csv",
+        "--path",
+        &data("items.csv"),
+        "--nodes",
+        "0",
+    ]);
+    assert!(err.contains("at least one node"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(e.path(".dht"))
+        .map(|d| d.map(|f| f.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(!e.state().exists());
+}
+
+/// A column holding the wrong SQLite type (set by another program) is
+/// reported as damage naming the table and row, not a panic.
+#[test]
+fn wrongly_typed_columns_are_damage_not_panics() {
+    for (sql, table) in [
+        ("UPDATE nodes SET routing = 7", "table nodes, row"),
+        (
+            "UPDATE nodes SET addr = 'text' WHERE nid = (SELECT min(nid) FROM nodes)",
+            "table nodes, row",
+        ),
+        ("UPDATE slices SET data = 42", "table slices, row"),
+        ("UPDATE meta SET value = 3 WHERE key = 'params'", "damaged"),
+    ] {
+        let e = Env::new();
+        e.ok(&["load", "--source", "csv", "--path", &data("items.csv")]);
+        e.with_db(async |c| {
+            sqlx::query(sql).execute(c).await.unwrap();
+        });
+        for cmd in [&["dump"][..], &["check"][..], &["ring"][..]] {
+            let out = e.dht().args(cmd).output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{sql} / {cmd:?}: {err}");
+            assert!(err.contains("damaged"), "{sql} / {cmd:?}: {err}");
+            assert!(
+                err.contains(table) || !cmd.contains(&"dump"),
+                "{sql} / {cmd:?}: {err}"
+            );
+        }
+    }
+}
+
+/// A source SQLite database in WAL mode is read without leaving log files
+/// beside it, and its bytes stay as they were.
+#[test]
+fn a_source_database_is_never_modified() {
+    let e = Env::new();
+    let src = e.path("src.db");
+    std::fs::copy(data("items.db"), &src).unwrap();
+    let url = format!("sqlite://{}", src.display());
+    {
+        // Switch it to WAL mode, as an application using it might have.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            use sqlx::Connection;
+            let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&mut c)
+                .await
+                .unwrap();
+            c.close().await.unwrap();
+        });
+    }
+    let before = std::fs::read(&src).unwrap();
+    e.ok(&["load", "--source", "sql", "--url", &url, "--table", "items"]);
+    assert_eq!(std::fs::read(&src).unwrap(), before);
+    assert!(!e.path("src.db-wal").exists());
+    assert!(!e.path("src.db-shm").exists());
+}
+
+/// Read-only commands work on a state file, in a directory, that the user
+/// cannot write. Run as another user when the tests run as root (root can
+/// write anything), else by taking write permission away.
+#[test]
+fn reads_work_without_write_permission() {
+    use std::os::unix::fs::PermissionsExt;
+    let e = Env::new();
+    e.ok(&["load", "--source", "csv", "--path", &data("items.csv")]);
+    let dir = e.path(".dht");
+    let mode = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    let root = unsafe { libc_geteuid() } == 0;
+    let runner: Vec<String> = if root {
+        // The binary and the state must be reachable by `nobody`.
+        let bin = e.path("dht");
+        std::fs::copy(assert_cmd::cargo::cargo_bin("dht"), &bin).unwrap();
+        mode(&bin, 0o755);
+        mode(e.dir.path(), 0o755);
+        vec![
+            "setpriv".into(),
+            "--reuid=65534".into(),
+            "--regid=65534".into(),
+            "--clear-groups".into(),
+            bin.display().to_string(),
+        ]
+    } else {
+        vec![assert_cmd::cargo::cargo_bin("dht").display().to_string()]
+    };
+    mode(&e.state(), 0o444);
+    mode(&dir, 0o555);
+    for args in [
+        &["get", "apple"][..],
+        &["dump", "--format", "json"][..],
+        &["ring"][..],
+        &["check"][..],
+    ] {
+        let out = std::process::Command::new(&runner[0])
+            .args(&runner[1..])
+            .args(args)
+            .current_dir(e.dir.path())
+            .env_remove("DHT_STATE")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    mode(&dir, 0o755);
+}
+
+unsafe extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}
