@@ -9,6 +9,10 @@ use crate::sim::{World, WorldError};
 /// N² messages).
 pub const PROTOCOL_BUILD_LIMIT: usize = 256;
 
+/// The most nodes a ring may have: ten million, about 12 GB of memory
+/// while a command runs (1.2 KB per node).
+pub const MAX_NODES: usize = 10_000_000;
+
 /// Maintenance rounds a protocol build may take to converge.
 pub const CONVERGE_LIMIT: usize = 500;
 
@@ -18,6 +22,9 @@ pub enum BuildError {
     /// Zero nodes asked for.
     #[error("a ring needs at least one node (--nodes)")]
     NoNodes,
+    /// More nodes than [`MAX_NODES`].
+    #[error("a ring may have at most 10,000,000 nodes; {0} were asked for")]
+    TooMany(usize),
     /// An explicit id that does not parse or fit.
     #[error("--ids: {given:?} is not an id that fits in {bits} bits")]
     BadId {
@@ -45,7 +52,13 @@ pub fn planned_nodes(
         if count == 0 {
             return Err(BuildError::NoNodes);
         }
+        if count > MAX_NODES {
+            return Err(BuildError::TooMany(count));
+        }
         return Ok((0..count).map(|i| (format!("node-{i}"), None)).collect());
+    }
+    if ids.len() > MAX_NODES {
+        return Err(BuildError::TooMany(ids.len()));
     }
     ids.iter()
         .map(|s| {

@@ -9,6 +9,7 @@ use std::path::Path;
 /// not a dict; the caller reads it as a DataFrame instead.
 pub fn read(path: &Path, skip_bad: bool) -> Result<Batch, SourceError> {
     let shown = path.display().to_string();
+    super::guard::open_file(path)?;
     let text = std::fs::read_to_string(path).map_err(|e| SourceError::Open {
         path: shown.clone(),
         reason: e.to_string(),

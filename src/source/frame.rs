@@ -29,15 +29,28 @@ impl Format {
     }
 }
 
-/// Reads the whole file as a DataFrame.
+/// Reads the whole file as a DataFrame. A file polars cannot read, even
+/// one that makes it panic (a damaged Parquet file), is an error naming the
+/// file; JSON nested deeper than [`super::guard::MAX_DEPTH`] is refused
+/// before polars sees it.
 pub fn read_frame(path: &Path, format: Format) -> Result<DataFrame, SourceError> {
     let shown = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|e| SourceError::Open {
-        path: shown.clone(),
-        reason: e.to_string(),
-    })?;
+    let file = super::guard::open_file(path)?;
+    if matches!(format, Format::Json | Format::Ndjson) {
+        super::guard::check_depth(path)?;
+    }
+    super::guard::no_panic(&shown, format.name(), || {
+        read_frame_from(file, &shown, format)
+    })
+}
+
+fn read_frame_from(
+    file: std::fs::File,
+    shown: &str,
+    format: Format,
+) -> Result<DataFrame, SourceError> {
     let bad = |e: PolarsError| SourceError::Format {
-        path: shown.clone(),
+        path: shown.to_owned(),
         kind: format.name(),
         reason: e.to_string(),
     };

@@ -8,6 +8,7 @@
 pub mod convert;
 pub mod dict;
 pub mod frame;
+pub mod guard;
 pub mod input;
 pub mod select;
 pub mod server;

@@ -86,13 +86,17 @@ pub enum StateError {
     /// Another process held the write lock for too long.
     #[error("{0} is busy: another dht command held it for more than 30 s")]
     Busy(PathBuf),
-    /// The database itself failed.
-    #[error("state database {path}: {source}")]
+    /// The path is a directory.
+    #[error("{0} is a directory; --state names the state file (default .dht/ring.db)")]
+    IsDirectory(PathBuf),
+    /// The database itself failed. The driver's error is shown once, its
+    /// innermost words only (not as a chain that repeats them).
+    #[error("state database {path}: {}", driver_message(cause))]
     Sql {
         /// The file.
         path: PathBuf,
         /// The driver's error.
-        source: sqlx::Error,
+        cause: sqlx::Error,
     },
 }
 
@@ -183,4 +187,14 @@ where
         }
         other => other.to_string(),
     })
+}
+
+/// What the driver says went wrong, once: the database's own message, or
+/// the operating system's, without sqlx's prefix.
+fn driver_message(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(db) => db.message().to_owned(),
+        sqlx::Error::Io(io) => io.to_string(),
+        other => other.to_string(),
+    }
 }

@@ -27,7 +27,7 @@ impl State {
     pub async fn open(path: &Path, access: Access) -> Result<State, StateError> {
         let path = path.to_path_buf();
         if path.is_dir() {
-            return Err(StateError::NotOurs(path));
+            return Err(StateError::IsDirectory(path));
         }
         let exists = path.exists();
         if !exists && access != Access::Create {
@@ -40,7 +40,7 @@ impl State {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| StateError::Sql {
                     path: path.clone(),
-                    source: e.into(),
+                    cause: e.into(),
                 })?;
             }
             let tmp = pending_path(&path);
@@ -235,7 +235,7 @@ impl State {
                 // No hard links on this file system: a rename instead.
                 Err(_) => std::fs::rename(&tmp.0, &path).map_err(|e| StateError::Sql {
                     path: path.clone(),
-                    source: e.into(),
+                    cause: e.into(),
                 })?,
             }
         }
@@ -337,6 +337,6 @@ pub(super) fn classify(path: &Path, e: sqlx::Error) -> StateError {
     }
     StateError::Sql {
         path: path.to_path_buf(),
-        source: e,
+        cause: e,
     }
 }

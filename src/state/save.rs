@@ -180,7 +180,7 @@ impl State {
             None => Ok(0),
             Some(e) => Err(StateError::Sql {
                 path: self.path.clone(),
-                source: sqlx::Error::Io(e),
+                cause: sqlx::Error::Io(e),
             }),
         };
         while written.is_ok()

@@ -83,3 +83,18 @@ fn a_report_that_cannot_be_written_after_a_commit_exits_3() {
     assert_eq!(out.status.code(), Some(3), "{out:?}");
     assert!(e.dump().contains_key("apple"));
 }
+
+/// A database error is said once, not three times over as a chain that
+/// repeats the driver's words; a directory given as the state file is
+/// named as one.
+#[test]
+fn errors_are_said_once() {
+    let e = Env::new();
+    let err = e.fails(&["--state", "/proc/no-such-dir/x.db", "init"]);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let words = "No such file or directory";
+    assert!(err.matches(words).count() <= 1, "{err}");
+    std::fs::create_dir(e.path("adir")).unwrap();
+    let err = e.fails(&["--state", "adir", "dump"]);
+    assert!(err.contains("is a directory"), "{err}");
+}

@@ -379,3 +379,74 @@ fn duplicate_keys_last_wins_and_are_counted() {
     assert_eq!(j["duplicates"], 1);
     assert_eq!(j["inserted"], 0);
 }
+
+/// Hostile files get one clear line naming the file, never a crash: JSON
+/// nested 20,000 deep (a stack overflow before), a damaged Parquet file (a
+/// panic inside polars before), a directory given as the file (once "No
+/// such device"); and a ring size beyond the limit is refused up front.
+#[test]
+fn hostile_files_get_one_clear_line() {
+    let e = Env::new();
+    e.ok(&["load", "--source", "csv", "--path", &data("items.csv")]);
+    let before = e.dump();
+    let deep = format!("{}1{}", "[".repeat(20_000), "]".repeat(20_000));
+    let json = e.write("deep.json", &format!("[{{\"k\": \"a\", \"v\": {deep}}}]"));
+    let ndjson = e.write("deep.ndjson", &format!("{{\"k\": \"a\", \"v\": {deep}}}\n"));
+    let dict = e.write("deep-dict.json", &format!("{{\"a\": {deep}}}"));
+    let mut parquet = std::fs::read(data("items.parquet")).unwrap();
+    let mid = parquet.len() / 2;
+    for b in &mut parquet[mid..mid + 64] {
+        *b ^= 0x5a;
+    }
+    let pq = e.path("damaged.parquet");
+    std::fs::write(&pq, parquet).unwrap();
+    let dir = e.path("a-directory");
+    std::fs::create_dir(&dir).unwrap();
+    for (source, path, says, key) in [
+        ("json", &json, "nested", "k"),
+        ("ndjson", &ndjson, "nested", "k"),
+        ("json", &dict, "recursion limit", ""),
+        ("parquet", &pq, "damaged.parquet", "sku"),
+        ("csv", &dir, "is a directory", "k"),
+    ] {
+        let mut cmd = e.dht();
+        cmd.args(["load", "--source", source, "--path"]).arg(path);
+        if !key.is_empty() {
+            cmd.args(["--key-col", key]);
+        }
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{source}: {err}");
+        assert!(err.contains(says), "{source}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{source}: {err}");
+    }
+    assert_eq!(e.dump(), before);
+    let err = e.fails(&["init", "--force", "--nodes", "18446744073709551615"]);
+    assert!(err.contains("at most 10,000,000 nodes"), "{err}");
+}
+
+/// A `;` inside a string literal is part of the query, not a second
+/// statement; a real second statement is still refused.
+#[test]
+fn queries_are_read_as_sql_not_text() {
+    let e = Env::new();
+    let out = e.ok(&[
+        "load",
+        "--source",
+        "sql",
+        "--query",
+        "SELECT name || ';' AS k, price FROM items -- names; with a semicolon",
+        "--json",
+    ]);
+    let summary: Value = serde_json::from_str(&out).unwrap();
+    assert!(summary["inserted"].as_u64().unwrap() > 0, "{out}");
+    assert!(e.dump().keys().all(|k| k.ends_with(';')));
+    let err = e.fails(&[
+        "load",
+        "--source",
+        "sql",
+        "--query",
+        "SELECT name, price FROM items; DELETE FROM items",
+    ]);
+    assert!(err.contains("single statement"), "{err}");
+}
