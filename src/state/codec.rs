@@ -76,12 +76,92 @@ pub fn encode(node: &Node) -> Vec<u8> {
     out.extend_from_slice(&replicated.to_bits().to_le_bytes());
     out.push(*upkeeps);
     out.push(u8::from(*suspect));
+    let s = node_sum(node.id, &out);
+    out.extend_from_slice(&s);
     out
+}
+
+/// The checksum of a node's routing blob covers its address too (stored in
+/// a column of its own), so a changed address is caught like a changed
+/// pointer.
+fn node_sum(id: NodeId, body: &[u8]) -> [u8; SUM_LEN] {
+    let mut covered = node_id_bytes(id);
+    covered.extend_from_slice(body);
+    sum(&covered)
+}
+
+/// The routing blob of the node at `id`, its checksum verified.
+fn verify_node_sum(id: NodeId, blob: &[u8]) -> Result<&[u8], Damaged> {
+    if blob.len() < SUM_LEN {
+        return Err(Damaged("too short to hold its checksum"));
+    }
+    let (body, s) = blob.split_at(blob.len() - SUM_LEN);
+    if node_sum(id, body) != s {
+        return Err(Damaged(
+            "checksum mismatch: changed outside dht, or damaged on disk",
+        ));
+    }
+    Ok(body)
+}
+
+/// A routing blob of a file before format 4 sealed with its checksum (one
+/// already sealed is left as it is).
+pub fn resealed_node(id: NodeId, old: &[u8]) -> Vec<u8> {
+    let body = verify_node_sum(id, old).unwrap_or(old);
+    let mut v = body.to_vec();
+    let s = node_sum(id, &v);
+    v.extend_from_slice(&s);
+    v
 }
 
 /// The version of the node routing blob [`encode`] writes. Version 1 (no
 /// upkeep counter or anti-entropy flag) is still read.
 const NODE_CODEC: u8 = 2;
+
+/// Bytes of the checksum every stored blob (node routing, slice rows) ends
+/// with: XXH3-64 of the bytes before it, little-endian.
+pub const SUM_LEN: usize = 8;
+
+/// The checksum of `bytes`.
+fn sum(bytes: &[u8]) -> [u8; SUM_LEN] {
+    xxhash_rust::xxh3::xxh3_64(bytes).to_le_bytes()
+}
+
+/// Appends the checksum of `out[from..]`, sealing the blob that starts at
+/// `from`.
+pub fn append_sum(out: &mut Vec<u8>, from: usize) {
+    let s = sum(&out[from..]);
+    out.extend_from_slice(&s);
+}
+
+/// The contents of a sealed blob, or damage when its checksum does not
+/// match: any changed bit, however it got there, is caught here.
+pub fn verify_sum(blob: &[u8]) -> Result<&[u8], Damaged> {
+    if blob.len() < SUM_LEN {
+        return Err(Damaged("too short to hold its checksum"));
+    }
+    let (body, s) = blob.split_at(blob.len() - SUM_LEN);
+    if sum(body) != s {
+        return Err(Damaged(
+            "checksum mismatch: changed outside dht, or damaged on disk",
+        ));
+    }
+    Ok(body)
+}
+
+/// A blob of a file written before checksums (format 3 or older), as its
+/// contents: a blob that already ends with a valid checksum (one a test or
+/// a newer build wrote) loses it, any other is taken whole.
+pub fn strip_sum_if_present(blob: &[u8]) -> &[u8] {
+    verify_sum(blob).unwrap_or(blob)
+}
+
+/// An older blob sealed with its checksum, for a format upgrade.
+pub fn resealed(old: &[u8]) -> Vec<u8> {
+    let mut v = strip_sum_if_present(old).to_vec();
+    append_sum(&mut v, 0);
+    v
+}
 
 /// Encodes a node address for an index column: 20 position bytes then the
 /// incarnation.
@@ -186,16 +266,24 @@ const COMPRESS_FROM: usize = 256;
 /// compress to a third or less, and the file's size is what a load spends
 /// its last part writing (twice: SQLite's log, then its checkpoint).
 pub fn seal_row(raw: &[u8], out: &mut Vec<u8>, z: &mut zstd::bulk::Compressor<'_>) {
-    if raw.len() >= COMPRESS_FROM
-        && let Ok(packed) = z.compress(raw)
-    {
-        out.push(1);
-        out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
-        out.extend_from_slice(&packed);
-        return;
+    let start = out.len();
+    let packed = if raw.len() >= COMPRESS_FROM {
+        z.compress(raw).ok()
+    } else {
+        None
+    };
+    match packed {
+        Some(packed) => {
+            out.push(1);
+            out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+            out.extend_from_slice(&packed);
+        }
+        _ => {
+            out.push(0);
+            out.extend_from_slice(raw);
+        }
     }
-    out.push(0);
-    out.extend_from_slice(raw);
+    append_sum(out, start);
 }
 
 /// A compressor for [`seal_row`].
@@ -203,8 +291,13 @@ pub fn row_compressor() -> zstd::bulk::Compressor<'static> {
     zstd::bulk::Compressor::new(1).expect("zstd accepts level 1")
 }
 
-/// The raw bytes of a row written by [`seal_row`].
+/// The raw bytes of a row written by [`seal_row`], its checksum verified.
 fn unseal(row: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, Damaged> {
+    unseal_body(verify_sum(row)?)
+}
+
+/// The raw bytes of a sealed row's body (tag and contents).
+fn unseal_body(row: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, Damaged> {
     match row.split_first() {
         Some((0, rest)) => Ok(std::borrow::Cow::Borrowed(rest)),
         Some((1, rest)) => {
@@ -266,7 +359,8 @@ impl Reader<'_> {
 /// [`seal_row`]), calling `each` per entry in the order written. Stops at
 /// the first damage. Only the upgrade of format-2 files reads these.
 pub fn for_each_entry(chunk: &[u8], mut each: impl FnMut(Key, Versioned)) -> Result<(), Damaged> {
-    let raw = unseal(chunk)?;
+    // Format 2 wrote no checksums.
+    let raw = unseal_body(strip_sum_if_present(chunk))?;
     let mut r = Reader(&raw);
     while !r.0.is_empty() {
         let pos = r.pos()?;
@@ -396,7 +490,7 @@ pub fn decode_node_id(b: &[u8]) -> Result<NodeId, Damaged> {
 /// Rebuilds a node from its id, the ring's params and its routing blob. Its
 /// store starts empty; the caller loads data separately.
 pub fn decode(id: NodeId, params: Params, blob: &[u8]) -> Result<Node, Damaged> {
-    let mut r = Reader(blob);
+    let mut r = Reader(verify_node_sum(id, blob)?);
     let codec = r.u8()?;
     if codec != 1 && codec != NODE_CODEC {
         return Err(Damaged("unknown codec version"));
@@ -493,7 +587,8 @@ mod tests {
         assert_eq!(got, [want.clone(), want.clone(), want.clone()].concat());
         let mut small = Vec::new();
         seal_row(&chunk[..0], &mut small, &mut z);
-        assert_eq!(small, vec![0]);
+        assert_eq!(small.len(), 1 + SUM_LEN);
+        assert_eq!(verify_sum(&small).unwrap(), &[0]);
         for_each_entry(&small, |_, _| panic!("no entries")).unwrap();
         let mut raw = vec![0];
         raw.extend_from_slice(&chunk);

@@ -43,9 +43,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// The format this build writes and reads. Files of format 1 (an entry per
-/// row) and 2 (a row per node and slice, each copy written out) are upgraded
-/// to 3 (a row per slice, each write once) when opened.
-pub const FORMAT_VERSION: u32 = 3;
+/// row), 2 (a row per node and slice, each copy written out) and 3 (a row
+/// per slice, each write once) are upgraded to 4 (format 3 with every blob
+/// and the settings sealed by a checksum) when opened.
+pub const FORMAT_VERSION: u32 = 4;
 /// What the `format` metadata of every dht state file says.
 const FORMAT_NAME: &str = "dht-ring-state";
 

@@ -10,6 +10,9 @@ use sqlx::{ConnectOptions, Connection, SqliteConnection};
 use std::path::Path;
 use std::time::Duration;
 
+/// The setting that holds the checksum of all the others.
+const META_SUM: &str = "checksum";
+
 impl State {
     pub(super) fn sql(&self) -> impl Fn(sqlx::Error) -> StateError + '_ {
         |e| classify(&self.path, e)
@@ -77,10 +80,11 @@ impl State {
         state.run(&[begin]).await?;
         // Again inside the transaction: another process may have changed the
         // file between the first look and the lock.
-        if let Some(v) = state.check_format(access).await?
-            && v < FORMAT_VERSION
-        {
-            state.upgrade(access).await?;
+        if let Some(v) = state.check_format(access).await? {
+            if v < FORMAT_VERSION {
+                state.upgrade(access).await?;
+            }
+            state.verify_meta().await?;
         }
         Ok(state)
     }
@@ -147,13 +151,56 @@ impl State {
             .map_err(self.sql())?;
         v.ok_or_else(|| self.damaged(format!("metadata {key:?} is missing")))
     }
+
+    /// Writes one setting and reseals the settings' checksum.
     pub(super) async fn set_meta(&mut self, key: &str, value: &str) -> Result<(), StateError> {
+        self.put_meta(key, value).await?;
+        let sum = self.meta_sum().await?;
+        self.put_meta(META_SUM, &sum).await
+    }
+
+    async fn put_meta(&mut self, key: &str, value: &str) -> Result<(), StateError> {
         sqlx::query("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
             .bind(key)
             .bind(value)
             .execute(&mut self.conn)
             .await
             .map_err(self.sql())?;
+        Ok(())
+    }
+
+    /// The checksum of every setting but the checksum itself: XXH3-64 of
+    /// each key and value, zero-terminated, in key order, as hex.
+    async fn meta_sum(&mut self) -> Result<String, StateError> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT key, value FROM meta WHERE key <> ? ORDER BY key")
+                .bind(META_SUM)
+                .fetch_all(&mut self.conn)
+                .await
+                .map_err(self.sql())?;
+        let mut bytes = Vec::new();
+        for (k, v) in rows {
+            bytes.extend_from_slice(k.as_bytes());
+            bytes.push(0);
+            bytes.extend_from_slice(v.as_bytes());
+            bytes.push(0);
+        }
+        Ok(format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes)))
+    }
+
+    /// Checks the settings against their checksum (format 4 and later).
+    pub(super) async fn verify_meta(&mut self) -> Result<(), StateError> {
+        let want = self.meta_sum().await?;
+        let have: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+            .bind(META_SUM)
+            .fetch_optional(&mut self.conn)
+            .await
+            .map_err(self.sql())?;
+        if have.as_deref() != Some(want.as_str()) {
+            return Err(self.damaged(
+                "table meta: the settings do not match their checksum (changed outside dht, or damaged on disk)",
+            ));
+        }
         Ok(())
     }
     /// True when the file holds a ring.

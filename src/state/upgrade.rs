@@ -1,5 +1,6 @@
-//! Upgrading files of formats 1 (an entry per row) and 2 (a row per node and
-//! slice) to format 3 (a row per slice, each write once).
+//! Upgrading files of formats 1 (an entry per row), 2 (a row per node and
+//! slice) and 3 (a row per slice, no checksums) to format 4 (a row per
+//! slice, each write once, every blob sealed with its checksum).
 
 use super::column;
 use super::open::classify;
@@ -14,7 +15,8 @@ impl State {
     /// transaction for a reader (which then reads on as usual) and inside the
     /// command's for a writer (so a failed command leaves the file as it
     /// was). Format 1 held an entry per row; format 2 a row per node and
-    /// slice, with each node's copies written out.
+    /// slice, with each node's copies written out; format 3 a row per slice
+    /// like format 4, without checksums.
     pub(super) async fn upgrade(&mut self, access: Access) -> Result<(), StateError> {
         if access == Access::Read {
             self.run(&["ROLLBACK", "BEGIN IMMEDIATE"]).await?;
@@ -23,76 +25,133 @@ impl State {
         let version: u32 = self.meta("version").await?.parse().unwrap_or(0);
         if version < FORMAT_VERSION {
             tracing::info!(path = %self.path.display(), "upgrading state format {version} to {FORMAT_VERSION}");
-            let bits = self.params().await?.bits;
-            // Every copy, with its slice and holder.
-            let mut copies: Vec<(i64, Key, Versioned, i64)> = Vec::new();
-            let old_table = if version == 1 { "entries" } else { "chunks" };
-            {
-                let query = if version == 1 {
-                    "SELECT nid, key_pos, key, version, value FROM entries"
-                } else {
-                    "SELECT nid, data FROM chunks"
-                };
-                let mut rows = sqlx::query(query).fetch(&mut self.conn);
-                let mut bad = None;
-                while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
-                    let nid: i64 = match column(&row, 0) {
-                        Ok(n) => n,
-                        Err(e) => {
-                            bad = Some(format!("table {old_table}: {e}"));
-                            break;
-                        }
-                    };
-                    if version == 1 {
-                        match format_one_entry(&row) {
-                            Ok((key, v)) => copies.push((slice_of(bits, key.id), key, v, nid)),
-                            Err(what) => {
-                                bad = Some(what);
-                                break;
-                            }
-                        }
-                    } else {
-                        let data: &[u8] = match column(&row, 1) {
-                            Ok(d) => d,
-                            Err(e) => {
-                                bad = Some(format!("table chunks, node row {nid}: {e}"));
-                                break;
-                            }
-                        };
-                        if let Err(e) = codec::for_each_entry(data, |key, v| {
-                            copies.push((slice_of(bits, key.id), key, v, nid))
-                        }) {
-                            bad = Some(format!("stored entries of node row {nid}: {e}"));
-                            break;
-                        }
-                    }
-                }
-                drop(rows);
-                if let Some(what) = bad {
-                    return Err(self.damaged(what));
-                }
+            if version < 3 {
+                self.slices_from_older_rows(version).await?;
+            } else {
+                self.reseal("slices", "slice", "data").await?;
             }
-            self.run(&[CREATE_SLICES]).await?;
-            copies.sort_unstable_by_key(|c| c.0);
-            let mut batch = SliceBatch::new();
-            for group in copies.chunk_by(|a, b| a.0 == b.0) {
-                if batch.is_full() {
-                    self.flush_slices(&mut batch, false).await?;
-                }
-                batch.start(group[0].0);
-                let mut refs: Vec<codec::SliceCopy> = group
-                    .iter()
-                    .map(|c| (c.1.id, &*c.1.text, &c.2, c.3))
-                    .collect();
-                codec::put_slice(&mut batch.raw, &mut refs);
-            }
-            self.flush_slices(&mut batch, false).await?;
-            self.run(&[&format!("DROP TABLE {old_table}")]).await?;
+            self.reseal_nodes().await?;
             self.set_meta("version", &FORMAT_VERSION.to_string())
                 .await?;
         }
         if access == Access::Read {
             self.run(&["COMMIT", "BEGIN DEFERRED"]).await?;
+        }
+        Ok(())
+    }
+
+    /// Formats 1 and 2: every copy read from the old table, written as
+    /// slices (sealed with checksums), the old table dropped.
+    async fn slices_from_older_rows(&mut self, version: u32) -> Result<(), StateError> {
+        let bits = self.params().await?.bits;
+        // Every copy, with its slice and holder.
+        let mut copies: Vec<(i64, Key, Versioned, i64)> = Vec::new();
+        let old_table = if version == 1 { "entries" } else { "chunks" };
+        {
+            let query = if version == 1 {
+                "SELECT nid, key_pos, key, version, value FROM entries"
+            } else {
+                "SELECT nid, data FROM chunks"
+            };
+            let mut rows = sqlx::query(query).fetch(&mut self.conn);
+            let mut bad = None;
+            while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
+                let nid: i64 = match column(&row, 0) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        bad = Some(format!("table {old_table}: {e}"));
+                        break;
+                    }
+                };
+                if version == 1 {
+                    match format_one_entry(&row) {
+                        Ok((key, v)) => copies.push((slice_of(bits, key.id), key, v, nid)),
+                        Err(what) => {
+                            bad = Some(what);
+                            break;
+                        }
+                    }
+                } else {
+                    let data: &[u8] = match column(&row, 1) {
+                        Ok(d) => d,
+                        Err(e) => {
+                            bad = Some(format!("table chunks, node row {nid}: {e}"));
+                            break;
+                        }
+                    };
+                    if let Err(e) = codec::for_each_entry(data, |key, v| {
+                        copies.push((slice_of(bits, key.id), key, v, nid))
+                    }) {
+                        bad = Some(format!("stored entries of node row {nid}: {e}"));
+                        break;
+                    }
+                }
+            }
+            drop(rows);
+            if let Some(what) = bad {
+                return Err(self.damaged(what));
+            }
+        }
+        self.run(&[CREATE_SLICES]).await?;
+        copies.sort_unstable_by_key(|c| c.0);
+        let mut batch = SliceBatch::new();
+        for group in copies.chunk_by(|a, b| a.0 == b.0) {
+            if batch.is_full() {
+                self.flush_slices(&mut batch, false).await?;
+            }
+            batch.start(group[0].0);
+            let mut refs: Vec<codec::SliceCopy> = group
+                .iter()
+                .map(|c| (c.1.id, &*c.1.text, &c.2, c.3))
+                .collect();
+            codec::put_slice(&mut batch.raw, &mut refs);
+        }
+        self.flush_slices(&mut batch, false).await?;
+        self.run(&[&format!("DROP TABLE {old_table}")]).await?;
+        Ok(())
+    }
+
+    /// Seals every node's routing blob with its checksum.
+    async fn reseal_nodes(&mut self) -> Result<(), StateError> {
+        let rows: Vec<(i64, Vec<u8>, Vec<u8>)> =
+            sqlx::query_as("SELECT nid, addr, routing FROM nodes")
+                .fetch_all(&mut self.conn)
+                .await
+                .map_err(self.sql())?;
+        for (nid, addr, routing) in rows {
+            let id = codec::decode_node_id(&addr)
+                .map_err(|e| self.damaged(format!("table nodes, row {nid}: address: {e}")))?;
+            sqlx::query("UPDATE nodes SET routing = ? WHERE nid = ?")
+                .bind(codec::resealed_node(id, &routing))
+                .bind(nid)
+                .execute(&mut self.conn)
+                .await
+                .map_err(self.sql())?;
+        }
+        Ok(())
+    }
+
+    /// Seals every blob in `table.column` (rows keyed by `key`) with its
+    /// checksum: files before format 4 had none.
+    async fn reseal(
+        &mut self,
+        table: &str,
+        key: &str,
+        column_name: &str,
+    ) -> Result<(), StateError> {
+        let rows: Vec<(i64, Vec<u8>)> =
+            sqlx::query_as(&format!("SELECT {key}, {column_name} FROM {table}"))
+                .fetch_all(&mut self.conn)
+                .await
+                .map_err(self.sql())?;
+        let update = format!("UPDATE {table} SET {column_name} = ? WHERE {key} = ?");
+        for (k, blob) in rows {
+            sqlx::query(&update)
+                .bind(codec::resealed(&blob))
+                .bind(k)
+                .execute(&mut self.conn)
+                .await
+                .map_err(self.sql())?;
         }
         Ok(())
     }

@@ -215,7 +215,7 @@ fn format_one_state_is_upgraded_and_reads_back() {
     assert_eq!(format_version(&e), "1");
     // A reader upgrades it and sees the same data, every copy.
     assert_eq!(e.copies(), want_copies);
-    assert_eq!(format_version(&e), "3");
+    assert_eq!(format_version(&e), dht::state::FORMAT_VERSION.to_string());
     assert_eq!(e.dump(), want);
     e.ok(&["get", "apple"]);
     // And it stays upgraded: writers work on it.
@@ -242,7 +242,7 @@ fn format_one_state_is_upgraded_by_writers_in_their_transaction() {
     assert_eq!(format_and_tables(&e), before);
     // Succeeds: upgraded, and the change is there with every old copy.
     e.ok(&["put", "fresh-key", "\"v\""]);
-    assert_eq!(format_version(&e), "3");
+    assert_eq!(format_version(&e), dht::state::FORMAT_VERSION.to_string());
     e.ok(&["delete", "fresh-key"]);
     assert_eq!(e.copies(), want_copies);
     e.ok(&["check"]);
@@ -259,7 +259,7 @@ fn format_two_state_is_upgraded_and_reads_back() {
     downgrade_to_format_two(&e);
     assert_eq!(format_version(&e), "2");
     assert_eq!(e.copies(), want_copies);
-    assert_eq!(format_version(&e), "3");
+    assert_eq!(format_version(&e), dht::state::FORMAT_VERSION.to_string());
     e.ok(&["maintain", "--until-stable"]);
     e.ok(&["check"]);
     e.ok(&["put", "fresh-key", "\"v\""]);
@@ -438,4 +438,106 @@ fn reads_work_without_write_permission() {
 unsafe extern "C" {
     #[link_name = "geteuid"]
     fn libc_geteuid() -> u32;
+}
+
+/// Rewrites the state file of `e` as format 3: the same tables, no
+/// checksums on blobs or settings.
+fn downgrade_to_format_three(e: &Env) {
+    e.with_db(async |c| {
+        for sql in [
+            "UPDATE slices SET data = substr(data, 1, length(data) - 8)",
+            "UPDATE nodes SET routing = substr(routing, 1, length(routing) - 8)",
+            "DELETE FROM meta WHERE key = 'checksum'",
+            "UPDATE meta SET value = '3' WHERE key = 'version'",
+        ] {
+            sqlx::query(sql).execute(&mut *c).await.unwrap();
+        }
+    });
+}
+
+/// A state file of format 3 (no checksums) is upgraded on first use and
+/// reads back exactly; afterwards a changed bit anywhere is caught.
+#[test]
+fn format_three_state_is_upgraded_and_reads_back() {
+    let e = Env::new();
+    e.ok(&["load", "--source", "csv", "--path", &data("items.csv")]);
+    let want = e.dump();
+    let want_copies = e.copies();
+    downgrade_to_format_three(&e);
+    assert_eq!(format_version(&e), "3");
+    assert_eq!(e.copies(), want_copies);
+    assert_eq!(format_version(&e), dht::state::FORMAT_VERSION.to_string());
+    assert_eq!(e.dump(), want);
+    e.ok(&["put", "fresh-key", "1"]);
+    e.ok(&["check"]);
+}
+
+/// One changed bit in any stored blob or setting is reported as damage
+/// naming the table and row, by every command that reads it, where before
+/// checksums it could silently turn `passion fruit` into `passioo fruit`.
+#[test]
+fn a_flipped_bit_anywhere_is_caught() {
+    let e = Env::new();
+    e.ok(&["load", "--source", "csv", "--path", &data("items.csv")]);
+    let pristine = std::fs::read(e.state()).unwrap();
+    // Each slice row, each node row, and the settings: flip one bit in the
+    // middle of the stored value (SQLite's own structure stays intact).
+    let rows: Vec<(String, i64)> = e.with_db(async |c| {
+        let mut v: Vec<(String, i64)> = Vec::new();
+        for (table, key) in [("slices", "slice"), ("nodes", "nid")] {
+            let ids: Vec<i64> = sqlx::query_scalar(&format!("SELECT {key} FROM {table}"))
+                .fetch_all(&mut *c)
+                .await
+                .unwrap();
+            v.extend(ids.into_iter().map(|i| (table.to_owned(), i)));
+        }
+        v
+    });
+    assert!(rows.len() > 10);
+    for (table, id) in rows.iter().chain([("meta".to_string(), 0)].iter()) {
+        for log in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{log}", e.state().display()));
+        }
+        std::fs::write(e.state(), &pristine).unwrap();
+        let (col, key) = match table.as_str() {
+            "slices" => ("data", "slice"),
+            "nodes" => ("routing", "nid"),
+            _ => ("value", "key"),
+        };
+        e.with_db(async |c| {
+            if table == "meta" {
+                // A digit of the clock, inside the counters' JSON.
+                sqlx::query(
+                    "UPDATE meta SET value = replace(value, '\"clock\":', '\"clock\":1') WHERE key = 'counters'",
+                )
+                .execute(c)
+                .await
+                .unwrap();
+                return;
+            }
+            let mut blob: Vec<u8> =
+                sqlx::query_scalar(&format!("SELECT {col} FROM {table} WHERE {key} = ?"))
+                    .bind(id)
+                    .fetch_one(&mut *c)
+                    .await
+                    .unwrap();
+            let mid = blob.len() / 2;
+            blob[mid] ^= 0x04;
+            sqlx::query(&format!("UPDATE {table} SET {col} = ? WHERE {key} = ?"))
+                .bind(blob)
+                .bind(id)
+                .execute(&mut *c)
+                .await
+                .unwrap();
+        });
+        for cmd in [&["dump", "--format", "csv"][..], &["check"][..]] {
+            let out = e.dht().args(cmd).output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{table} {id} {cmd:?}: {err}");
+            assert!(err.contains("damaged"), "{table} {id}: {err}");
+            if table != "meta" {
+                assert!(err.contains(&format!("table {table}, row {id}")), "{err}");
+            }
+        }
+    }
 }
