@@ -42,6 +42,77 @@ pub fn read_frame(path: &Path, format: Format) -> Result<DataFrame, SourceError>
     super::guard::no_panic(&shown, format.name(), || {
         read_frame_from(file, &shown, format)
     })
+    .map_err(|e| match (format, e) {
+        // polars names no row for a row with the wrong number of fields:
+        // find it.
+        (
+            Format::Csv,
+            SourceError::Format {
+                path: p,
+                kind,
+                reason,
+            },
+        ) => SourceError::Format {
+            reason: ragged_row(path).unwrap_or(reason),
+            path: p,
+            kind,
+        },
+        // Nor a line for NDJSON that does not parse.
+        (
+            Format::Ndjson,
+            SourceError::Format {
+                path: p,
+                kind,
+                reason,
+            },
+        ) => SourceError::Format {
+            reason: bad_json_line(path).unwrap_or(reason),
+            path: p,
+            kind,
+        },
+        (_, e) => e,
+    })
+}
+
+/// The first non-blank line of an NDJSON file that is not a JSON object,
+/// with serde_json's words for what is wrong.
+fn bad_json_line(path: &Path) -> Option<String> {
+    use std::io::BufRead;
+    let file = std::io::BufReader::new(std::fs::File::open(path).ok()?);
+    for (i, line) in file.split(b'\n').enumerate() {
+        let line = line.ok()?;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<serde_json::Value>(&line) {
+            Ok(serde_json::Value::Object(_)) => {}
+            Ok(_) => return Some(format!("line {}: not a JSON object", i + 1)),
+            Err(e) => return Some(format!("line {}: {e}", i + 1)),
+        }
+    }
+    None
+}
+
+/// The first data row whose field count differs from the header's, said
+/// the way the other errors say rows (1-based, header not counted).
+fn ragged_row(path: &Path) -> Option<String> {
+    let mut r = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(true)
+        .from_path(path)
+        .ok()?;
+    let want = r.headers().ok()?.len();
+    for (i, rec) in r.records().enumerate() {
+        let rec = rec.ok()?;
+        if rec.len() != want {
+            return Some(format!(
+                "row {} has {} fields where the header has {want}",
+                i + 1,
+                rec.len()
+            ));
+        }
+    }
+    None
 }
 
 fn read_frame_from(
@@ -49,10 +120,12 @@ fn read_frame_from(
     shown: &str,
     format: Format,
 ) -> Result<DataFrame, SourceError> {
+    // polars' first line says what is wrong; later ones suggest polars
+    // settings a dht user cannot reach.
     let bad = |e: PolarsError| SourceError::Format {
         path: shown.to_owned(),
         kind: format.name(),
-        reason: e.to_string(),
+        reason: e.to_string().lines().next().unwrap_or_default().to_owned(),
     };
     match format {
         // An empty field is an empty string in a text column (CSV has no

@@ -450,3 +450,33 @@ fn queries_are_read_as_sql_not_text() {
     ]);
     assert!(err.contains("single statement"), "{err}");
 }
+
+/// A CSV row with the wrong number of fields, and an NDJSON line that does
+/// not parse, are named by number (polars named neither, and suggested a
+/// setting of its own).
+#[test]
+fn ragged_rows_and_bad_lines_are_named() {
+    let e = Env::new();
+    let csv = e.write("ragged.csv", "key,value\na,1\nb,2\nc,3,extra\nd,4\n");
+    let err = e.fails(&["load", "--source", "csv", "--path", csv.to_str().unwrap()]);
+    assert!(
+        err.contains("row 3 has 3 fields where the header has 2"),
+        "{err}"
+    );
+    assert!(!err.contains("truncate_ragged_lines"), "{err}");
+    let nd = e.write(
+        "bad.ndjson",
+        "{\"k\": \"a\", \"v\": 1}\n{\"k\": \"b\", \"v\": }\n",
+    );
+    let err = e.fails(&[
+        "load",
+        "--source",
+        "ndjson",
+        "--path",
+        nd.to_str().unwrap(),
+        "--key-col",
+        "k",
+    ]);
+    assert!(err.contains("line 2"), "{err}");
+    assert!(!e.state().exists());
+}
