@@ -148,6 +148,7 @@ pub async fn put(path: &Path, a: PutArgs, out: &mut impl Write) -> anyhow::Resul
         .with_context(|| format!("storing {:?}", a.key))?;
     let node = show_node(w, put.served_by);
     st.save(&mut loaded).await?;
+    st.forget_lost(&a.key).await?;
     commit(st).await?;
     writeln!(
         out,
@@ -176,6 +177,7 @@ pub async fn delete(path: &Path, a: DeleteArgs, out: &mut impl Write) -> anyhow:
         .with_context(|| format!("deleting {:?}", a.key))?;
     let node = show_node(w, deleted.served_by);
     st.save(&mut loaded).await?;
+    st.forget_lost(&a.key).await?;
     commit(st).await?;
     match deleted.result {
         Some(_) => {

@@ -157,6 +157,7 @@ pub async fn fail(path: &Path, a: FailArgs, out: &mut impl Write) -> anyhow::Res
     let id = node_named(w, &a.node)?;
     let crashed = fail::crash(w, id, a.force)?;
     st.save(&mut loaded).await?;
+    st.record_lost(&crashed.node, &crashed.lost).await?;
     commit(st).await?;
     write!(
         out,
@@ -262,7 +263,13 @@ pub async fn check(path: &Path, _a: CheckArgs, out: &mut impl Write) -> anyhow::
     let mut st = State::open(path, Access::Read).await?;
     let loaded = st.load(Scope::All).await?;
     let w = &loaded.world;
-    let problems: Vec<String> = w.check().iter().map(|p| w.describe(p)).collect();
+    let mut problems: Vec<String> = w.check().iter().map(|p| w.describe(p)).collect();
+    for lost in st.lost().await? {
+        problems.push(format!(
+            "key {:?} is lost: its last copy was on {} when it was crashed with --force (put it again, or delete it to stop this report)",
+            lost.key, lost.node
+        ));
+    }
     output::check(out, &problems, w.len(), w.params().replicas)?;
     Ok(if problems.is_empty() {
         ExitCode::SUCCESS

@@ -42,35 +42,24 @@ pub fn read_frame(path: &Path, format: Format) -> Result<DataFrame, SourceError>
     super::guard::no_panic(&shown, format.name(), || {
         read_frame_from(file, &shown, format)
     })
-    .map_err(|e| match (format, e) {
-        // polars names no row for a row with the wrong number of fields:
-        // find it.
-        (
-            Format::Csv,
-            SourceError::Format {
-                path: p,
-                kind,
-                reason,
-            },
-        ) => SourceError::Format {
-            reason: ragged_row(path).unwrap_or(reason),
+    .map_err(|e| match e {
+        // polars names no row for a CSV row with the wrong number of
+        // fields, nor a line for NDJSON that does not parse: find it.
+        SourceError::Format {
+            path: p,
+            kind,
+            reason,
+        } => SourceError::Format {
+            reason: match format {
+                Format::Csv => ragged_row(path),
+                Format::Ndjson => bad_json_line(path),
+                _ => None,
+            }
+            .unwrap_or(reason),
             path: p,
             kind,
         },
-        // Nor a line for NDJSON that does not parse.
-        (
-            Format::Ndjson,
-            SourceError::Format {
-                path: p,
-                kind,
-                reason,
-            },
-        ) => SourceError::Format {
-            reason: bad_json_line(path).unwrap_or(reason),
-            path: p,
-            kind,
-        },
-        (_, e) => e,
+        e => e,
     })
 }
 

@@ -28,12 +28,14 @@
 pub mod codec;
 mod listing;
 mod load;
+mod lost;
 mod open;
 mod save;
 pub mod slice;
 mod upgrade;
 
 pub use listing::StoredCopy;
+pub use lost::LostKey;
 pub use slice::{SLICE_BITS, slice_of};
 
 use crate::chord::{Id, NodeId};

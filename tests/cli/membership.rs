@@ -93,6 +93,15 @@ fn forced_fail_names_the_keys_it_lost() {
     let out = e.ok(&["fail", &node, "--force"]);
     assert!(out.contains("lost: \"lonely\""), "{out}");
     assert!(!out.contains("replicas remain"), "{out}");
+    // check reports the loss (exit 1) until the key is written again.
+    let out = e.dht().args(["check"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("key \"lonely\" is lost"), "{text}");
+    e.ok(&["maintain", "--until-stable"]);
+    assert!(e.dht().args(["check"]).output().unwrap().status.code() == Some(1));
+    e.ok(&["put", "lonely", "2"]);
+    e.ok(&["check"]);
 }
 
 /// Node names are validated (`join ""` used to add a nameless node) and

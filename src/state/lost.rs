@@ -1,0 +1,69 @@
+//! Keys lost for good: a crash forced past the safety check (`fail --force`)
+//! can destroy a key's only copy. The state file remembers which, so that
+//! `check` keeps reporting them until the key is written again or deleted.
+
+use super::{State, StateError};
+use serde::{Deserialize, Serialize};
+
+/// A key whose every copy is gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LostKey {
+    /// The key.
+    pub key: String,
+    /// The node whose crash destroyed its last copy.
+    pub node: String,
+}
+
+/// The setting that holds the list.
+const LOST: &str = "lost";
+
+impl State {
+    /// The keys recorded as lost, oldest first.
+    pub async fn lost(&mut self) -> Result<Vec<LostKey>, StateError> {
+        let v: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+            .bind(LOST)
+            .fetch_optional(&mut self.conn)
+            .await
+            .map_err(self.sql())?;
+        match v {
+            None => Ok(Vec::new()),
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|e| self.damaged(format!("table meta, row {LOST:?}: {e}"))),
+        }
+    }
+
+    /// Records `keys` as lost with the crash of `node` (a key already
+    /// listed is listed once, with its latest loss).
+    pub async fn record_lost(
+        &mut self,
+        node: &str,
+        keys: &[impl AsRef<str>],
+    ) -> Result<(), StateError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut list = self.lost().await?;
+        list.retain(|l| !keys.iter().any(|k| k.as_ref() == l.key));
+        list.extend(keys.iter().map(|k| LostKey {
+            key: k.as_ref().to_owned(),
+            node: node.to_owned(),
+        }));
+        self.set_lost(&list).await
+    }
+
+    /// Forgets `key` as lost (it was written again, or deleted).
+    pub async fn forget_lost(&mut self, key: &str) -> Result<(), StateError> {
+        let mut list = self.lost().await?;
+        let before = list.len();
+        list.retain(|l| l.key != key);
+        if list.len() == before {
+            return Ok(());
+        }
+        self.set_lost(&list).await
+    }
+
+    async fn set_lost(&mut self, list: &[LostKey]) -> Result<(), StateError> {
+        let text = serde_json::to_string(list).expect("lost keys serialize");
+        self.set_meta(LOST, &text).await
+    }
+}
