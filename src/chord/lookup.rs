@@ -24,27 +24,9 @@ use super::error::OpError;
 use super::id::{Id, NodeId, Offset};
 use super::message::Step;
 use super::node::Node;
+pub use super::resolver::Lookup;
 use super::resolver::{Progress, Resolver};
 use super::transport::{Transport, Unreachable};
-
-/// The result of a lookup: the node found and how it was found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lookup {
-    /// successor(key) among the nodes that answered.
-    pub successor: NodeId,
-    /// The nodes asked, in order, from the start node to the key's
-    /// predecessor (the node that answered "done").
-    pub path: Vec<NodeId>,
-    /// Requests that went unanswered and were routed around.
-    pub timeouts: u32,
-}
-
-impl Lookup {
-    /// Routing hops: nodes asked after the start (the paper's path length).
-    pub fn hops(&self) -> usize {
-        self.path.len() - 1
-    }
-}
 
 /// `find_successor(key)` asked at `start` on behalf of `asker`. Corrections:
 /// a node that does not answer is routed around (the asker asks the

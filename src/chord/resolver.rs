@@ -4,9 +4,27 @@
 
 use super::error::OpError;
 use super::id::{Id, NodeId};
-use super::lookup::Lookup;
 use super::message::Step;
 use super::transport::{Transport, Unreachable};
+
+/// The result of a lookup: the node found and how it was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    /// successor(key) among the nodes that answered.
+    pub successor: NodeId,
+    /// The nodes asked, in order, from the start node to the key's
+    /// predecessor (the node that answered "done").
+    pub path: Vec<NodeId>,
+    /// Requests that went unanswered and were routed around.
+    pub timeouts: u32,
+}
+
+impl Lookup {
+    /// Routing hops: nodes asked after the start (the paper's path length).
+    pub fn hops(&self) -> usize {
+        self.path.len() - 1
+    }
+}
 
 /// Path entries a resolver allocates room for up front: lookups in a
 /// million-node ring take about ten hops, so one allocation holds the path.
