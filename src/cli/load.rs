@@ -1,4 +1,4 @@
-//! `dht load`: the old tool's flow. Read every record from the source (a bad
+//! `dht load`: read every record from the source (a bad
 //! row stops the load before anything is stored, unless --skip-bad-rows),
 //! create the ring if there is none, insert each record through a Chord
 //! lookup with maintenance every K records ([`dht::app::load`]), write the

@@ -1,5 +1,5 @@
 //! A JSON file holding one object: each member is a key and its value, nested
-//! values kept as they are (the old tool's "dictionary" source).
+//! values kept as they are (a "dictionary" source).
 
 use super::{BadRow, Batch, Record, SourceError};
 use serde_json::Value;

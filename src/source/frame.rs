@@ -146,8 +146,70 @@ pub fn read(
     cols: &Columns,
     skip_bad: bool,
 ) -> Result<Batch, SourceError> {
+    if format == Format::Ndjson && skip_bad {
+        return read_ndjson_skipping(path, cols);
+    }
     let df = read_frame(path, format)?;
     records(&path.display().to_string(), &df, cols, skip_bad)
+}
+
+/// NDJSON with `--skip-bad-rows`: lines that are not JSON objects are
+/// skipped (and reported) before polars reads the rest, which it could only
+/// refuse whole. Rows are then numbered by their line in the file.
+fn read_ndjson_skipping(path: &Path, cols: &Columns) -> Result<Batch, SourceError> {
+    use std::io::BufRead;
+    let shown = path.display().to_string();
+    super::guard::check_depth(path)?;
+    let file = std::io::BufReader::new(super::guard::open_file(path)?);
+    let (mut good, mut lines, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, line) in file.split(b'\n').enumerate() {
+        let line = line.map_err(|e| SourceError::Open {
+            path: shown.clone(),
+            reason: e.to_string(),
+        })?;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let reason = match serde_json::from_slice::<serde_json::Value>(&line) {
+            Ok(serde_json::Value::Object(_)) => None,
+            Ok(_) => Some("not a JSON object".to_owned()),
+            Err(e) => Some(e.to_string()),
+        };
+        match reason {
+            None => {
+                good.extend_from_slice(&line);
+                good.push(b'\n');
+                lines.push(i + 1);
+            }
+            Some(reason) => skipped.push(super::BadRow {
+                source: shown.clone(),
+                row: i + 1,
+                column: None,
+                reason,
+            }),
+        }
+    }
+    let df = super::guard::no_panic(&shown, "NDJSON", || {
+        JsonReader::new(std::io::Cursor::new(good))
+            .with_json_format(JsonFormat::JsonLines)
+            .finish()
+            .map_err(|e| SourceError::Format {
+                path: shown.clone(),
+                kind: "NDJSON",
+                reason: e.to_string().lines().next().unwrap_or_default().to_owned(),
+            })
+    })?;
+    let mut batch = records(&shown, &df, cols, true)?;
+    let line_of = |row: usize| lines.get(row - 1).copied().unwrap_or(row);
+    for r in &mut batch.records {
+        r.row = line_of(r.row);
+    }
+    for b in &mut batch.skipped {
+        b.row = line_of(b.row);
+    }
+    batch.skipped.extend(skipped);
+    batch.skipped.sort_by_key(|b| b.row);
+    Ok(batch)
 }
 
 /// Turns a frame's rows into records, naming `source` in errors.

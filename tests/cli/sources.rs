@@ -480,3 +480,36 @@ fn ragged_rows_and_bad_lines_are_named() {
     assert!(err.contains("line 2"), "{err}");
     assert!(!e.state().exists());
 }
+
+/// With --skip-bad-rows, an NDJSON line that does not parse is skipped and
+/// reported by its line number; the other lines load.
+#[test]
+fn skip_bad_rows_skips_bad_ndjson_lines() {
+    let e = Env::new();
+    let nd = e.write(
+        "some-bad.ndjson",
+        "{\"k\": \"a\", \"v\": 1}\n{\"k\": \"b\", \"v\": }\n\n[1, 2]\n{\"k\": null, \"v\": 3}\n{\"k\": \"c\", \"v\": 4}\n",
+    );
+    let out = e
+        .dht()
+        .args([
+            "load",
+            "--source",
+            "ndjson",
+            "--key-col",
+            "k",
+            "--value-col",
+            "v",
+        ])
+        .args(["--skip-bad-rows", "--path", nd.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    for line in ["row 2", "row 4", "row 5"] {
+        assert!(err.contains(line), "{line}: {err}");
+    }
+    let dump = e.dump();
+    assert_eq!(dump.keys().cloned().collect::<Vec<_>>(), ["a", "c"]);
+    assert_eq!(dump["c"], json!(4));
+}

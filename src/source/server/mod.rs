@@ -112,7 +112,7 @@ impl Target {
         })
     }
 
-    /// A target from separate details (the old tool's server, port, user,
+    /// A target from separate details (server, port, user,
     /// database). Missing ones take the server's defaults.
     pub fn from_parts(
         kind: Kind,
