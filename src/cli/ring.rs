@@ -257,9 +257,20 @@ pub async fn show(path: &Path, a: RingArgs, out: &mut impl Write) -> anyhow::Res
 }
 
 #[derive(Debug, Args)]
-pub struct CheckArgs {}
+pub struct CheckArgs {
+    /// Save what can be saved from a damaged state file and write it back:
+    /// a node whose routing state is damaged is rebuilt (maintenance then
+    /// restores its pointers and replicas); a slice row that is damaged is
+    /// dropped, and with it every key stored there (each key keeps all its
+    /// copies in its slice's row). Damaged settings cannot be repaired.
+    #[arg(long)]
+    pub repair: bool,
+}
 
-pub async fn check(path: &Path, _a: CheckArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+pub async fn check(path: &Path, a: CheckArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    if a.repair {
+        return repair(path, out).await;
+    }
     let mut st = State::open(path, Access::Read).await?;
     let loaded = st.load(Scope::All).await?;
     let w = &loaded.world;
@@ -276,4 +287,46 @@ pub async fn check(path: &Path, _a: CheckArgs, out: &mut impl Write) -> anyhow::
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `check --repair`: salvage, maintain, write back, say what was done.
+async fn repair(path: &Path, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    let mut st = State::open(path, Access::Write).await?;
+    let (mut world, salvage) = st.salvage().await?;
+    if salvage.is_clean() {
+        writeln!(out, "nothing to repair: every row reads back intact")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let params = st.params().await?;
+    let rounds = world.converge(build::CONVERGE_LIMIT).ok();
+    st.create(params, world.counters()).await?;
+    let mut loaded = dht::state::Loaded::fresh(world);
+    st.save(&mut loaded).await?;
+    commit(st).await?;
+    for (node, why) in &salvage.rebuilt {
+        writeln!(out, "rebuilt the routing state of {node} ({why})")?;
+    }
+    for (nid, why) in &salvage.dropped_nodes {
+        writeln!(
+            out,
+            "dropped node row {nid} ({why}): the node is gone, as if it had crashed"
+        )?;
+    }
+    for (slice, lo, hi, why) in &salvage.dropped_slices {
+        writeln!(
+            out,
+            "dropped slice {slice} (positions {lo} to {hi}): {why}; every key stored there is lost"
+        )?;
+    }
+    match rounds {
+        Some(r) => writeln!(
+            out,
+            "ran {r} maintenance rounds; the repaired ring is stable"
+        )?,
+        None => writeln!(
+            out,
+            "the repaired ring is still settling (run `dht maintain`)"
+        )?,
+    }
+    Ok(ExitCode::SUCCESS)
 }

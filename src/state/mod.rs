@@ -30,12 +30,14 @@ mod listing;
 mod load;
 mod lost;
 mod open;
+mod salvage;
 mod save;
 pub mod slice;
 mod upgrade;
 
 pub use listing::StoredCopy;
 pub use lost::LostKey;
+pub use salvage::Salvage;
 pub use slice::{SLICE_BITS, slice_of};
 
 use crate::chord::{Id, NodeId};
