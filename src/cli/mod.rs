@@ -122,7 +122,10 @@ Examples:
     Ring(ring::RingArgs),
     /// Check the ring's invariants and replication; exit status 1 when
     /// something is wrong.
-    #[command(after_help = "Example:\n  dht check")]
+    #[command(after_help = "\
+Examples:
+  dht check
+  dht check --repair      after check reports damage: save what can be saved")]
     Check(ring::CheckArgs),
     /// Print a shell completion script.
     #[command(after_help = "\
