@@ -14,14 +14,57 @@ fn ring(n: usize) -> (Params, World) {
 #[test]
 fn round_trips_every_node_of_a_ring() {
     let (params, w) = ring(50);
-    for n in w.nodes() {
-        let back = decode(n.id, params, &encode(n)).unwrap();
+    for (i, n) in w.nodes().enumerate() {
+        // Every routing field, the upkeep counter and anti-entropy flag
+        // included (codec 1 dropped those two).
+        let mut n = n.clone();
+        n.upkeeps = i as u8;
+        n.suspect = i % 2 == 0;
+        n.next_finger = (i % 7) as u8;
+        n.pred_candidate = Some(n.succs[0]);
+        let back = decode(n.id, params, &encode(&n)).unwrap();
         assert_eq!(
-            (back.pred, &back.succs, &back.preds, &back.fingers),
-            (n.pred, &n.succs, &n.preds, &n.fingers)
+            (
+                back.pred,
+                back.pred_candidate,
+                &back.succs,
+                &back.preds,
+                &back.fingers,
+                back.replicated,
+                back.next_finger,
+                back.upkeeps,
+                back.suspect
+            ),
+            (
+                n.pred,
+                n.pred_candidate,
+                &n.succs,
+                &n.preds,
+                &n.fingers,
+                n.replicated,
+                n.next_finger,
+                n.upkeeps,
+                n.suspect
+            )
         );
         assert_eq!(decode_node_id(&node_id_bytes(n.id)).unwrap(), n.id);
     }
+}
+
+#[test]
+fn codec_one_blobs_still_read() {
+    // A routing blob of codec 1 (before the upkeep counter and the flag),
+    // sealed as an upgrade seals it.
+    let (params, w) = ring(4);
+    let n = w.nodes().next().unwrap();
+    let mut blob = encode(n);
+    blob.truncate(blob.len() - SUM_LEN - 2);
+    blob[0] = 1;
+    let back = decode(n.id, params, &resealed_node(n.id, &blob)).unwrap();
+    assert_eq!(
+        (back.succs, back.upkeeps, back.suspect),
+        (n.succs.clone(), 0, false)
+    );
 }
 
 #[test]
