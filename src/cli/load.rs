@@ -12,7 +12,9 @@ use clap::{Args, ValueEnum};
 use dht::app::build;
 use dht::app::load::{self as loading, LoadPlan};
 use dht::chord::{Bits, Params};
+use dht::source::frame::CsvOptions;
 use dht::source::input::{self, Input};
+use dht::source::prepare::Compression;
 use dht::source::select::Select;
 use dht::source::{Batch, Columns, frame, server};
 use dht::state::{Access, Loaded, Scope, State};
@@ -36,8 +38,10 @@ pub enum DbKind {
 /// Where records come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SourceKind {
-    /// A CSV file with a header row (--path).
+    /// A CSV file (--path), with a header row unless --no-header.
     Csv,
+    /// A tab-separated file: CSV with --delimiter '\t'.
+    Tsv,
     /// A Parquet file (--path).
     Parquet,
     /// A JSON file (--path): one object whose members are the records, or an
@@ -50,14 +54,76 @@ pub enum SourceKind {
     Sql,
 }
 
+/// `--compression` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompressionArg {
+    /// Not compressed.
+    None,
+    /// gzip.
+    Gzip,
+    /// Zstandard.
+    Zstd,
+}
+
+/// A one-character option (`\t` and `tab` mean a tab), as a byte.
+fn parse_char(s: &str) -> Result<u8, String> {
+    match s {
+        "\\t" | "tab" | "\t" => Ok(b'\t'),
+        _ if s.len() == 1 && s.is_ascii() => Ok(s.as_bytes()[0]),
+        _ => Err(format!("{s:?} is not one ASCII character")),
+    }
+}
+
+/// The source kind a file name says, compression suffix aside.
+fn kind_from_name(path: &Path) -> Option<SourceKind> {
+    let name = path.file_name()?.to_str()?.to_ascii_lowercase();
+    let name = name
+        .strip_suffix(".gz")
+        .or_else(|| name.strip_suffix(".zst"))
+        .unwrap_or(&name);
+    let ext = Path::new(name).extension()?.to_str()?;
+    Some(match ext {
+        "csv" => SourceKind::Csv,
+        "tsv" | "tab" => SourceKind::Tsv,
+        "parquet" | "pq" => SourceKind::Parquet,
+        "json" => SourceKind::Json,
+        "ndjson" | "jsonl" => SourceKind::Ndjson,
+        _ => return None,
+    })
+}
+
 #[derive(Debug, Args)]
 pub struct LoadArgs {
-    /// Kind of source.
+    /// Kind of source. May be left out when the file's extension says it
+    /// (.csv, .tsv, .parquet, .json, .ndjson, .jsonl, with .gz or .zst).
     #[arg(long, value_enum)]
-    pub source: SourceKind,
-    /// The file to read (csv, parquet, json, ndjson).
+    pub source: Option<SourceKind>,
+    /// The file to read (csv, tsv, parquet, json, ndjson); `-` reads
+    /// standard input (for example `psql -c "COPY ... TO STDOUT CSV HEADER" |
+    /// dht load --source csv --path -`).
     #[arg(long, value_name = "FILE")]
     pub path: Option<PathBuf>,
+    /// CSV field separator, one character (`,` by default; `\t` for tab,
+    /// `;` as many exports use).
+    #[arg(long, value_name = "CHAR", value_parser = parse_char)]
+    pub delimiter: Option<u8>,
+    /// The CSV file has no header row: columns are named column_1,
+    /// column_2, ... (usable in --key-col and --value-col).
+    #[arg(long)]
+    pub no_header: bool,
+    /// CSV quote character (`"` by default).
+    #[arg(long, value_name = "CHAR", value_parser = parse_char)]
+    pub quote: Option<u8>,
+    /// CSV lines starting with this text are comments and skipped.
+    #[arg(long, value_name = "TEXT")]
+    pub comment_prefix: Option<String>,
+    /// A CSV field text that means null (repeatable: `--null-value NA
+    /// --null-value '\N'`).
+    #[arg(long, value_name = "TEXT")]
+    pub null_value: Vec<String>,
+    /// How the file is compressed (default: by its extension, .gz or .zst).
+    #[arg(long, value_enum)]
+    pub compression: Option<CompressionArg>,
     /// Table to read (sql): NAME or SCHEMA.NAME.
     #[arg(long, conflicts_with = "query")]
     pub table: Option<String>,
@@ -129,20 +195,56 @@ fn default_sqlite_url() -> String {
 
 /// The source the flags describe.
 fn input_from_args(a: &LoadArgs) -> anyhow::Result<Input> {
-    if a.path.is_some() && a.source == SourceKind::Sql {
+    let source = match (a.source, &a.path) {
+        (Some(s), _) => s,
+        (None, Some(p)) => kind_from_name(p).with_context(|| {
+            format!(
+                "{}: cannot tell the kind of file from its name; say --source csv, tsv, parquet, json or ndjson",
+                p.display()
+            )
+        })?,
+        (None, None) => anyhow::bail!("say where records come from: --source KIND, or --path FILE"),
+    };
+    if a.path.is_some() && source == SourceKind::Sql {
         anyhow::bail!("--path is for file sources; use --url (or --database) for SQL");
+    }
+    let mut csv = CsvOptions {
+        header: !a.no_header,
+        comment_prefix: a.comment_prefix.clone(),
+        null_values: a.null_value.clone(),
+        ..CsvOptions::default()
+    };
+    if source == SourceKind::Tsv {
+        csv.delimiter = b'\t';
+    }
+    if let Some(d) = a.delimiter {
+        csv.delimiter = d;
+    }
+    if let Some(q) = a.quote {
+        csv.quote = Some(q);
     }
     let file = |format| -> anyhow::Result<Input> {
         let path = a.path.clone().with_context(|| {
             format!(
                 "--source {} needs --path FILE",
-                format!("{:?}", a.source).to_lowercase()
+                format!("{source:?}").to_lowercase()
             )
         })?;
-        Ok(Input::File { path, format })
+        let compression = match a.compression {
+            Some(CompressionArg::None) => Compression::None,
+            Some(CompressionArg::Gzip) => Compression::Gzip,
+            Some(CompressionArg::Zstd) => Compression::Zstd,
+            None => Compression::from_name(&path),
+        };
+        Ok(Input::File {
+            path,
+            format,
+            csv: csv.clone(),
+            compression,
+        })
     };
-    Ok(match a.source {
-        SourceKind::Csv => file(frame::Format::Csv)?,
+    Ok(match source {
+        SourceKind::Csv | SourceKind::Tsv => file(frame::Format::Csv)?,
         SourceKind::Parquet => file(frame::Format::Parquet)?,
         SourceKind::Json => file(frame::Format::Json)?,
         SourceKind::Ndjson => file(frame::Format::Ndjson)?,

@@ -29,18 +29,56 @@ impl Format {
     }
 }
 
+/// How a CSV file is written: what pandas users pass to `read_csv`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvOptions {
+    /// The field separator (`,`; `\t` for TSV, `;` in many exports).
+    pub delimiter: u8,
+    /// The first row names the columns; without one they are `column_1`,
+    /// `column_2`, ...
+    pub header: bool,
+    /// The quote character, or None when fields are never quoted.
+    pub quote: Option<u8>,
+    /// Lines starting with this are skipped.
+    pub comment_prefix: Option<String>,
+    /// Field texts that mean null (`NA`, `\N`, ...), besides an empty field
+    /// in a typed column.
+    pub null_values: Vec<String>,
+}
+
+impl Default for CsvOptions {
+    fn default() -> CsvOptions {
+        CsvOptions {
+            delimiter: b',',
+            header: true,
+            quote: Some(b'"'),
+            comment_prefix: None,
+            null_values: Vec::new(),
+        }
+    }
+}
+
 /// Reads the whole file as a DataFrame. A file polars cannot read, even
 /// one that makes it panic (a damaged Parquet file), is an error naming the
 /// file; JSON nested deeper than [`super::guard::MAX_DEPTH`] is refused
 /// before polars sees it.
 pub fn read_frame(path: &Path, format: Format) -> Result<DataFrame, SourceError> {
+    read_frame_with(path, format, &CsvOptions::default())
+}
+
+/// [`read_frame`] with the CSV written as `csv` says.
+pub fn read_frame_with(
+    path: &Path,
+    format: Format,
+    csv: &CsvOptions,
+) -> Result<DataFrame, SourceError> {
     let shown = path.display().to_string();
     let file = super::guard::open_file(path)?;
     if matches!(format, Format::Json | Format::Ndjson) {
         super::guard::check_depth(path)?;
     }
     super::guard::no_panic(&shown, format.name(), || {
-        read_frame_from(file, &shown, format)
+        read_frame_from(file, &shown, format, csv)
     })
     .map_err(|e| match e {
         // polars names no row for a CSV row with the wrong number of
@@ -51,7 +89,7 @@ pub fn read_frame(path: &Path, format: Format) -> Result<DataFrame, SourceError>
             reason,
         } => SourceError::Format {
             reason: match format {
-                Format::Csv => ragged_row(path),
+                Format::Csv => ragged_row(path, csv),
                 Format::Ndjson => bad_json_line(path),
                 _ => None,
             }
@@ -84,19 +122,31 @@ fn bad_json_line(path: &Path) -> Option<String> {
 
 /// The first data row whose field count differs from the header's, said
 /// the way the other errors say rows (1-based, header not counted).
-fn ragged_row(path: &Path) -> Option<String> {
+fn ragged_row(path: &Path, opts: &CsvOptions) -> Option<String> {
     let mut r = csv::ReaderBuilder::new()
         .flexible(true)
-        .has_headers(true)
+        .has_headers(false)
+        .delimiter(opts.delimiter)
+        .quoting(opts.quote.is_some())
+        .quote(opts.quote.unwrap_or(b'"'))
+        .comment(
+            opts.comment_prefix
+                .as_deref()
+                .filter(|p| p.len() == 1)
+                .map(|p| p.as_bytes()[0]),
+        )
         .from_path(path)
         .ok()?;
-    let want = r.headers().ok()?.len();
-    for (i, rec) in r.records().enumerate() {
+    let mut records = r.records();
+    let want = records.next()?.ok()?.len();
+    let first_data = if opts.header { 1 } else { 2 };
+    for (i, rec) in records.enumerate() {
         let rec = rec.ok()?;
         if rec.len() != want {
+            let what = if opts.header { "the header" } else { "row 1" };
             return Some(format!(
-                "row {} has {} fields where the header has {want}",
-                i + 1,
+                "row {} has {} fields where {what} has {want}",
+                i + first_data,
                 rec.len()
             ));
         }
@@ -108,6 +158,7 @@ fn read_frame_from(
     file: std::fs::File,
     shown: &str,
     format: Format,
+    csv: &CsvOptions,
 ) -> Result<DataFrame, SourceError> {
     // polars' first line says what is wrong; later ones suggest polars
     // settings a dht user cannot reach.
@@ -121,9 +172,20 @@ fn read_frame_from(
         // null; keys and values with empty text must round-trip), and null
         // in a typed column, where it cannot be anything else.
         Format::Csv => CsvReadOptions::default()
-            .with_has_header(true)
+            .with_has_header(csv.header)
             .with_infer_schema_length(Some(10_000))
-            .map_parse_options(|o| o.with_missing_is_null(false))
+            .map_parse_options(|o| {
+                let nulls = (!csv.null_values.is_empty()).then(|| {
+                    NullValues::AllColumns(
+                        csv.null_values.iter().map(|v| v.as_str().into()).collect(),
+                    )
+                });
+                o.with_missing_is_null(false)
+                    .with_separator(csv.delimiter)
+                    .with_quote_char(csv.quote)
+                    .with_comment_prefix(csv.comment_prefix.as_deref())
+                    .with_null_values(nulls)
+            })
             .into_reader_with_file_handle(file)
             .finish()
             .map_err(bad),
@@ -146,10 +208,21 @@ pub fn read(
     cols: &Columns,
     skip_bad: bool,
 ) -> Result<Batch, SourceError> {
+    read_with(path, format, &CsvOptions::default(), cols, skip_bad)
+}
+
+/// [`read`] with the CSV written as `csv` says.
+pub fn read_with(
+    path: &Path,
+    format: Format,
+    csv: &CsvOptions,
+    cols: &Columns,
+    skip_bad: bool,
+) -> Result<Batch, SourceError> {
     if format == Format::Ndjson && skip_bad {
         return read_ndjson_skipping(path, cols);
     }
-    let df = read_frame(path, format)?;
+    let df = read_frame_with(path, format, csv)?;
     records(&path.display().to_string(), &df, cols, skip_bad)
 }
 

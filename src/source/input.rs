@@ -2,10 +2,12 @@
 //! from ([`Input`]) and [`read`], which picks the reader. The command line
 //! builds an `Input` from its flags; a server builds one from a request.
 
+use super::frame::CsvOptions;
+use super::prepare::{Compression, prepare};
 use super::select::Select;
 use super::server::Target;
-use super::{Batch, Columns, SourceError, dict, frame, server, sql};
-use std::path::PathBuf;
+use super::{Batch, Columns, SourceError, dict, frame, guard, server, sql};
+use std::path::{Path, PathBuf};
 
 /// Where records come from.
 #[derive(Clone)]
@@ -13,10 +15,14 @@ pub enum Input {
     /// A DataFrame file. A JSON file holding one object is read as a dict
     /// (each member a record); an array of rows as a DataFrame.
     File {
-        /// The file.
+        /// The file; `-` is standard input.
         path: PathBuf,
         /// Its format.
         format: frame::Format,
+        /// How a CSV file is written (ignored for other formats).
+        csv: CsvOptions,
+        /// How the file is compressed.
+        compression: Compression,
     },
     /// A table or query in an SQLite database (`sqlite://FILE`).
     Sqlite {
@@ -47,29 +53,42 @@ pub async fn read(
     match input {
         Input::File {
             path,
-            format: frame::Format::Json,
+            format,
+            csv,
+            compression,
         } => {
-            if !path.exists() {
-                return Err(SourceError::Open {
-                    path: path.display().to_string(),
-                    reason: "no such file".into(),
-                });
-            }
-            if !dict::looks_like_object(path) {
-                return frame::read(path, frame::Format::Json, cols, skip_bad);
-            }
-            if cols.key.is_some() || cols.value.is_some() {
-                return Err(SourceError::Columns {
-                    origin: path.display().to_string(),
-                    reason: "a JSON object's members are the records; --key-col and --value-col apply to arrays of rows".into(),
-                });
-            }
-            dict::read(path, skip_bad)
+            let file = prepare(path, *compression)?;
+            read_file(&file.path, *format, csv, cols, skip_bad)
+                .map(|b| file.rename_batch(b))
+                .map_err(|e| file.rename_error(e))
         }
-        Input::File { path, format } => frame::read(path, *format, cols, skip_bad),
         Input::Sqlite { url, select } => sql::read_sqlite(url, select, cols, skip_bad).await,
         Input::Server { target, select } => {
             server::read(target, select, cols, skip_bad, progress).await
         }
     }
+}
+
+/// Reads a file ready to read. A JSON file holding one object is a dict.
+fn read_file(
+    path: &Path,
+    format: frame::Format,
+    csv: &CsvOptions,
+    cols: &Columns,
+    skip_bad: bool,
+) -> Result<Batch, SourceError> {
+    if format != frame::Format::Json {
+        return frame::read_with(path, format, csv, cols, skip_bad);
+    }
+    guard::open_file(path)?;
+    if !dict::looks_like_object(path) {
+        return frame::read(path, frame::Format::Json, cols, skip_bad);
+    }
+    if cols.key.is_some() || cols.value.is_some() {
+        return Err(SourceError::Columns {
+            origin: path.display().to_string(),
+            reason: "a JSON object's members are the records; --key-col and --value-col apply to arrays of rows".into(),
+        });
+    }
+    dict::read(path, skip_bad)
 }

@@ -10,6 +10,7 @@ pub mod dict;
 pub mod frame;
 pub mod guard;
 pub mod input;
+pub mod prepare;
 pub mod select;
 pub mod server;
 pub mod sql;

@@ -513,3 +513,115 @@ fn skip_bad_rows_skips_bad_ndjson_lines() {
     assert_eq!(dump.keys().cloned().collect::<Vec<_>>(), ["a", "c"]);
     assert_eq!(dump["c"], json!(4));
 }
+
+/// The files people have: other delimiters (with the delimiter inside
+/// quotes), no header, comment lines, null markers, TSV, gzip and
+/// Zstandard (the source kind taken from the name under the compression
+/// suffix), and standard input, Parquet included.
+#[test]
+fn delimiters_headers_compression_and_stdin() {
+    use std::io::Write;
+    let e = Env::new();
+    let semi = e.write(
+        "export.csv",
+        "name;price\n\"a;b\";1.50\n# a comment line\nc;NA\nd;\\N\n",
+    );
+    e.ok(&[
+        "load",
+        "--path",
+        semi.to_str().unwrap(),
+        "--delimiter",
+        ";",
+        "--comment-prefix",
+        "#",
+        "--null-value",
+        "NA",
+        "--null-value",
+        "\\N",
+    ]);
+    let d = e.dump();
+    assert_eq!(d["a;b"], json!(1.50));
+    assert_eq!((&d["c"], &d["d"]), (&Value::Null, &Value::Null));
+    assert_eq!(d.len(), 3, "the comment line is not a row: {d:?}");
+
+    let e = Env::new();
+    let gz = e.path("plain.tsv.gz");
+    let mut z = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::default(),
+    );
+    z.write_all(b"k1\tv1\tx\nk2\tv2\ty\n").unwrap();
+    z.finish().unwrap();
+    e.ok(&[
+        "load",
+        "--path",
+        gz.to_str().unwrap(),
+        "--no-header",
+        "--key-col",
+        "column_1",
+        "--value-col",
+        "column_2",
+    ]);
+    assert_eq!(e.dump()["k2"], json!("v2"));
+
+    let e = Env::new();
+    let zst = e.path("rows.ndjson.zst");
+    std::fs::write(
+        &zst,
+        zstd::encode_all(
+            &b"{\"k\": \"z1\", \"v\": 1}\n{\"k\": \"z2\", \"v\": 2}\n"[..],
+            3,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    e.ok(&[
+        "load",
+        "--path",
+        zst.to_str().unwrap(),
+        "--key-col",
+        "k",
+        "--value-col",
+        "v",
+    ]);
+    assert_eq!(e.dump()["z2"], json!(2));
+
+    // Standard input: CSV from another program's pipe, and Parquet.
+    let e = Env::new();
+    e.dht()
+        .args(["load", "--source", "csv", "--path", "-"])
+        .write_stdin("key,value\nfrom-stdin,42\n")
+        .assert()
+        .success();
+    assert_eq!(e.dump()["from-stdin"], json!(42));
+    e.dht()
+        .args([
+            "load",
+            "--source",
+            "parquet",
+            "--path",
+            "-",
+            "--key-col",
+            "sku",
+        ])
+        .write_stdin(std::fs::read(data("items.parquet")).unwrap())
+        .assert()
+        .success();
+    assert!(e.dump().len() > 1);
+
+    // Errors name what the user gave, not a temporary copy.
+    let bad = e.path("ragged.csv.gz");
+    let mut z = flate2::write::GzEncoder::new(
+        std::fs::File::create(&bad).unwrap(),
+        flate2::Compression::default(),
+    );
+    z.write_all(b"k,v\na,1,2\n").unwrap();
+    z.finish().unwrap();
+    let err = e.fails(&["load", "--path", bad.to_str().unwrap()]);
+    assert!(
+        err.contains("ragged.csv.gz") && err.contains("row 1 has 3 fields"),
+        "{err}"
+    );
+    let err = e.fails(&["load", "--path", "notes.txt"]);
+    assert!(err.contains("cannot tell the kind of file"), "{err}");
+}
