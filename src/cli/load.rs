@@ -14,7 +14,7 @@ use dht::app::load::{self as loading, LoadPlan};
 use dht::chord::{Bits, Params};
 use dht::source::frame::CsvOptions;
 use dht::source::input::{self, Input};
-use dht::source::prepare::Compression;
+use dht::source::prepare::{Compression, TextEncoding};
 use dht::source::select::Select;
 use dht::source::{Batch, Columns, frame, server};
 use dht::state::{Access, Loaded, Scope, State};
@@ -63,6 +63,23 @@ pub enum CompressionArg {
     Gzip,
     /// Zstandard.
     Zstd,
+}
+
+/// `--encoding` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EncodingArg {
+    /// UTF-8.
+    #[value(name = "utf8", alias = "utf-8")]
+    Utf8,
+    /// ISO-8859-1.
+    #[value(name = "latin1", alias = "iso-8859-1")]
+    Latin1,
+    /// Windows-1252.
+    #[value(name = "windows-1252", alias = "cp1252")]
+    Windows1252,
+    /// UTF-16.
+    #[value(name = "utf16", alias = "utf-16")]
+    Utf16,
 }
 
 /// A one-character option (`\t` and `tab` mean a tab), as a byte.
@@ -124,6 +141,11 @@ pub struct LoadArgs {
     /// How the file is compressed (default: by its extension, .gz or .zst).
     #[arg(long, value_enum)]
     pub compression: Option<CompressionArg>,
+    /// The text encoding of a CSV, JSON or NDJSON file (a UTF-8 byte-order
+    /// mark is skipped; UTF-16 follows its byte-order mark, else
+    /// little-endian).
+    #[arg(long, value_enum, default_value_t = EncodingArg::Utf8)]
+    pub encoding: EncodingArg,
     /// Table to read (sql): NAME or SCHEMA.NAME.
     #[arg(long, conflicts_with = "query")]
     pub table: Option<String>,
@@ -241,6 +263,12 @@ fn input_from_args(a: &LoadArgs) -> anyhow::Result<Input> {
             format,
             csv: csv.clone(),
             compression,
+            encoding: match a.encoding {
+                EncodingArg::Utf8 => TextEncoding::Utf8,
+                EncodingArg::Latin1 => TextEncoding::Latin1,
+                EncodingArg::Windows1252 => TextEncoding::Windows1252,
+                EncodingArg::Utf16 => TextEncoding::Utf16,
+            },
         })
     };
     Ok(match source {

@@ -3,7 +3,7 @@
 //! builds an `Input` from its flags; a server builds one from a request.
 
 use super::frame::CsvOptions;
-use super::prepare::{Compression, prepare};
+use super::prepare::{Compression, TextEncoding, prepare};
 use super::select::Select;
 use super::server::Target;
 use super::{Batch, Columns, SourceError, dict, frame, guard, server, sql};
@@ -23,6 +23,8 @@ pub enum Input {
         csv: CsvOptions,
         /// How the file is compressed.
         compression: Compression,
+        /// The text encoding (CSV, JSON, NDJSON).
+        encoding: TextEncoding,
     },
     /// A table or query in an SQLite database (`sqlite://FILE`).
     Sqlite {
@@ -56,8 +58,14 @@ pub async fn read(
             format,
             csv,
             compression,
+            encoding,
         } => {
-            let file = prepare(path, *compression)?;
+            // Parquet is binary: no text encoding applies.
+            let encoding = match format {
+                frame::Format::Parquet => TextEncoding::Utf8,
+                _ => *encoding,
+            };
+            let file = prepare(path, *compression, encoding)?;
             read_file(&file.path, *format, csv, cols, skip_bad)
                 .map(|b| file.rename_batch(b))
                 .map_err(|e| file.rename_error(e))

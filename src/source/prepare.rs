@@ -30,6 +30,19 @@ impl Compression {
     }
 }
 
+/// The character encoding of a text source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextEncoding {
+    /// UTF-8 (a byte-order mark at the start is skipped).
+    Utf8,
+    /// ISO-8859-1.
+    Latin1,
+    /// Windows-1252 (Latin-1 with printable characters in 0x80..0x9f).
+    Windows1252,
+    /// UTF-16, little-endian unless a byte-order mark says otherwise.
+    Utf16,
+}
+
 /// A source file ready to read, and the name to show for it.
 pub struct Prepared {
     /// The file the readers open.
@@ -49,14 +62,22 @@ impl Drop for Prepared {
 }
 
 /// The file at `path` (`-`: standard input) ready to read, decompressed as
-/// `compression` says.
-pub fn prepare(path: &Path, compression: Compression) -> Result<Prepared, SourceError> {
+/// `compression` says and, for text, transcoded from `encoding` to UTF-8.
+pub fn prepare(
+    path: &Path,
+    compression: Compression,
+    encoding: TextEncoding,
+) -> Result<Prepared, SourceError> {
     let shown = if path == Path::new("-") {
         "standard input".to_owned()
     } else {
         path.display().to_string()
     };
-    if path != Path::new("-") && compression == Compression::None {
+    if path != Path::new("-")
+        && compression == Compression::None
+        && encoding == TextEncoding::Utf8
+        && !starts_with_bom(path)
+    {
         return Ok(Prepared {
             path: path.to_path_buf(),
             shown,
@@ -89,7 +110,11 @@ pub fn prepare(path: &Path, compression: Compression) -> Result<Prepared, Source
         temp: Some(temp),
     };
     let mut input = input;
-    std::io::copy(&mut input, &mut out).map_err(|e| match compression {
+    let copied = match encoding {
+        TextEncoding::Utf8 => skip_bom_and_copy(&mut input, &mut out),
+        other => transcode(&mut input, &mut out, other, &shown)?,
+    };
+    copied.map_err(|e| match compression {
         Compression::None => open_err(e.to_string()),
         _ => SourceError::Format {
             path: shown.clone(),
@@ -104,6 +129,94 @@ pub fn prepare(path: &Path, compression: Compression) -> Result<Prepared, Source
     out.flush()
         .map_err(|e| open_err(format!("temporary copy: {e}")))?;
     Ok(prepared)
+}
+
+/// True when the file starts with a UTF-8 byte-order mark.
+fn starts_with_bom(path: &Path) -> bool {
+    let mut head = [0u8; 3];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && head == [0xef, 0xbb, 0xbf]
+}
+
+/// Copies `input` to `out`, without a UTF-8 byte-order mark at the start.
+fn skip_bom_and_copy(input: &mut dyn Read, out: &mut dyn Write) -> std::io::Result<u64> {
+    let mut head = [0u8; 3];
+    let mut n = 0;
+    while n < 3 {
+        let k = input.read(&mut head[n..])?;
+        if k == 0 {
+            break;
+        }
+        n += k;
+    }
+    if head[..n] != [0xef, 0xbb, 0xbf] {
+        out.write_all(&head[..n])?;
+    }
+    Ok(std::io::copy(input, out)? + n as u64)
+}
+
+/// Streams `input` in `encoding` to `out` as UTF-8. Bytes that are not
+/// valid in the encoding are an error naming the line.
+fn transcode(
+    input: &mut dyn Read,
+    out: &mut dyn Write,
+    encoding: TextEncoding,
+    shown: &str,
+) -> Result<std::io::Result<u64>, SourceError> {
+    let enc = match encoding {
+        TextEncoding::Utf8 => encoding_rs::UTF_8,
+        // The WHATWG's latin1 is windows-1252, a superset in which every
+        // byte is a character; ISO-8859-1 proper maps 0x80..0x9f to C1
+        // controls, which encoding_rs spells x-user-defined-free: decode
+        // those bytes by hand.
+        TextEncoding::Latin1 => encoding_rs::WINDOWS_1252,
+        TextEncoding::Windows1252 => encoding_rs::WINDOWS_1252,
+        TextEncoding::Utf16 => encoding_rs::UTF_16LE,
+    };
+    let latin1 = encoding == TextEncoding::Latin1;
+    let mut decoder = enc.new_decoder();
+    let (mut buf, mut text) = (vec![0u8; 1 << 16], String::with_capacity(1 << 17));
+    let (mut total, mut line) = (0u64, 1usize);
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) => return Ok(Err(e)),
+        };
+        let last = n == 0;
+        let mut chunk = &buf[..n];
+        loop {
+            text.clear();
+            if latin1 {
+                text.extend(chunk.iter().map(|&b| b as char));
+                chunk = &[];
+            } else {
+                let (result, read) =
+                    decoder.decode_to_string_without_replacement(chunk, &mut text, last);
+                chunk = &chunk[read..];
+                if let encoding_rs::DecoderResult::Malformed(_, _) = result {
+                    line += text.matches('\n').count();
+                    return Err(SourceError::Format {
+                        path: shown.to_owned(),
+                        kind: enc.name(),
+                        reason: format!("line {line}: bytes that are not valid {}", enc.name()),
+                    });
+                }
+            }
+            line += text.matches('\n').count();
+            if let Err(e) = out.write_all(text.as_bytes()) {
+                return Ok(Err(e));
+            }
+            total += text.len() as u64;
+            if chunk.is_empty() {
+                break;
+            }
+        }
+        if last {
+            return Ok(Ok(total));
+        }
+    }
 }
 
 /// A fresh temporary file name for this process.

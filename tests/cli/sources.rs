@@ -625,3 +625,76 @@ fn delimiters_headers_compression_and_stdin() {
     let err = e.fails(&["load", "--path", "notes.txt"]);
     assert!(err.contains("cannot tell the kind of file"), "{err}");
 }
+
+/// Latin-1, Windows-1252 and UTF-16 files are read as what they say, a
+/// UTF-8 byte-order mark is skipped, and bytes invalid in the chosen
+/// encoding are an error naming the line.
+#[test]
+fn encodings_are_transcoded() {
+    let e = Env::new();
+    let latin1 = e.path("l1.csv");
+    std::fs::write(&latin1, b"key,value\ncaf\xe9,cr\xe8me\n").unwrap();
+    e.ok(&[
+        "load",
+        "--path",
+        latin1.to_str().unwrap(),
+        "--encoding",
+        "latin1",
+    ]);
+    assert_eq!(e.dump()["café"], json!("crème"));
+
+    let cp = e.path("w.csv");
+    std::fs::write(&cp, b"key,value\neuro,\x80 5\n").unwrap();
+    e.ok(&[
+        "load",
+        "--path",
+        cp.to_str().unwrap(),
+        "--encoding",
+        "windows-1252",
+    ]);
+    assert_eq!(e.dump()["euro"], json!("€ 5"));
+
+    let u16 = e.path("u16.csv");
+    let mut bytes = vec![0xff, 0xfe];
+    for unit in "key,value\nключ,значение\n".encode_utf16() {
+        bytes.extend_from_slice(&unit.to_le_bytes());
+    }
+    std::fs::write(&u16, bytes).unwrap();
+    e.ok(&[
+        "load",
+        "--path",
+        u16.to_str().unwrap(),
+        "--encoding",
+        "utf16",
+    ]);
+    assert_eq!(e.dump()["ключ"], json!("значение"));
+
+    let bom = e.path("bom.csv");
+    std::fs::write(&bom, b"\xef\xbb\xbfkey,value\nbom,1\n").unwrap();
+    e.ok(&[
+        "load",
+        "--path",
+        bom.to_str().unwrap(),
+        "--key-col",
+        "key",
+        "--value-col",
+        "value",
+    ]);
+    assert_eq!(e.dump()["bom"], json!(1));
+
+    let bad = e.path("bad16.csv");
+    let mut bytes = vec![0xff, 0xfe];
+    for unit in "key,value\na,1\n".encode_utf16() {
+        bytes.extend_from_slice(&unit.to_le_bytes());
+    }
+    bytes.extend_from_slice(&[0x00, 0xd8, b'x', 0]); // an unpaired surrogate
+    std::fs::write(&bad, bytes).unwrap();
+    let err = e.fails(&[
+        "load",
+        "--path",
+        bad.to_str().unwrap(),
+        "--encoding",
+        "utf16",
+    ]);
+    assert!(err.contains("line 3") && err.contains("bad16.csv"), "{err}");
+}
