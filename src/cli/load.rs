@@ -117,9 +117,11 @@ pub struct LoadArgs {
     pub source: Option<SourceKind>,
     /// The file to read (csv, tsv, parquet, json, ndjson); `-` reads
     /// standard input (for example `psql -c "COPY ... TO STDOUT CSV HEADER" |
-    /// dht load --source csv --path -`).
-    #[arg(long, value_name = "FILE")]
-    pub path: Option<PathBuf>,
+    /// dht load --source csv --path -`). Several files and quoted globs
+    /// (`--path 'exports/*.csv'`) load in order, the last value of a key
+    /// winning.
+    #[arg(long, value_name = "FILE", num_args = 1.., action = clap::ArgAction::Append)]
+    pub path: Vec<PathBuf>,
     /// CSV field separator, one character (`,` by default; `\t` for tab,
     /// `;` as many exports use).
     #[arg(long, value_name = "CHAR", value_parser = parse_char)]
@@ -216,8 +218,8 @@ fn default_sqlite_url() -> String {
 }
 
 /// The source the flags describe.
-fn input_from_args(a: &LoadArgs) -> anyhow::Result<Input> {
-    let source = match (a.source, &a.path) {
+fn input_from_args(a: &LoadArgs, path: Option<&Path>) -> anyhow::Result<Input> {
+    let source = match (a.source, path) {
         (Some(s), _) => s,
         (None, Some(p)) => kind_from_name(p).with_context(|| {
             format!(
@@ -227,7 +229,7 @@ fn input_from_args(a: &LoadArgs) -> anyhow::Result<Input> {
         })?,
         (None, None) => anyhow::bail!("say where records come from: --source KIND, or --path FILE"),
     };
-    if a.path.is_some() && source == SourceKind::Sql {
+    if path.is_some() && source == SourceKind::Sql {
         anyhow::bail!("--path is for file sources; use --url (or --database) for SQL");
     }
     let mut csv = CsvOptions {
@@ -246,7 +248,7 @@ fn input_from_args(a: &LoadArgs) -> anyhow::Result<Input> {
         csv.quote = Some(q);
     }
     let file = |format| -> anyhow::Result<Input> {
-        let path = a.path.clone().with_context(|| {
+        let path = path.map(Path::to_path_buf).with_context(|| {
             format!(
                 "--source {} needs --path FILE",
                 format!("{source:?}").to_lowercase()
@@ -324,8 +326,50 @@ fn input_from_args(a: &LoadArgs) -> anyhow::Result<Input> {
 
 /// Reads every record, with a spinner counting rows from sources that
 /// stream.
+/// The files `--path` names, globs expanded (in name order), in the order
+/// given.
+fn expand_paths(given: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in given {
+        let text = p.to_string_lossy();
+        if !text.contains(['*', '?', '[']) || p.exists() {
+            out.push(p.clone());
+            continue;
+        }
+        let mut matched: Vec<PathBuf> = glob::glob(&text)
+            .with_context(|| format!("--path {text:?} is not a valid pattern"))?
+            .filter_map(Result::ok)
+            .collect();
+        if matched.is_empty() {
+            anyhow::bail!("--path {text:?} matches no file");
+        }
+        matched.sort();
+        out.extend(matched);
+    }
+    if out.len() > 1 && out.iter().any(|p| p == Path::new("-")) {
+        anyhow::bail!("--path - (standard input) cannot be combined with other files");
+    }
+    Ok(out)
+}
+
+/// Reads every record of every source, in order.
 async fn read_source(a: &LoadArgs) -> anyhow::Result<Batch> {
-    let source = input_from_args(a)?;
+    let paths = expand_paths(&a.path)?;
+    if paths.len() <= 1 {
+        return read_one(a, paths.first().map(PathBuf::as_path)).await;
+    }
+    let mut all = Batch::default();
+    for p in &paths {
+        let mut b = read_one(a, Some(p)).await?;
+        all.records.append(&mut b.records);
+        all.skipped.append(&mut b.skipped);
+    }
+    Ok(all)
+}
+
+/// Reads one source.
+async fn read_one(a: &LoadArgs, path: Option<&Path>) -> anyhow::Result<Batch> {
+    let source = input_from_args(a, path)?;
     let cols = Columns {
         key: a.key_col.clone(),
         value: a.value_col.clone(),

@@ -698,3 +698,43 @@ fn encodings_are_transcoded() {
     ]);
     assert!(err.contains("line 3") && err.contains("bad16.csv"), "{err}");
 }
+
+/// Several files and globs load in order (a later value of a key wins),
+/// and an error names the file it is in, with nothing stored.
+#[test]
+fn several_files_and_globs() {
+    let e = Env::new();
+    std::fs::create_dir(e.path("exports")).unwrap();
+    e.write("exports/day-1.csv", "key,value\na,1\nb,1\n");
+    e.write("exports/day-2.csv", "key,value\nb,2\nc,2\n");
+    e.write("extra.ndjson", "{\"key\": \"c\", \"value\": 3}\n");
+    let glob = e.path("exports/day-*.csv");
+    let out = e.ok(&[
+        "load",
+        "--path",
+        glob.to_str().unwrap(),
+        e.path("extra.ndjson").to_str().unwrap(),
+        "--key-col",
+        "key",
+        "--value-col",
+        "value",
+        "--json",
+    ]);
+    let summary: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["duplicates"], json!(2), "{out}");
+    let d = e.dump();
+    assert_eq!(
+        (&d["a"], &d["b"], &d["c"]),
+        (&json!(1), &json!(2), &json!(3))
+    );
+
+    let e2 = Env::new();
+    std::fs::create_dir(e2.path("x")).unwrap();
+    e2.write("x/1.csv", "key,value\nok,1\n");
+    e2.write("x/2.csv", "key,value\n,2\n");
+    let err = e2.fails(&["load", "--path", e2.path("x/*.csv").to_str().unwrap()]);
+    assert!(err.contains("2.csv") && err.contains("row 1"), "{err}");
+    assert!(!e2.state().exists());
+    let err = e2.fails(&["load", "--path", e2.path("none/*.csv").to_str().unwrap()]);
+    assert!(err.contains("matches no file"), "{err}");
+}
