@@ -632,63 +632,48 @@ fn delimiters_headers_compression_and_stdin() {
 #[test]
 fn encodings_are_transcoded() {
     let e = Env::new();
-    let latin1 = e.path("l1.csv");
-    std::fs::write(&latin1, b"key,value\ncaf\xe9,cr\xe8me\n").unwrap();
-    e.ok(&[
-        "load",
-        "--path",
-        latin1.to_str().unwrap(),
-        "--encoding",
-        "latin1",
-    ]);
-    assert_eq!(e.dump()["café"], json!("crème"));
-
-    let cp = e.path("w.csv");
-    std::fs::write(&cp, b"key,value\neuro,\x80 5\n").unwrap();
-    e.ok(&[
-        "load",
-        "--path",
-        cp.to_str().unwrap(),
-        "--encoding",
-        "windows-1252",
-    ]);
-    assert_eq!(e.dump()["euro"], json!("€ 5"));
-
-    let u16 = e.path("u16.csv");
-    let mut bytes = vec![0xff, 0xfe];
-    for unit in "key,value\nключ,значение\n".encode_utf16() {
-        bytes.extend_from_slice(&unit.to_le_bytes());
-    }
-    std::fs::write(&u16, bytes).unwrap();
-    e.ok(&[
-        "load",
-        "--path",
-        u16.to_str().unwrap(),
-        "--encoding",
+    // Writes `bytes` as `name`, loads it in `encoding`, returns the ring.
+    let load = |name: &str, bytes: &[u8], encoding: &str| {
+        let p = e.path(name);
+        std::fs::write(&p, bytes).unwrap();
+        let path = p.to_str().unwrap();
+        e.ok(&[
+            "load",
+            "--path",
+            path,
+            "--encoding",
+            encoding,
+            "--key-col",
+            "key",
+            "--value-col",
+            "value",
+        ]);
+        e.dump()
+    };
+    let utf16 = |text: &str, tail: &[u8]| {
+        let mut bytes = vec![0xff, 0xfe];
+        for unit in text.encode_utf16() {
+            bytes.extend_from_slice(&unit.to_le_bytes());
+        }
+        bytes.extend_from_slice(tail);
+        bytes
+    };
+    let d = load("l1.csv", b"key,value\ncaf\xe9,cr\xe8me\n", "latin1");
+    assert_eq!(d["café"], json!("crème"));
+    let d = load("w.csv", b"key,value\neuro,\x80 5\n", "windows-1252");
+    assert_eq!(d["euro"], json!("€ 5"));
+    let d = load(
+        "u16.csv",
+        &utf16("key,value\nключ,значение\n", &[]),
         "utf16",
-    ]);
-    assert_eq!(e.dump()["ключ"], json!("значение"));
-
-    let bom = e.path("bom.csv");
-    std::fs::write(&bom, b"\xef\xbb\xbfkey,value\nbom,1\n").unwrap();
-    e.ok(&[
-        "load",
-        "--path",
-        bom.to_str().unwrap(),
-        "--key-col",
-        "key",
-        "--value-col",
-        "value",
-    ]);
-    assert_eq!(e.dump()["bom"], json!(1));
-
+    );
+    assert_eq!(d["ключ"], json!("значение"));
+    // A byte-order mark is not part of the first column's name.
+    let d = load("bom.csv", b"\xef\xbb\xbfkey,value\nbom,1\n", "utf8");
+    assert_eq!(d["bom"], json!(1));
+    // An unpaired surrogate on line 3.
     let bad = e.path("bad16.csv");
-    let mut bytes = vec![0xff, 0xfe];
-    for unit in "key,value\na,1\n".encode_utf16() {
-        bytes.extend_from_slice(&unit.to_le_bytes());
-    }
-    bytes.extend_from_slice(&[0x00, 0xd8, b'x', 0]); // an unpaired surrogate
-    std::fs::write(&bad, bytes).unwrap();
+    std::fs::write(&bad, utf16("key,value\na,1\n", &[0x00, 0xd8, b'x', 0])).unwrap();
     let err = e.fails(&[
         "load",
         "--path",
