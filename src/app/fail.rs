@@ -53,7 +53,12 @@ fn sample(keys: &[Arc<str>]) -> String {
 /// (keys it alone holds), then Zave's pointer precondition, then the last
 /// node.
 pub fn refusal(world: &World, id: NodeId) -> Option<Refusal> {
-    let keys = world.sole_copies(id);
+    refusal_given(world, id, world.sole_copies(id))
+}
+
+/// [`refusal`], with the keys `id` alone holds already known (finding them
+/// reads every node's store).
+fn refusal_given(world: &World, id: NodeId, keys: Vec<Arc<str>>) -> Option<Refusal> {
     if !keys.is_empty() {
         return Some(Refusal::SoleCopies {
             node: show_node(world, id),
@@ -100,7 +105,7 @@ pub enum CrashError {
 /// lost.
 pub fn crash(world: &mut World, id: NodeId, force: bool) -> Result<Crashed, CrashError> {
     let lost = world.sole_copies(id);
-    if !force && let Some(r) = refusal(world, id) {
+    if !force && let Some(r) = refusal_given(world, id, lost.clone()) {
         return Err(r.into());
     }
     let node = show_node(world, id);

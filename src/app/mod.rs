@@ -12,7 +12,7 @@ pub mod view;
 use crate::chord::NodeId;
 use crate::sim::World;
 
-/// A node as people see it: name and id.
+/// A node as people see it: name and id (a [`view::NodeRef`] as text).
 pub fn show_node(world: &World, n: NodeId) -> String {
-    format!("{} ({})", world.name(n), world.bits().show(n.id()))
+    view::NodeRef::of(world, n).to_string()
 }

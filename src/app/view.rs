@@ -103,8 +103,9 @@ pub struct GetReport {
     pub found: bool,
     /// The value, or null.
     pub value: Option<Arc<Value>>,
-    /// The name of the node that served the read.
-    pub node: String,
+    /// The node that served the read; JSON gives its name as `node`.
+    #[serde(rename = "node", serialize_with = "name_only")]
+    pub served_by: NodeRef,
     /// The nodes asked, from the start node to the key's predecessor.
     pub path: Vec<NodeRef>,
     /// The key's successor, as the lookup found it.
@@ -113,9 +114,11 @@ pub struct GetReport {
     pub hops: usize,
     /// Every request the get sent to another node.
     pub messages: u64,
-    /// The node that served the read, with its id.
-    #[serde(skip)]
-    pub served_by: NodeRef,
+}
+
+/// A node as its name alone.
+fn name_only<S: serde::Serializer>(n: &NodeRef, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&n.name)
 }
 
 impl GetReport {
@@ -128,12 +131,11 @@ impl GetReport {
             key: key.to_owned(),
             found: out.result.is_some(),
             value: out.result.clone(),
-            node: world.name(out.served_by),
+            served_by: NodeRef::of(world, out.served_by),
             path: path.iter().map(|n| NodeRef::of(world, *n)).collect(),
             successor: NodeRef::of(world, *successor),
             hops: out.lookup.hops(),
             messages: world.last_op_messages(),
-            served_by: NodeRef::of(world, out.served_by),
         }
     }
 }

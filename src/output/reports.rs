@@ -169,12 +169,11 @@ mod tests {
             key: "k".into(),
             found: true,
             value: Some(std::sync::Arc::new(json!({"a": 1}))),
-            node: "b".into(),
+            served_by: n("b", "40"),
             path: vec![n("a", "1"), n("c", "30")],
             successor: n("b", "40"),
             hops: 1,
             messages: 3,
-            served_by: n("b", "40"),
         };
         assert_eq!(text(|o| get(o, &r, false)), "{\"a\":1}\n");
         assert_eq!(

@@ -111,13 +111,20 @@ fn bad_json_line(path: &Path) -> Option<String> {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match serde_json::from_slice::<serde_json::Value>(&line) {
-            Ok(serde_json::Value::Object(_)) => {}
-            Ok(_) => return Some(format!("line {}: not a JSON object", i + 1)),
-            Err(e) => return Some(format!("line {}: {e}", i + 1)),
+        if let Some(why) = not_an_object(&line) {
+            return Some(format!("line {}: {why}", i + 1));
         }
     }
     None
+}
+
+/// What is wrong with an NDJSON line that is not one JSON object.
+fn not_an_object(line: &[u8]) -> Option<String> {
+    match serde_json::from_slice::<serde_json::Value>(line) {
+        Ok(serde_json::Value::Object(_)) => None,
+        Ok(_) => Some("not a JSON object".to_owned()),
+        Err(e) => Some(e.to_string()),
+    }
 }
 
 /// The first data row whose field count differs from the header's, said
@@ -243,12 +250,7 @@ fn read_ndjson_skipping(path: &Path, cols: &Columns) -> Result<Batch, SourceErro
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let reason = match serde_json::from_slice::<serde_json::Value>(&line) {
-            Ok(serde_json::Value::Object(_)) => None,
-            Ok(_) => Some("not a JSON object".to_owned()),
-            Err(e) => Some(e.to_string()),
-        };
-        match reason {
+        match not_an_object(&line) {
             None => {
                 good.extend_from_slice(&line);
                 good.push(b'\n');

@@ -92,26 +92,13 @@ fn node_sum(id: NodeId, body: &[u8]) -> [u8; SUM_LEN] {
 
 /// The routing blob of the node at `id`, its checksum verified.
 fn verify_node_sum(id: NodeId, blob: &[u8]) -> Result<&[u8], Damaged> {
-    if blob.len() < SUM_LEN {
-        return Err(Damaged("too short to hold its checksum"));
-    }
-    let (body, s) = blob.split_at(blob.len() - SUM_LEN);
-    if node_sum(id, body) != s {
-        return Err(Damaged(
-            "checksum mismatch: changed outside dht, or damaged on disk",
-        ));
-    }
-    Ok(body)
+    checked(blob, |b| node_sum(id, b))
 }
 
 /// A routing blob of a file before format 4 sealed with its checksum (one
 /// already sealed is left as it is).
 pub fn resealed_node(id: NodeId, old: &[u8]) -> Vec<u8> {
-    let body = verify_node_sum(id, old).unwrap_or(old);
-    let mut v = body.to_vec();
-    let s = node_sum(id, &v);
-    v.extend_from_slice(&s);
-    v
+    resealed_with(old, |b| node_sum(id, b))
 }
 
 /// The version of the node routing blob [`encode`] writes. Version 1 (no
@@ -137,16 +124,29 @@ pub fn append_sum(out: &mut Vec<u8>, from: usize) {
 /// The contents of a sealed blob, or damage when its checksum does not
 /// match: any changed bit, however it got there, is caught here.
 pub fn verify_sum(blob: &[u8]) -> Result<&[u8], Damaged> {
+    checked(blob, sum)
+}
+
+/// The body of `blob` if its last [`SUM_LEN`] bytes are `sum_of(body)`.
+fn checked(blob: &[u8], sum_of: impl Fn(&[u8]) -> [u8; SUM_LEN]) -> Result<&[u8], Damaged> {
     if blob.len() < SUM_LEN {
         return Err(Damaged("too short to hold its checksum"));
     }
     let (body, s) = blob.split_at(blob.len() - SUM_LEN);
-    if sum(body) != s {
+    if sum_of(body) != s {
         return Err(Damaged(
             "checksum mismatch: changed outside dht, or damaged on disk",
         ));
     }
     Ok(body)
+}
+
+/// `old` sealed by `sum_of`, a checksum it already ends with replaced.
+fn resealed_with(old: &[u8], sum_of: impl Fn(&[u8]) -> [u8; SUM_LEN] + Copy) -> Vec<u8> {
+    let mut v = checked(old, sum_of).unwrap_or(old).to_vec();
+    let s = sum_of(&v);
+    v.extend_from_slice(&s);
+    v
 }
 
 /// A blob of a file written before checksums (format 3 or older), as its
@@ -158,9 +158,7 @@ pub fn strip_sum_if_present(blob: &[u8]) -> &[u8] {
 
 /// An older blob sealed with its checksum, for a format upgrade.
 pub fn resealed(old: &[u8]) -> Vec<u8> {
-    let mut v = strip_sum_if_present(old).to_vec();
-    append_sum(&mut v, 0);
-    v
+    resealed_with(old, sum)
 }
 
 /// Encodes a node address for an index column: 20 position bytes then the
