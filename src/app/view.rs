@@ -1,7 +1,7 @@
 //! What commands show about a ring, as plain data: printers turn these into
 //! tables or JSON, and a server can send them as they are.
 
-use crate::chord::{Id, NodeId};
+use crate::chord::{Id, Node, NodeId};
 use crate::chord::{Lookup, ops::Outcome};
 use crate::sim::World;
 use serde::Serialize;
@@ -70,28 +70,44 @@ pub fn ring_rows(world: &World, held: &BTreeMap<String, Vec<Id>>) -> Vec<NodeRow
     world
         .nodes()
         .map(|n| {
-            let name = world.name(n.id);
-            let held = held.get(&name).map(Vec::as_slice).unwrap_or(&[]);
-            let own = held.iter().filter(|k| n.responsible_for(**k)).count();
-            NodeRow {
-                id: world.bits().show(n.id.id()),
-                predecessor: n.pred.map(|p| world.name(p)),
-                successors: n.succs.iter().map(|s| world.name(*s)).collect(),
-                keys: own,
-                replicas: held.len() - own,
-                fingers: n
-                    .fingers
-                    .runs()
-                    .iter()
-                    .map(|&(from, f)| FingerRun {
-                        from,
-                        node: world.name(f),
-                    })
-                    .collect(),
-                node: name,
-            }
+            let held = held
+                .get(&world.name(n.id))
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            node_row(world, n, held)
         })
         .collect()
+}
+
+/// One node as `dht ring` shows it, holding live keys at positions `held`.
+pub fn node_row(world: &World, n: &Node, held: &[Id]) -> NodeRow {
+    let own = held.iter().filter(|k| n.responsible_for(**k)).count();
+    NodeRow {
+        id: world.bits().show(n.id.id()),
+        predecessor: n.pred.map(|p| world.name(p)),
+        successors: n.succs.iter().map(|s| world.name(*s)).collect(),
+        keys: own,
+        replicas: held.len() - own,
+        fingers: n
+            .fingers
+            .runs()
+            .iter()
+            .map(|&(from, f)| FingerRun {
+                from,
+                node: world.name(f),
+            })
+            .collect(),
+        node: world.name(n.id),
+    }
+}
+
+/// The nodes `n` names (predecessor, successors, fingers): what a view of
+/// it needs the names of.
+pub fn named_by(n: &Node) -> impl Iterator<Item = NodeId> + '_ {
+    n.pred
+        .into_iter()
+        .chain(n.succs.iter().copied())
+        .chain(n.fingers.runs().iter().map(|&(_, f)| f))
 }
 
 /// The answer to a `get`: the value, and how the lookup found it.

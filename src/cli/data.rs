@@ -6,7 +6,8 @@ use anyhow::Context;
 use clap::Args;
 use dht::app::show_node;
 use dht::app::view::GetReport;
-use dht::state::{Access, Scope, State};
+use dht::sim::World;
+use dht::state::{Access, Loaded, Reading, Scope, State};
 use serde_json::Value;
 use std::io::Write;
 use std::path::Path;
@@ -65,17 +66,20 @@ pub async fn dump(path: &Path, a: DumpArgs, out: &mut impl Write) -> anyhow::Res
     Ok(ExitCode::SUCCESS)
 }
 
-/// Opens the state and loads the nodes with every copy of one key, in one
-/// transaction (one snapshot for reads; the write lock for writes).
-async fn open_for_key(
+/// Opens the state and runs `op` on the ring with every copy of one key,
+/// in one transaction (one snapshot for reads; the write lock for
+/// writes). `op` may run several times (see [`State::on_demand`]).
+async fn run_on_key<T>(
     path: &Path,
     access: Access,
+    reading: Reading,
     key: &str,
-) -> anyhow::Result<(State, dht::state::Loaded)> {
+    op: impl FnMut(&mut World) -> T,
+) -> anyhow::Result<(State, Loaded, T)> {
     let mut st = State::open(path, access).await?;
     let id = st.params().await?.bits.hash(key);
-    let loaded = st.load(Scope::Key(id)).await?;
-    Ok((st, loaded))
+    let (loaded, out) = st.with_ring(Some(id), reading, op).await?;
+    Ok((st, loaded, out))
 }
 
 #[derive(Debug, Args)]
@@ -93,14 +97,21 @@ pub struct GetArgs {
     pub json: bool,
 }
 
-pub async fn get(path: &Path, a: GetArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let (_st, mut loaded) = open_for_key(path, Access::Read, &a.key).await?;
-    let w = &mut loaded.world;
-    let from = a.from.as_deref().map(|f| node_named(w, f)).transpose()?;
-    let got = w
-        .get(&a.key, from)
-        .with_context(|| format!("looking up {:?}", a.key))?;
-    let report = GetReport::new(w, &a.key, &got);
+pub async fn get(
+    path: &Path,
+    reading: Reading,
+    a: GetArgs,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    let (_st, _, report) = run_on_key(path, Access::Read, reading, &a.key, |w| {
+        let from = a.from.as_deref().map(|f| node_named(w, f)).transpose()?;
+        let got = w
+            .get(&a.key, from)
+            .with_context(|| format!("looking up {:?}", a.key))?;
+        anyhow::Ok(GetReport::new(w, &a.key, &got))
+    })
+    .await?;
+    let report = report?;
     if a.json {
         serde_json::to_writer(&mut *out, &report)?;
         writeln!(out)?;
@@ -136,17 +147,24 @@ pub fn parse_value(s: &str, text: bool) -> Value {
     serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.to_owned()))
 }
 
-pub async fn put(path: &Path, a: PutArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+pub async fn put(
+    path: &Path,
+    reading: Reading,
+    a: PutArgs,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
     if a.key.is_empty() {
         anyhow::bail!("the key is empty");
     }
-    let (mut st, mut loaded) = open_for_key(path, Access::Write, &a.key).await?;
-    let w = &mut loaded.world;
     let value = parse_value(&a.value, a.text);
-    let put = w
-        .put(&a.key, value, None)
-        .with_context(|| format!("storing {:?}", a.key))?;
-    let node = show_node(w, put.served_by);
+    let (mut st, mut loaded, put) = run_on_key(path, Access::Write, reading, &a.key, |w| {
+        let put = w
+            .put(&a.key, value.clone(), None)
+            .with_context(|| format!("storing {:?}", a.key))?;
+        anyhow::Ok((show_node(w, put.served_by), put.result.is_some()))
+    })
+    .await?;
+    let (node, replaced) = put?;
     st.save(&mut loaded).await?;
     st.forget_lost(&a.key).await?;
     commit(st).await?;
@@ -154,7 +172,7 @@ pub async fn put(path: &Path, a: PutArgs, out: &mut impl Write) -> anyhow::Resul
         out,
         "stored {:?} at {node}{}",
         a.key,
-        if put.result.is_some() {
+        if replaced {
             ", replacing its value"
         } else {
             ""
@@ -169,22 +187,29 @@ pub struct DeleteArgs {
     pub key: String,
 }
 
-pub async fn delete(path: &Path, a: DeleteArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let (mut st, mut loaded) = open_for_key(path, Access::Write, &a.key).await?;
-    let w = &mut loaded.world;
-    let deleted = w
-        .delete(&a.key, None)
-        .with_context(|| format!("deleting {:?}", a.key))?;
-    let node = show_node(w, deleted.served_by);
+pub async fn delete(
+    path: &Path,
+    reading: Reading,
+    a: DeleteArgs,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    let (mut st, mut loaded, deleted) = run_on_key(path, Access::Write, reading, &a.key, |w| {
+        let deleted = w
+            .delete(&a.key, None)
+            .with_context(|| format!("deleting {:?}", a.key))?;
+        anyhow::Ok((show_node(w, deleted.served_by), deleted.result.is_some()))
+    })
+    .await?;
+    let (node, found) = deleted?;
     st.save(&mut loaded).await?;
     st.forget_lost(&a.key).await?;
     commit(st).await?;
-    match deleted.result {
-        Some(_) => {
+    match found {
+        true => {
             writeln!(out, "deleted {:?} at {node}", a.key)?;
             Ok(ExitCode::SUCCESS)
         }
-        None => {
+        false => {
             note(&format!("key {:?} not found", a.key));
             Ok(ExitCode::from(1))
         }

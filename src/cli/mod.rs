@@ -6,7 +6,7 @@ mod load;
 mod ring;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use dht::state::{Access, Scope, State};
+use dht::state::{Access, Reading, Scope, State};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -36,6 +36,11 @@ pub struct Cli {
         value_name = "PATH"
     )]
     pub state: PathBuf,
+    /// Read every node's routing state before a get, put, delete or
+    /// `ring --node`, instead of only the nodes it reaches: the same
+    /// answers, at the cost of the whole ring (for comparison).
+    #[arg(long, global = true)]
+    pub whole_ring: bool,
     /// More log output on stderr (-v, -vv, -vvv); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -164,18 +169,23 @@ pub struct NewRing {
 /// Runs one command, writing its output to `out`.
 pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let state = cli.state.as_path();
+    let reading = if cli.whole_ring {
+        Reading::Whole
+    } else {
+        Reading::OnDemand
+    };
     match cli.command {
         Command::Init(a) => ring::init(state, a, out).await,
         Command::Load(a) => load::run(state, a, out).await,
         Command::Dump(a) => data::dump(state, a, out).await,
-        Command::Get(a) => data::get(state, a, out).await,
-        Command::Put(a) => data::put(state, a, out).await,
-        Command::Delete(a) => data::delete(state, a, out).await,
+        Command::Get(a) => data::get(state, reading, a, out).await,
+        Command::Put(a) => data::put(state, reading, a, out).await,
+        Command::Delete(a) => data::delete(state, reading, a, out).await,
         Command::Join(a) => ring::join(state, a, out).await,
         Command::Leave(a) => ring::leave(state, a, out).await,
         Command::Fail(a) => ring::fail(state, a, out).await,
         Command::Maintain(a) => ring::maintain(state, a, out).await,
-        Command::Ring(a) => ring::show(state, a, out).await,
+        Command::Ring(a) => ring::show(state, reading, a, out).await,
         Command::Check(a) => ring::check(state, a, out).await,
         Command::Completions(a) => {
             let mut cmd = Cli::command();
@@ -200,20 +210,28 @@ async fn open(
     Ok((st, loaded))
 }
 
-/// Resolves a node name given on the command line.
-fn node_named(world: &dht::sim::World, name: &str) -> anyhow::Result<dht::chord::NodeId> {
-    world.find(name).map_err(|e| {
-        let names: Vec<String> = world.members().take(8).map(|n| world.name(n)).collect();
-        let more = if world.len() > names.len() {
-            ", ..."
-        } else {
-            ""
-        };
-        anyhow::anyhow!(
-            "{e} (the ring's nodes: {}{more}; `dht ring` lists them)",
-            names.join(", ")
-        )
-    })
+/// Resolves a node name given on the command line; an unknown name is
+/// answered with the first few names in ring order.
+fn node_named(world: &mut dht::sim::World, name: &str) -> anyhow::Result<dht::chord::NodeId> {
+    let e = match world.named(name) {
+        Ok(id) => return Ok(id),
+        Err(e @ dht::sim::WorldError::NoSuchNode(_)) => e,
+        Err(other) => return Err(other.into()),
+    };
+    let mut names = Vec::new();
+    for i in 0..world.len().min(8) {
+        let id = world.member_at(i)?;
+        names.push(world.name(id));
+    }
+    let more = if world.len() > names.len() {
+        ", ..."
+    } else {
+        ""
+    };
+    Err(anyhow::anyhow!(
+        "{e} (the ring's nodes: {}{more}; `dht ring` lists them)",
+        names.join(", ")
+    ))
 }
 
 /// Set once a command has committed its change to the state file: from then

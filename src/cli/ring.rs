@@ -8,7 +8,7 @@ use clap::Args;
 use dht::app::build::{self, Built};
 use dht::app::{fail, show_node, view};
 use dht::chord::{Bits, Params};
-use dht::state::{Access, Scope, State, StateError};
+use dht::state::{Access, Reading, Scope, State, StateError};
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -230,12 +230,27 @@ pub struct RingArgs {
     /// Also list each node's distinct fingers.
     #[arg(long)]
     pub fingers: bool,
+    /// Show this node only, reading only it and the nodes it points to.
+    /// Its keys and replicas are the live copies it holds in the span it
+    /// keeps copies of (from its farthest known predecessor to itself);
+    /// the listing of every node also counts copies held outside that span
+    /// and not yet dropped by maintenance.
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
 }
 
-pub async fn show(path: &Path, a: RingArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+pub async fn show(
+    path: &Path,
+    reading: Reading,
+    a: RingArgs,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    if let Some(name) = &a.node {
+        return show_node_row(path, reading, name, &a, out).await;
+    }
     let mut st = State::open(path, Access::Read).await?;
     let loaded = st.load(Scope::Routing).await?;
     let counts = st.key_counts().await?;
@@ -253,6 +268,51 @@ pub async fn show(path: &Path, a: RingArgs, out: &mut impl Write) -> anyhow::Res
         w.bits()
     );
     output::ring(out, &rows, a.fingers, &footer)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ring --node NAME`: one node, its neighbours read for their names.
+async fn show_node_row(
+    path: &Path,
+    reading: Reading,
+    name: &str,
+    a: &RingArgs,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    let mut st = State::open(path, Access::Read).await?;
+    let (loaded, found) = st
+        .with_ring(None, reading, |w| {
+            let id = node_named(w, name)?;
+            let node = w.look_at(id)?.cloned().expect("a named node is live");
+            for other in view::named_by(&node) {
+                w.look_at(other)?;
+            }
+            anyhow::Ok(node)
+        })
+        .await?;
+    let node = found?;
+    let w = &loaded.world;
+    let from = node
+        .preds
+        .last()
+        .or(node.pred.as_ref())
+        .map_or(node.id, |p| *p);
+    let held = st
+        .keys_held(&loaded, node.id, from.id(), node.id.id())
+        .await?;
+    let row = view::node_row(w, &node, &held);
+    if a.json {
+        serde_json::to_writer_pretty(&mut *out, &row)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let footer = format!(
+        "1 of {} nodes, r={}, m={}",
+        w.len(),
+        w.params().replicas,
+        w.bits()
+    );
+    output::ring(out, std::slice::from_ref(&row), a.fingers, &footer)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -275,6 +335,7 @@ pub async fn check(path: &Path, a: CheckArgs, out: &mut impl Write) -> anyhow::R
     let loaded = st.load(Scope::All).await?;
     let w = &loaded.world;
     let mut problems: Vec<String> = w.check().iter().map(|p| w.describe(p)).collect();
+    problems.extend(st.census_problem(w).await?);
     for lost in st.lost().await? {
         problems.push(format!(
             "key {:?} is lost: its last copy was on {} when it was crashed with --force (put it again, or delete it to stop this report)",
@@ -294,6 +355,12 @@ async fn repair(path: &Path, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let mut st = State::open(path, Access::Write).await?;
     let (mut world, salvage) = st.salvage().await?;
     if salvage.is_clean() {
+        if st.census_problem(&world).await?.is_some() {
+            st.recount_census().await?;
+            commit(st).await?;
+            writeln!(out, "recounted the census of members per slice")?;
+            return Ok(ExitCode::SUCCESS);
+        }
         writeln!(out, "nothing to repair: every row reads back intact")?;
         return Ok(ExitCode::SUCCESS);
     }

@@ -11,5 +11,5 @@ mod prefetch;
 pub mod scenario;
 pub mod world;
 
-pub use network::{NetStats, Network};
-pub use world::{Counters, RoundStats, World, WorldError};
+pub use network::{Miss, NetStats, Network};
+pub use world::{Counters, Directory, RoundStats, World, WorldError};

@@ -9,9 +9,18 @@
 //! It counts messages, and it can crash a node after a given number of
 //! further messages, so a test can kill a successor in the middle of
 //! stabilize. It never chooses anything at random; the world does.
+//!
+//! A network can also hold only part of a ring ([`Network::on_demand`]): the
+//! nodes a command has read from the state file so far, by address in a
+//! map (the slot table would be as long as the highest address). A request
+//! to a node it does not hold, and does not know to be gone, is a
+//! [`Miss`]: the network answers it and every later request as
+//! unreachable, so the command ends soon, and its driver reads the node and
+//! runs the command again (see [`crate::state`]).
 
 use crate::chord::message::{Request, Response, Step};
 use crate::chord::{Id, Node, NodeId, Transport, Unreachable};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 /// The bytes of a [`Node`] a lookup step reads: id, successor list and
 /// finger table headers, which `Node` (`#[repr(C)]`) declares first.
@@ -41,11 +50,84 @@ pub struct Network {
     /// buffer, and where the next hint goes.
     warm: [(usize, Option<Id>); WARM_LAG],
     warm_at: usize,
+    /// The part of a ring read so far, when the ring is read on demand
+    /// (`slots` is then empty).
+    demand: Option<Box<Partial>>,
+}
+
+/// What a run on a partly read ring needed and did not have: the command
+/// must be run again once it is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Miss {
+    /// A request went to this node.
+    Node(NodeId),
+    /// The member at this rank in ring order (0 is the lowest id) was asked
+    /// for: how the generator picks a start node.
+    Rank(usize),
+    /// The node with this name was asked for.
+    Name(String),
+}
+
+/// The nodes of a partly read ring.
+#[derive(Debug, Default)]
+struct Partial {
+    nodes: FxHashMap<NodeId, Node>,
+    /// Addresses known to be no member (looked up and not found).
+    gone: FxHashSet<NodeId>,
+    /// The first miss of this run; from then on nothing answers.
+    miss: Option<Miss>,
+}
+
+impl Partial {
+    /// The node at `id` as a receiver: a node not read is a miss.
+    fn reach(&mut self, id: NodeId) -> Option<&mut Node> {
+        if self.miss.is_some() {
+            return None;
+        }
+        if !self.nodes.contains_key(&id) {
+            if !self.gone.contains(&id) {
+                self.miss = Some(Miss::Node(id));
+            }
+            return None;
+        }
+        self.nodes.get_mut(&id)
+    }
 }
 
 impl Network {
     fn slot(id: NodeId) -> usize {
         id.incarnation() as usize
+    }
+
+    /// A network holding part of a ring: nodes are inserted as they are
+    /// read; `gone` are addresses known to belong to no member.
+    pub fn on_demand(gone: impl IntoIterator<Item = NodeId>) -> Network {
+        Network {
+            demand: Some(Box::new(Partial {
+                gone: gone.into_iter().collect(),
+                ..Partial::default()
+            })),
+            ..Network::default()
+        }
+    }
+
+    /// True when this network holds only the part of a ring read so far.
+    pub fn is_partial(&self) -> bool {
+        self.demand.is_some()
+    }
+
+    /// Records what a run needed and the network did not hold (the first
+    /// miss only); from now on every request is unreachable. No effect on
+    /// a network holding the whole ring.
+    pub fn note_miss(&mut self, miss: Miss) {
+        if let Some(d) = &mut self.demand {
+            d.miss.get_or_insert(miss);
+        }
+    }
+
+    /// The first miss of this run, if any.
+    pub fn take_miss(&mut self) -> Option<Miss> {
+        self.demand.as_mut()?.miss.take()
     }
 
     /// Makes room for addresses up to `n` exactly (a bulk build knows how
@@ -56,6 +138,11 @@ impl Network {
 
     /// Connects a node; it can be reached from now on.
     pub fn insert(&mut self, node: Node) {
+        if let Some(d) = &mut self.demand {
+            d.gone.remove(&node.id);
+            d.nodes.insert(node.id, node);
+            return;
+        }
         let i = Self::slot(node.id);
         if self.slots.len() <= i {
             self.slots.resize_with(i + 1, || None);
@@ -67,6 +154,11 @@ impl Network {
 
     /// Disconnects a node (crash or departure), returning its state.
     pub fn remove(&mut self, id: NodeId) -> Option<Node> {
+        if let Some(d) = &mut self.demand {
+            let node = d.nodes.remove(&id)?;
+            d.gone.insert(id);
+            return Some(node);
+        }
         let slot = self.slots.get_mut(Self::slot(id))?;
         if slot.as_ref().is_some_and(|n| n.id == id) {
             self.live -= 1;
@@ -78,6 +170,9 @@ impl Network {
 
     /// A live node's state, for observers.
     pub fn get(&self, id: NodeId) -> Option<&Node> {
+        if let Some(d) = &self.demand {
+            return d.nodes.get(&id);
+        }
         self.slots
             .get(Self::slot(id))?
             .as_ref()
@@ -86,6 +181,9 @@ impl Network {
 
     /// A live node's state, for the simulator and persistence.
     pub fn get_mut(&mut self, id: NodeId) -> Option<&mut Node> {
+        if let Some(d) = &mut self.demand {
+            return d.nodes.get_mut(&id);
+        }
         live_mut(&mut self.slots, id)
     }
 
@@ -96,12 +194,12 @@ impl Network {
 
     /// Number of live nodes.
     pub fn len(&self) -> usize {
-        self.live
+        self.live + self.demand.as_ref().map_or(0, |d| d.nodes.len())
     }
 
     /// True when no node is live.
     pub fn is_empty(&self) -> bool {
-        self.live == 0
+        self.len() == 0
     }
 
     /// Counters so far.
@@ -145,8 +243,12 @@ impl Network {
             }
         }
         // The slots, not `self.get_mut`: the receiver borrowed from the
-        // slots leaves the counters free to update on the other path.
-        match live_mut(&mut self.slots, to) {
+        // slots leaves the counters free to update on the other path. A
+        // partial ring's slots are empty: its nodes are found on that path.
+        if let Some(node) = live_mut(&mut self.slots, to) {
+            return Ok(node);
+        }
+        match self.demand.as_deref_mut().and_then(|d| d.reach(to)) {
             Some(node) => Ok(node),
             None => {
                 self.stats.unreachable += 1;
@@ -162,7 +264,10 @@ impl Transport for Network {
     }
 
     fn local(&mut self, id: NodeId) -> Option<&mut Node> {
-        self.get_mut(id)
+        match &mut self.demand {
+            Some(d) => d.reach(id),
+            None => live_mut(&mut self.slots, id),
+        }
     }
 
     fn ping(&mut self, from: NodeId, to: NodeId) -> Result<(), Unreachable> {

@@ -3,8 +3,8 @@
 
 use super::column;
 use super::open::classify;
-use super::slice::{read_slice, slice_row};
-use super::{State, StateError, codec};
+use super::slice::{read_slice, slice_of, slice_row};
+use super::{Loaded, State, StateError, codec};
 use crate::chord::store::Key;
 use crate::chord::{Id, NodeId};
 use futures_util::TryStreamExt;
@@ -95,6 +95,53 @@ impl State {
         }
         Ok(())
     }
+    /// Positions of the live keys node `id` of `loaded` holds in (from, to]
+    /// on the ring (the whole ring when from == to), for `ring --node`:
+    /// only the slices covering that span are read.
+    pub async fn keys_held(
+        &mut self,
+        loaded: &Loaded,
+        id: NodeId,
+        from: Id,
+        to: Id,
+    ) -> Result<Vec<Id>, StateError> {
+        let Some(&(nid, _)) = loaded.nodes.get(&id) else {
+            return Ok(Vec::new());
+        };
+        let bits = loaded.world.bits();
+        let (first, last) = (slice_of(bits, bits.next(from)), slice_of(bits, to));
+        let query = if from < to && first <= last {
+            "SELECT slice, data FROM slices WHERE slice BETWEEN ? AND ? ORDER BY slice"
+        } else {
+            "SELECT slice, data FROM slices WHERE slice >= ? OR slice <= ? ORDER BY slice"
+        };
+        let mut rows = sqlx::query(query)
+            .bind(first)
+            .bind(last)
+            .fetch(&mut self.conn);
+        let mut held = Vec::new();
+        let mut bad = None;
+        while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
+            let decoded = slice_row(&row).and_then(|(slice, data)| {
+                read_slice(slice, data, |key, v, holder| {
+                    if holder == nid && v.value.is_some() && key.id.in_half_open(from, to) {
+                        held.push(key.id);
+                    }
+                    Some(())
+                })
+            });
+            if let Err(what) = decoded {
+                bad = Some(what);
+                break;
+            }
+        }
+        drop(rows);
+        match bad {
+            Some(what) => Err(self.damaged(what)),
+            None => Ok(held),
+        }
+    }
+
     /// Live keys held per node, for `ring`.
     pub async fn key_counts(&mut self) -> Result<BTreeMap<String, Vec<Id>>, StateError> {
         let mut out: BTreeMap<String, Vec<Id>> = BTreeMap::new();

@@ -5,7 +5,7 @@ use super::column;
 use super::open::classify;
 use super::slice::{read_slice, slice_of, slice_row};
 use super::{Loaded, Scope, State, StateError, codec};
-use crate::chord::Node;
+use crate::chord::{Node, Params};
 use crate::sim::Counters;
 use crate::sim::World;
 use futures_util::TryStreamExt;
@@ -19,8 +19,7 @@ impl State {
             return Err(StateError::NoRing(self.path.clone()));
         }
         let params = self.params().await?;
-        let counters: Counters = serde_json::from_str(&self.meta("counters").await?)
-            .map_err(|e| self.damaged(format!("counters: {e}")))?;
+        let counters = self.counters().await?;
         let rows = sqlx::query("SELECT nid, addr, name, routing FROM nodes")
             .fetch_all(&mut self.conn)
             .await
@@ -29,19 +28,10 @@ impl State {
         let mut names: BTreeMap<i64, String> = BTreeMap::new();
         let mut snapshot = BTreeMap::new();
         for row in rows {
-            let nid: i64 =
-                column(&row, 0).map_err(|e| self.damaged(format!("table nodes: {e}")))?;
-            let in_row = |e: String| self.damaged(format!("table nodes, row {nid}: {e}"));
-            let addr: Vec<u8> = column(&row, 1).map_err(in_row)?;
-            let name: String = column(&row, 2).map_err(in_row)?;
-            let routing: Vec<u8> = column(&row, 3).map_err(in_row)?;
-            let id = codec::decode_node_id(&addr)
-                .map_err(|e| in_row(format!("node {name:?}: address: {e}")))?;
-            let node = codec::decode(id, params, &routing)
-                .map_err(|e| in_row(format!("node {name:?}: routing state: {e}")))?;
-            snapshot.insert(id, (nid, routing));
-            by_nid.insert(nid, node);
-            names.insert(nid, name);
+            let r = node_row(&row, params).map_err(|e| self.damaged(e))?;
+            snapshot.insert(r.node.id, (r.nid, r.routing));
+            by_nid.insert(r.nid, r.node);
+            names.insert(r.nid, r.name);
         }
         let query = match scope {
             Scope::Routing => None,
@@ -100,6 +90,45 @@ impl State {
             held,
             whole: scope == Scope::All,
             fresh: false,
+            kept: Vec::new(),
         })
     }
+
+    /// The world's saved counters.
+    pub(super) async fn counters(&mut self) -> Result<Counters, StateError> {
+        serde_json::from_str(&self.meta("counters").await?)
+            .map_err(|e| self.damaged(format!("counters: {e}")))
+    }
+}
+
+/// A row of the nodes table as read.
+pub(super) struct NodeRow {
+    /// Its row id.
+    pub(super) nid: i64,
+    /// The node's name.
+    pub(super) name: String,
+    /// The routing blob as stored, to tell on save whether it changed.
+    pub(super) routing: Vec<u8>,
+    /// The node, its store empty.
+    pub(super) node: Node,
+}
+
+/// Decodes a row of `SELECT nid, addr, name, routing FROM nodes`, or says
+/// what is damaged in it.
+pub(super) fn node_row(row: &sqlx::sqlite::SqliteRow, params: Params) -> Result<NodeRow, String> {
+    let nid: i64 = column(row, 0).map_err(|e| format!("table nodes: {e}"))?;
+    let in_row = |e: String| format!("table nodes, row {nid}: {e}");
+    let addr: Vec<u8> = column(row, 1).map_err(in_row)?;
+    let name: String = column(row, 2).map_err(in_row)?;
+    let routing: Vec<u8> = column(row, 3).map_err(in_row)?;
+    let id =
+        codec::decode_node_id(&addr).map_err(|e| in_row(format!("node {name:?}: address: {e}")))?;
+    let node = codec::decode(id, params, &routing)
+        .map_err(|e| in_row(format!("node {name:?}: routing state: {e}")))?;
+    Ok(NodeRow {
+        nid,
+        name,
+        routing,
+        node,
+    })
 }

@@ -8,8 +8,9 @@
 //! reads the one row of its slice.
 //!
 //! Each command opens it ([`open`](State::open)), reads what it needs
-//! ([`load`](State::load): a `get` reads the nodes and the row of one slice,
-//! never the whole table), runs, and writes its changes back
+//! ([`load`](State::load) reads every node, and the slices asked for;
+//! [`on_demand`](State::on_demand) only the nodes a `get`, `put` or `delete`
+//! reaches, and its key's slice), runs, and writes its changes back
 //! ([`save`](State::save)) in one transaction. Writers take SQLite's write
 //! lock up front (`BEGIN IMMEDIATE`), so two processes changing the same ring
 //! serialize instead of losing each other's writes, and WAL mode gives
@@ -21,11 +22,15 @@
 //! rewritten in this one when opened ([`upgrade`]).
 //!
 //! Files: `open.rs` (opening, format checks, metadata, commit), `upgrade.rs`
-//! (formats 1 and 2), `load.rs` and `save.rs` (the ring in and out),
+//! (older formats), `load.rs` and `save.rs` (the ring in and out),
+//! `demand.rs` (a command run on the nodes it reaches, read as it reaches
+//! them), `census.rs` (members per slice, to find a member by rank),
 //! `listing.rs` (streaming reads for `dump` and `ring`), `slice.rs` (slices
 //! and their batches), `codec.rs` (the binary forms of rows).
 
+mod census;
 pub mod codec;
+mod demand;
 mod listing;
 mod load;
 mod lost;
@@ -35,11 +40,13 @@ mod save;
 pub mod slice;
 mod upgrade;
 
+pub use demand::Reading;
 pub use listing::StoredCopy;
 pub use lost::LostKey;
 pub use salvage::Salvage;
 pub use slice::{SLICE_BITS, slice_of};
 
+use crate::chord::store::{Key, Versioned};
 use crate::chord::{Id, NodeId};
 use crate::sim::World;
 use sqlx::SqliteConnection;
@@ -47,10 +54,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// The format this build writes and reads. Files of format 1 (an entry per
-/// row), 2 (a row per node and slice, each copy written out) and 3 (a row
-/// per slice, each write once) are upgraded to 4 (format 3 with every blob
-/// and the settings sealed by a checksum) when opened.
-pub const FORMAT_VERSION: u32 = 4;
+/// row), 2 (a row per node and slice, each copy written out), 3 (a row per
+/// slice, each write once) and 4 (format 3 with every blob and the settings
+/// sealed by a checksum) are upgraded to 5 (format 4 with the census of
+/// members per slice in the settings) when opened.
+pub const FORMAT_VERSION: u32 = 5;
 /// What the `format` metadata of every dht state file says.
 const FORMAT_NAME: &str = "dht-ring-state";
 
@@ -153,9 +161,18 @@ pub struct Loaded {
     /// Nothing of this ring is in the file yet: save writes it whole, with
     /// no journal to keep and no existing rows to update.
     fresh: bool,
+    /// (slice, holder row id, key, copy) of the copies read whose holders
+    /// were not (a ring read on demand): a rewritten slice keeps them.
+    kept: Vec<(i64, i64, Key, Versioned)>,
 }
 
 impl Loaded {
+    /// Node rows read from the file: every one for a ring read whole, the
+    /// ones reached for a ring read on demand.
+    pub fn nodes_read(&self) -> usize {
+        self.nodes.len()
+    }
+
     /// A ring not yet in the file: everything in it will be written.
     pub fn fresh(mut world: World) -> Loaded {
         world.set_recording_changes(false);
@@ -165,6 +182,7 @@ impl Loaded {
             held: Vec::new(),
             whole: true,
             fresh: true,
+            kept: Vec::new(),
         }
     }
 }

@@ -214,11 +214,12 @@ impl State {
         if exists.is_none() {
             return Ok(false);
         }
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM nodes")
-            .fetch_one(&mut self.conn)
+        // Whether there is a row, not how many: a count reads them all.
+        let any: Option<i64> = sqlx::query_scalar("SELECT 1 FROM nodes LIMIT 1")
+            .fetch_optional(&mut self.conn)
             .await
             .map_err(self.sql())?;
-        Ok(n > 0)
+        Ok(any.is_some())
     }
     /// Makes the file hold an empty ring with these settings, replacing any
     /// ring it held (the caller has checked `--force`).
@@ -250,6 +251,7 @@ impl State {
             &serde_json::to_string(&counters).expect("counters serialize"),
         )
         .await?;
+        self.set_census(&super::census::Census::default()).await?;
         Ok(())
     }
     /// The ring's settings.

@@ -1,6 +1,7 @@
 //! Writing a ring back: changed node rows, the slices holding changed or
 //! departed copies, and the world's counters; a new ring written whole.
 
+use super::census::Census;
 use super::open::classify;
 use super::slice::{SliceBatch, encode_fresh, gather_slice, slice_holders, slice_of};
 use super::{Loaded, Saved, State, StateError, codec};
@@ -44,7 +45,8 @@ impl State {
         // stores hold copies in it.
         let mut dirty: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
         let mut by_nid: BTreeMap<i64, NodeId> = BTreeMap::new();
-        for id in live {
+        let mut joined = false;
+        for &id in &live {
             let routing = codec::encode(loaded.world.node(id).expect("live node"));
             let nid = match loaded.nodes.get(&id) {
                 Some((nid, old)) => {
@@ -70,6 +72,7 @@ impl State {
                     .await
                     .map_err(|e| classify(&self.path, e))?;
                     saved.nodes += 1;
+                    joined = true;
                     nid
                 }
             };
@@ -115,6 +118,15 @@ impl State {
                     holders.into_iter().map(|nid| (nid, by_nid[&nid])),
                     &mut copies,
                 );
+                // Copies of holders a ring read on demand did not read are
+                // as they were.
+                copies.extend(
+                    loaded
+                        .kept
+                        .iter()
+                        .filter(|c| c.0 == slice)
+                        .map(|(_, nid, k, v)| (k.id, &*k.text, v, *nid)),
+                );
                 if copies.is_empty() {
                     emptied.push(slice);
                     continue;
@@ -131,6 +143,10 @@ impl State {
                     .await
                     .map_err(self.sql())?;
             }
+        }
+        if joined || !departed.is_empty() {
+            self.set_census(&Census::of(bits, live.iter().map(|id| id.id())))
+                .await?;
         }
         let counters = serde_json::to_string(&loaded.world.counters()).expect("counters serialize");
         self.set_meta("counters", &counters).await?;

@@ -1,6 +1,7 @@
 //! Upgrading files of formats 1 (an entry per row), 2 (a row per node and
-//! slice) and 3 (a row per slice, no checksums) to format 4 (a row per
-//! slice, each write once, every blob sealed with its checksum).
+//! slice), 3 (a row per slice, no checksums) and 4 (no census) to format 5
+//! (a row per slice, each write once, every blob sealed with its checksum,
+//! the census of members per slice in the settings).
 
 use super::column;
 use super::open::classify;
@@ -24,13 +25,20 @@ impl State {
         // Another process may have upgraded it while we waited for the lock.
         let version: u32 = self.meta("version").await?.parse().unwrap_or(0);
         if version < FORMAT_VERSION {
+            if version >= 4 {
+                // Sealed settings are checked before they are resealed.
+                self.verify_meta().await?;
+            }
             tracing::info!(path = %self.path.display(), "upgrading state format {version} to {FORMAT_VERSION}");
             if version < 3 {
                 self.slices_from_older_rows(version).await?;
-            } else {
+            } else if version < 4 {
                 self.reseal("slices", "slice", "data").await?;
             }
-            self.reseal_nodes().await?;
+            if version < 4 {
+                self.reseal_nodes().await?;
+            }
+            self.recount_census().await?;
             self.set_meta("version", &FORMAT_VERSION.to_string())
                 .await?;
         }

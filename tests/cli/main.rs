@@ -5,6 +5,7 @@
 mod commands;
 mod keys;
 mod membership;
+mod reading;
 mod sources;
 mod state_file;
 

@@ -10,7 +10,7 @@
 mod bulk;
 mod client;
 
-use super::network::{NetStats, Network};
+use super::network::{Miss, NetStats, Network};
 use crate::chord::invariants::{self, Violation};
 use crate::chord::ops;
 use crate::chord::{Bits, Id, Key, Node, NodeId, Params};
@@ -52,6 +52,10 @@ pub enum WorldError {
     /// A protocol procedure failed; its error says what changed.
     #[error(transparent)]
     Op(#[from] OpError),
+    /// The ring is read on demand and this needed a part not read yet (see
+    /// [`World::on_demand`]); whoever runs the world reads it and runs again.
+    #[error("this needs a node of the ring not read yet")]
+    NotRead,
     /// Maintenance did not reach a state where every invariant holds.
     #[error("maintenance did not converge within {rounds} rounds; first problem: {first}")]
     NotConverged {
@@ -140,6 +144,23 @@ pub struct World {
     journaling: bool,
     /// The message counter when the last verb began.
     op_start: u64,
+    /// What a world holding only part of its ring knows of the rest.
+    directory: Option<Directory>,
+}
+
+/// What a world holding only the nodes read so far knows of its whole ring
+/// ([`World::on_demand`]): how many members it has, which member is at
+/// which rank (ring order), and which names are no member's.
+#[derive(Debug, Clone, Default)]
+pub struct Directory {
+    /// Members of the whole ring.
+    pub members: usize,
+    /// Members read by rank in ring order (0 holds the lowest id).
+    pub ranks: BTreeMap<usize, NodeId>,
+    /// Names looked up and found to be no member's.
+    pub unknown_names: std::collections::BTreeSet<String>,
+    /// Addresses looked up and found to be no member's.
+    pub gone: Vec<NodeId>,
 }
 
 impl World {
@@ -157,6 +178,7 @@ impl World {
             next_incarnation: 0,
             journaling: false,
             op_start: 0,
+            directory: None,
         }
     }
 
@@ -172,6 +194,48 @@ impl World {
             w.net.insert(node);
         }
         w
+    }
+
+    /// A world holding only part of its ring: the nodes read so far and
+    /// what `directory` knows of the rest. It runs client verbs (lookups,
+    /// put, get, delete) exactly as the whole ring would, as long as they
+    /// touch only what was read; a verb that needs more gets nowhere (every
+    /// request unreachable, or [`WorldError::NotRead`]) and [`World::take_miss`]
+    /// says what to read before running it again on a new world. Verbs that
+    /// change membership or run maintenance need the whole ring.
+    pub fn on_demand(
+        params: Params,
+        counters: Counters,
+        nodes: Vec<(String, Node)>,
+        directory: Directory,
+    ) -> World {
+        let mut w = World::new(params, counters.seed);
+        w.net = Network::on_demand(directory.gone.iter().copied());
+        w.rng.set_word_pos(counters.rng_word_pos);
+        w.clock = counters.clock;
+        w.next_incarnation = counters.next_incarnation;
+        for (name, node) in nodes {
+            w.register(&name, node.id);
+            w.net.insert(node);
+        }
+        w.directory = Some(directory);
+        w
+    }
+
+    /// What the last run needed and this partly read world did not hold
+    /// (see [`World::on_demand`]); None when it had everything.
+    pub fn take_miss(&mut self) -> Option<Miss> {
+        self.net.take_miss()
+    }
+
+    /// True when this world holds only part of its ring.
+    pub fn is_partial(&self) -> bool {
+        self.directory.is_some()
+    }
+
+    fn not_read(&mut self, miss: Miss) -> WorldError {
+        self.net.note_miss(miss);
+        WorldError::NotRead
     }
 
     /// Makes every store, present and future, journal its changes, so a
@@ -259,17 +323,45 @@ impl World {
         self.op_start = self.net.stats().messages;
     }
 
-    /// Number of live nodes.
+    /// Number of live nodes (of the whole ring, when only part is read).
     pub fn len(&self) -> usize {
-        self.members.len()
+        match &self.directory {
+            Some(d) => d.members,
+            None => self.members.len(),
+        }
     }
 
     /// True when the ring has no node.
     pub fn is_empty(&self) -> bool {
-        self.members.is_empty()
+        self.len() == 0
     }
 
-    /// Live node ids in ring order.
+    /// The live node at rank `i` in ring order (0 holds the lowest id).
+    pub fn member_at(&mut self, i: usize) -> Result<NodeId, WorldError> {
+        match &self.directory {
+            None => self.members.get(i).copied().ok_or(WorldError::Empty),
+            Some(d) => match d.ranks.get(&i) {
+                Some(id) => Ok(*id),
+                None if i < d.members => Err(self.not_read(Miss::Rank(i))),
+                None => Err(WorldError::Empty),
+            },
+        }
+    }
+
+    /// A node's state as an observer sees it, None when it is not live; on
+    /// a partly read ring a node not read yet is [`WorldError::NotRead`].
+    pub fn look_at(&mut self, id: NodeId) -> Result<Option<&Node>, WorldError> {
+        if self.net.contains(id) {
+            return Ok(self.net.get(id));
+        }
+        match &self.directory {
+            Some(d) if !d.gone.contains(&id) => Err(self.not_read(Miss::Node(id))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Live node ids in ring order (of the nodes read, when only part of
+    /// the ring is).
     pub fn members(&self) -> impl Iterator<Item = NodeId> + '_ {
         self.members.iter().copied()
     }
@@ -297,12 +389,25 @@ impl World {
             .unwrap_or_else(|| format!("<{}>", self.bits().show(id.id())))
     }
 
-    /// The live node with this name.
+    /// The live node with this name. On a ring read on demand a name not
+    /// read yet is [`WorldError::NotRead`]; [`World::named`] reads it.
     pub fn find(&self, name: &str) -> Result<NodeId, WorldError> {
-        self.by_name
-            .get(name)
-            .copied()
-            .ok_or_else(|| WorldError::NoSuchNode(name.to_owned()))
+        if let Some(id) = self.by_name.get(name) {
+            return Ok(*id);
+        }
+        match &self.directory {
+            Some(d) if !d.unknown_names.contains(name) => Err(WorldError::NotRead),
+            _ => Err(WorldError::NoSuchNode(name.to_owned())),
+        }
+    }
+
+    /// [`World::find`], reading the node first on a ring read on demand
+    /// (see [`World::on_demand`]).
+    pub fn named(&mut self, name: &str) -> Result<NodeId, WorldError> {
+        match self.find(name) {
+            Err(WorldError::NotRead) => Err(self.not_read(Miss::Name(name.to_owned()))),
+            other => other,
+        }
     }
 
     /// The key for a text on this ring.
@@ -323,11 +428,12 @@ impl World {
 
     /// A live node chosen by the generator.
     pub fn pick(&mut self) -> Result<NodeId, WorldError> {
-        if self.members.is_empty() {
+        let n = self.len();
+        if n == 0 {
             return Err(WorldError::Empty);
         }
-        let i = self.rng.random_range(0..self.members.len());
-        Ok(self.members[i])
+        let i = self.rng.random_range(0..n);
+        self.member_at(i)
     }
 
     fn check_new(&self, name: &str, pos: Id) -> Result<(), WorldError> {
