@@ -7,6 +7,7 @@
 pub mod build;
 pub mod fail;
 pub mod load;
+pub mod pages;
 pub mod view;
 
 use crate::chord::NodeId;

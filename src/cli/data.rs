@@ -167,7 +167,7 @@ pub async fn put(
     let (node, replaced) = put?;
     st.save(&mut loaded).await?;
     st.forget_lost(&a.key).await?;
-    commit(st).await?;
+    commit(st, "put", &a.key, "").await?;
     writeln!(
         out,
         "stored {:?} at {node}{}",
@@ -203,7 +203,7 @@ pub async fn delete(
     let (node, found) = deleted?;
     st.save(&mut loaded).await?;
     st.forget_lost(&a.key).await?;
-    commit(st).await?;
+    commit(st, "delete", &a.key, "").await?;
     match found {
         true => {
             writeln!(out, "deleted {:?} at {node}", a.key)?;

@@ -453,7 +453,7 @@ pub async fn run(state: &Path, a: LoadArgs, out: &mut impl Write) -> anyhow::Res
             st.forget_lost(&lost.key).await?;
         }
     }
-    commit(st).await?;
+    commit(st, "load", "", &format!("{} records", routed.records())).await?;
     saving.finish_and_clear();
     // The process ends right after: freeing millions of entries one by one
     // would only add seconds before the exit frees them at once.

@@ -4,6 +4,7 @@
 mod data;
 mod load;
 mod ring;
+mod share;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use dht::state::{Access, Reading, Scope, State};
@@ -132,6 +133,22 @@ Examples:
   dht check
   dht check --repair      after check reports damage: save what can be saved")]
     Check(ring::CheckArgs),
+    /// Serve the ring to many people over an HTTP/JSON API under /api/v1/
+    /// (reads from memory, writes committed to the state file before the
+    /// answer; `dht` commands may run on the same file meanwhile).
+    #[command(after_help = "\
+Examples:
+  dht user add alice --role admin          prints alice's token
+  dht serve                                 http://127.0.0.1:8080/api/v1/
+  curl -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:8080/api/v1/keys/apple
+  dht serve --bind 0.0.0.0:8080 --insecure-http    on a trusted network")]
+    Serve(share::ServeArgs),
+    /// Manage the accounts of a served ring.
+    #[command(subcommand)]
+    User(share::UserCommand),
+    /// Show who changed what, newest first.
+    #[command(after_help = "Examples:\n  dht log\n  dht log --limit 100 --json")]
+    Log(share::LogArgs),
     /// Print a shell completion script.
     #[command(after_help = "\
 Examples:
@@ -187,6 +204,9 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
         Command::Maintain(a) => ring::maintain(state, a, out).await,
         Command::Ring(a) => ring::show(state, reading, a, out).await,
         Command::Check(a) => ring::check(state, a, out).await,
+        Command::Serve(a) => share::serve(state, a, out).await,
+        Command::User(c) => share::user(state, c, out).await,
+        Command::Log(a) => share::log(state, a, out).await,
         Command::Completions(a) => {
             let mut cmd = Cli::command();
             clap_complete::generate(a.shell, &mut cmd, "dht", out);
@@ -239,11 +259,22 @@ fn node_named(world: &mut dht::sim::World, name: &str) -> anyhow::Result<dht::ch
 /// command (see [`committed`]).
 static COMMITTED: AtomicBool = AtomicBool::new(false);
 
-/// Commits the command's transaction and remembers that it did.
-async fn commit(st: State) -> anyhow::Result<()> {
+/// Logs the command's change (see [`State::log_change`]), as `cli:USER`,
+/// commits its transaction and remembers that it did.
+async fn commit(mut st: State, op: &str, target: &str, detail: &str) -> anyhow::Result<()> {
+    st.log_change(&cli_author(), op, target, detail).await?;
     st.commit().await?;
     COMMITTED.store(true, Ordering::SeqCst);
     Ok(())
+}
+
+/// Who the change log names for a command-line change: `cli:` and the
+/// login name.
+fn cli_author() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("cli:{user}")
 }
 
 /// True when this process committed a change: an error after that is about

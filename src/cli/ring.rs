@@ -54,7 +54,7 @@ pub async fn init(path: &Path, a: InitArgs, out: &mut impl Write) -> anyhow::Res
     world.set_recording_changes(true);
     let mut loaded = dht::state::Loaded::fresh(world);
     st.save(&mut loaded).await?;
-    commit(st).await?;
+    commit(st, "init", "", &format!("{n} nodes")).await?;
     let how = match built {
         Built::Protocol { rounds } => {
             format!("through the join protocol; converged after {rounds} maintenance rounds")
@@ -102,6 +102,7 @@ pub async fn join(path: &Path, a: JoinArgs, out: &mut impl Write) -> anyhow::Res
         }
     };
     let mut joined = Vec::new();
+    let names_joined = names.clone();
     for name in names {
         let (id, lookup) = w.join(&name, None, via)?;
         let succ = lookup
@@ -110,7 +111,7 @@ pub async fn join(path: &Path, a: JoinArgs, out: &mut impl Write) -> anyhow::Res
         joined.push(format!("joined {}; successor {succ}", show_node(w, id)));
     }
     st.save(&mut loaded).await?;
-    commit(st).await?;
+    commit(st, "join", &names_joined.join(" "), "").await?;
     for line in joined {
         writeln!(out, "{line}")?;
     }
@@ -133,7 +134,7 @@ pub async fn leave(path: &Path, a: NodeArgs, out: &mut impl Write) -> anyhow::Re
     w.leave(id)
         .with_context(|| format!("{shown} cannot leave"))?;
     st.save(&mut loaded).await?;
-    commit(st).await?;
+    commit(st, "leave", &a.node, "").await?;
     writeln!(
         out,
         "{shown} left; its {keys} stored entries were handed over"
@@ -158,7 +159,13 @@ pub async fn fail(path: &Path, a: FailArgs, out: &mut impl Write) -> anyhow::Res
     let crashed = fail::crash(w, id, a.force)?;
     st.save(&mut loaded).await?;
     st.record_lost(&crashed.node, &crashed.lost).await?;
-    commit(st).await?;
+    commit(
+        st,
+        "fail",
+        &a.node,
+        &format!("{} keys lost", crashed.lost.len()),
+    )
+    .await?;
     write!(
         out,
         "{} crashed, taking {} stored entries with it; ",
@@ -212,7 +219,7 @@ pub async fn maintain(
         (a.rounds, w.check().is_empty())
     };
     st.save(&mut loaded).await?;
-    commit(st).await?;
+    commit(st, "maintain", "", &format!("{rounds} rounds")).await?;
     writeln!(
         out,
         "ran {rounds} maintenance rounds; ring {}",
@@ -357,7 +364,7 @@ async fn repair(path: &Path, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     if salvage.is_clean() {
         if st.census_problem(&world).await?.is_some() {
             st.recount_census().await?;
-            commit(st).await?;
+            commit(st, "repair", "", "recounted the census").await?;
             writeln!(out, "recounted the census of members per slice")?;
             return Ok(ExitCode::SUCCESS);
         }
@@ -369,7 +376,7 @@ async fn repair(path: &Path, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     st.create(params, world.counters()).await?;
     let mut loaded = dht::state::Loaded::fresh(world);
     st.save(&mut loaded).await?;
-    commit(st).await?;
+    commit(st, "repair", "", "").await?;
     for (node, why) in &salvage.rebuilt {
         writeln!(out, "rebuilt the routing state of {node} ({why})")?;
     }

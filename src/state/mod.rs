@@ -33,18 +33,23 @@ pub mod codec;
 mod demand;
 mod listing;
 mod load;
+mod log;
 mod lost;
 mod open;
 mod salvage;
 mod save;
 pub mod slice;
 mod upgrade;
+mod users;
 
 pub use demand::Reading;
 pub use listing::StoredCopy;
+pub use log::{Change, LOG_LIMIT};
 pub use lost::LostKey;
+pub use open::Watch;
 pub use salvage::Salvage;
 pub use slice::{SLICE_BITS, slice_of};
+pub use users::{Role, User, UserError, token_hash};
 
 use crate::chord::store::{Key, Versioned};
 use crate::chord::{Id, NodeId};
@@ -144,6 +149,8 @@ pub struct State {
     /// A new state file is built at a temporary path beside `path` and
     /// linked into place on commit, so a command that fails leaves no file.
     pending: Option<open::PendingFile>,
+    /// How the command uses it.
+    access: Access,
 }
 
 /// A ring read from the state, with what is needed to write back only changes.

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 /// The setting that holds the checksum of all the others.
 const META_SUM: &str = "checksum";
+/// The setting counting the commits of writing commands.
+const GENERATION: &str = "generation";
 
 impl State {
     pub(super) fn sql(&self) -> impl Fn(sqlx::Error) -> StateError + '_ {
@@ -58,6 +60,7 @@ impl State {
             conn,
             path,
             pending,
+            access,
         };
         // Identify it first, outside any transaction and changing nothing.
         let version = state.check_format(access).await?;
@@ -236,6 +239,8 @@ impl State {
                 name TEXT NOT NULL UNIQUE,
                 routing BLOB NOT NULL)",
             CREATE_SLICES,
+            super::users::CREATE_USERS,
+            super::log::CREATE_LOG,
         ])
         .await?;
         self.set_meta("format", FORMAT_NAME).await?;
@@ -254,6 +259,23 @@ impl State {
         self.set_census(&super::census::Census::default()).await?;
         Ok(())
     }
+    /// How many writing commands have committed to this file: each commit
+    /// counts one, so a process holding the ring in memory tells from this
+    /// number alone whether anyone else changed it.
+    pub async fn generation(&mut self) -> Result<u64, StateError> {
+        let v: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+            .bind(GENERATION)
+            .fetch_optional(&mut self.conn)
+            .await
+            .map_err(self.sql())?;
+        match v {
+            None => Ok(0),
+            Some(v) => v
+                .parse()
+                .map_err(|_| self.damaged(format!("metadata {GENERATION:?} is not a number"))),
+        }
+    }
+
     /// The ring's settings.
     pub async fn params(&mut self) -> Result<Params, StateError> {
         let p = self.meta("params").await?;
@@ -262,11 +284,16 @@ impl State {
     /// Makes the transaction's changes durable and visible. A new state
     /// file is linked into place now, unless another process created one
     /// there meanwhile (then nothing is replaced and this is an error).
-    pub async fn commit(self) -> Result<(), StateError> {
+    pub async fn commit(mut self) -> Result<(), StateError> {
+        if self.access != Access::Read {
+            let next = self.generation().await? + 1;
+            self.set_meta(GENERATION, &next.to_string()).await?;
+        }
         let State {
             mut conn,
             path,
             pending,
+            ..
         } = self;
         sqlx::query("COMMIT")
             .execute(&mut conn)
@@ -289,6 +316,38 @@ impl State {
             }
         }
         Ok(())
+    }
+}
+
+/// A connection that only reads a state file's generation (see
+/// [`State::generation`]): how a process holding the ring in memory tells,
+/// with one small query outside any transaction, whether anyone committed
+/// since it read the ring.
+pub struct Watch {
+    conn: SqliteConnection,
+    path: std::path::PathBuf,
+}
+
+impl Watch {
+    /// Watches the state file at `path`, which must exist.
+    pub async fn open(path: &Path) -> Result<Watch, StateError> {
+        let conn = connect(path, Access::Read, false)
+            .await
+            .map_err(|e| classify(path, e))?;
+        Ok(Watch {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The generation committed now.
+    pub async fn generation(&mut self) -> Result<u64, StateError> {
+        let v: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+            .bind(GENERATION)
+            .fetch_optional(&mut self.conn)
+            .await
+            .map_err(|e| classify(&self.path, e))?;
+        Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
     }
 }
 

@@ -46,10 +46,13 @@ impl State {
         let mut dirty: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
         let mut by_nid: BTreeMap<i64, NodeId> = BTreeMap::new();
         let mut joined = false;
+        // Node rows as now written, for the next save from this ring.
+        let mut rewritten: Vec<(NodeId, i64, Vec<u8>)> = Vec::new();
         for &id in &live {
             let routing = codec::encode(loaded.world.node(id).expect("live node"));
             let nid = match loaded.nodes.get(&id) {
                 Some((nid, old)) => {
+                    let nid = *nid;
                     if *old != routing {
                         sqlx::query("UPDATE nodes SET routing = ? WHERE nid = ?")
                             .bind(&routing)
@@ -58,8 +61,9 @@ impl State {
                             .await
                             .map_err(|e| classify(&self.path, e))?;
                         saved.nodes += 1;
+                        rewritten.push((id, nid, routing));
                     }
-                    *nid
+                    nid
                 }
                 None => {
                     let nid: i64 = sqlx::query_scalar(
@@ -73,6 +77,7 @@ impl State {
                     .map_err(|e| classify(&self.path, e))?;
                     saved.nodes += 1;
                     joined = true;
+                    rewritten.push((id, nid, routing));
                     nid
                 }
             };
@@ -84,9 +89,14 @@ impl State {
                 }
             }
         }
+        // The (slice, holder) pairs of every slice rewritten, as written.
+        let mut rewritten_held: Vec<(i64, i64)> = Vec::new();
+        let mut rewritten_slices: BTreeSet<i64> = BTreeSet::new();
         if loaded.fresh {
             let nodes: Vec<(NodeId, i64)> = by_nid.iter().map(|(&nid, &id)| (id, nid)).collect();
-            saved.slices += self.write_fresh(loaded, nodes).await?;
+            let (n, held) = self.write_fresh(loaded, nodes).await?;
+            saved.slices += n;
+            rewritten_held = held;
         } else {
             for &(slice, nid) in &loaded.held {
                 if departed.binary_search(&nid).is_ok() {
@@ -127,10 +137,15 @@ impl State {
                         .filter(|c| c.0 == slice)
                         .map(|(_, nid, k, v)| (k.id, &*k.text, v, *nid)),
                 );
+                rewritten_slices.insert(slice);
                 if copies.is_empty() {
                     emptied.push(slice);
                     continue;
                 }
+                let mut holders: Vec<i64> = copies.iter().map(|c| c.3).collect();
+                holders.sort_unstable();
+                holders.dedup();
+                rewritten_held.extend(holders.into_iter().map(|nid| (slice, nid)));
                 batch.start(slice);
                 codec::put_slice(&mut batch.raw, &mut copies);
             }
@@ -150,6 +165,26 @@ impl State {
         }
         let counters = serde_json::to_string(&loaded.world.counters()).expect("counters serialize");
         self.set_meta("counters", &counters).await?;
+        // The ring in memory now matches the file (once this transaction
+        // commits): a later save from it writes only what changes after.
+        loaded
+            .nodes
+            .retain(|_, (nid, _)| departed.binary_search(nid).is_err());
+        for (id, nid, routing) in rewritten {
+            loaded.nodes.insert(id, (nid, routing));
+        }
+        if loaded.fresh {
+            loaded.held = rewritten_held;
+            loaded.fresh = false;
+            loaded.world.set_recording_changes(true);
+        } else {
+            loaded.held.retain(|(slice, nid)| {
+                !rewritten_slices.contains(slice) && departed.binary_search(nid).is_err()
+            });
+            loaded.held.extend(rewritten_held);
+        }
+        loaded.held.sort_unstable();
+        loaded.kept.clear();
         Ok(saved)
     }
     /// Writes every slice of a ring new to the file. Two threads encode
@@ -161,10 +196,14 @@ impl State {
         &mut self,
         loaded: &mut Loaded,
         nodes: Vec<(NodeId, i64)>,
-    ) -> Result<usize, StateError> {
+    ) -> Result<(usize, Vec<(i64, i64)>), StateError> {
         const ENCODERS: usize = 2;
         let params = loaded.world.params();
         let holders = slice_holders(&loaded.world, &nodes);
+        let held: Vec<(i64, i64)> = holders
+            .iter()
+            .flat_map(|(slice, hs)| hs.iter().map(move |&(nid, _)| (*slice, nid)))
+            .collect();
         let world = Arc::new(std::mem::replace(&mut loaded.world, World::new(params, 0)));
         let (full_tx, mut full_rx) = tokio::sync::mpsc::channel::<SliceBatch>(2 * ENCODERS);
         // Batches written come back here for reuse (buffers and compressor).
@@ -219,7 +258,7 @@ impl State {
         }
         loaded.world = Arc::try_unwrap(world)
             .unwrap_or_else(|_| unreachable!("every encoder has ended and dropped its share"));
-        written
+        written.map(|n| (n, held))
     }
     /// Writes the batch's slice rows (replacing existing ones when
     /// `upsert`) in one statement and empties it, keeping its buffer.

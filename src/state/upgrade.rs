@@ -39,6 +39,8 @@ impl State {
                 self.reseal_nodes().await?;
             }
             self.recount_census().await?;
+            self.run(&[super::users::CREATE_USERS, super::log::CREATE_LOG])
+                .await?;
             self.set_meta("version", &FORMAT_VERSION.to_string())
                 .await?;
         }

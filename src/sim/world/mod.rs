@@ -360,6 +360,11 @@ impl World {
         }
     }
 
+    /// Live node ids in ring order, as a slice (for positions by index).
+    pub fn member_ids(&self) -> &[NodeId] {
+        &self.members
+    }
+
     /// Live node ids in ring order (of the nodes read, when only part of
     /// the ring is).
     pub fn members(&self) -> impl Iterator<Item = NodeId> + '_ {

@@ -1,0 +1,291 @@
+//! The ring endpoints: nodes (paged and one by one), check, and the
+//! membership changes an admin makes: join, leave, fail, maintain.
+
+use super::Server;
+use super::auth::Caller;
+use super::error::{ApiError, rejected};
+use super::keys::PageQuery;
+use super::shared::Logged;
+use crate::app::build::CONVERGE_LIMIT;
+use crate::app::fail;
+use crate::app::pages::{self, Page};
+use crate::app::view::{self, NodeRow};
+use crate::chord::Id;
+use crate::state::Role;
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// `GET /api/v1/ring`: nodes in ring order with predecessor, successors,
+/// fingers and key counts, a page at a time (the cursor is a node name).
+#[utoipa::path(get, path = "/api/v1/ring", tag = "ring", params(PageQuery),
+    responses((status = 200, description = "A page of nodes: items and next", body = Object)))]
+pub async fn nodes(
+    State(server): State<Arc<Server>>,
+    caller: Caller,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<Page<NodeRow>>, ApiError> {
+    caller.require(Role::Reader)?;
+    let Query(q) = query.map_err(rejected)?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=pages::MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad("limit must be between 1 and 1000"));
+    }
+    let page = server
+        .shared
+        .read(|w| {
+            let after = q.cursor.as_deref().map(|c| w.find(c)).transpose()?;
+            Ok::<_, ApiError>(pages::nodes(w, after, limit))
+        })
+        .await??;
+    Ok(Json(page))
+}
+
+/// `GET /api/v1/ring/{node}`: one node.
+#[utoipa::path(get, path = "/api/v1/ring/{node}", tag = "ring",
+    params(("node" = String, Path, description = "The node's name")),
+    responses((status = 200, description = "The node", body = Object), (status = 404, description = "No such node")))]
+pub async fn node(
+    State(server): State<Arc<Server>>,
+    caller: Caller,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<Json<NodeRow>, ApiError> {
+    caller.require(Role::Reader)?;
+    let Path(name) = name.map_err(rejected)?;
+    let row = server
+        .shared
+        .read(|w| {
+            let id = w.find(&name)?;
+            let node = w.node(id).expect("a named node is live");
+            let held: Vec<Id> = node.store.iter_live().map(|(k, _)| k.id).collect();
+            Ok::<_, ApiError>(view::node_row(w, node, &held))
+        })
+        .await??;
+    Ok(Json(row))
+}
+
+/// What `check` found.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CheckReport {
+    /// True when every invariant holds.
+    pub ok: bool,
+    /// Live nodes.
+    pub nodes: usize,
+    /// Each problem, in words (as `dht check` prints them).
+    pub problems: Vec<String>,
+}
+
+/// `GET /api/v1/check`: the ring's invariants and replication.
+#[utoipa::path(get, path = "/api/v1/check", tag = "ring",
+    responses((status = 200, description = "What check found", body = CheckReport)))]
+pub async fn check(
+    State(server): State<Arc<Server>>,
+    caller: Caller,
+) -> Result<Json<CheckReport>, ApiError> {
+    caller.require(Role::Reader)?;
+    let report = server
+        .shared
+        .read(|w| {
+            let problems: Vec<String> = w.check().iter().map(|p| w.describe(p)).collect();
+            CheckReport {
+                ok: problems.is_empty(),
+                nodes: w.len(),
+                problems,
+            }
+        })
+        .await?;
+    Ok(Json(report))
+}
+
+/// A join request.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct JoinRequest {
+    /// The new node's name (default: the next free node-<i>).
+    pub name: Option<String>,
+    /// Join through this node (default: one chosen by the seed).
+    pub via: Option<String>,
+}
+
+/// What a membership change did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Done {
+    /// What happened, in the command line's words.
+    pub message: String,
+}
+
+/// `POST /api/v1/nodes`: a node joins (maintenance then links it in).
+#[utoipa::path(post, path = "/api/v1/nodes", tag = "ring", request_body = JoinRequest,
+    responses((status = 200, description = "Joined", body = Done), (status = 400, description = "A name taken or not allowed"), (status = 403, description = "Admins only")))]
+pub async fn join(
+    State(server): State<Arc<Server>>,
+    caller: Caller,
+    body: Result<Json<JoinRequest>, JsonRejection>,
+) -> Result<Json<Done>, ApiError> {
+    caller.require(Role::Admin)?;
+    let Json(req) = body.map_err(rejected)?;
+    let done = server
+        .shared
+        .write(caller.author(), |w, _| {
+            let via = req.via.as_deref().map(|v| w.find(v)).transpose()?;
+            let name = match &req.name {
+                Some(n) => n.clone(),
+                None => (0..)
+                    .map(|i| format!("node-{i}"))
+                    .find(|n| w.find(n).is_err())
+                    .expect("a free name"),
+            };
+            let (id, lookup) = w.join(&name, None, via)?;
+            let succ = lookup
+                .map(|l| crate::app::show_node(w, l.successor))
+                .unwrap_or_else(|| "itself".into());
+            let message = format!("joined {}; successor {succ}", crate::app::show_node(w, id));
+            Ok((Done { message }, Logged::new("join", &name, "")))
+        })
+        .await?;
+    Ok(Json(done))
+}
+
+/// `POST /api/v1/nodes/{node}/leave`: the node leaves gracefully.
+#[utoipa::path(post, path = "/api/v1/nodes/{node}/leave", tag = "ring",
+    params(("node" = String, Path, description = "The node's name")),
+    responses((status = 200, description = "Left", body = Done), (status = 404, description = "No such node"), (status = 409, description = "The last node cannot leave")))]
+pub async fn leave(
+    State(server): State<Arc<Server>>,
+    caller: Caller,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<Json<Done>, ApiError> {
+    caller.require(Role::Admin)?;
+    let Path(name) = name.map_err(rejected)?;
+    let done = server
+        .shared
+        .write(caller.author(), |w, _| {
+            let id = w.find(&name)?;
+            if w.len() == 1 {
+                return Err(ApiError::refused(format!(
+                    "{name} is the last node: it cannot leave"
+                )));
+            }
+            let keys = w.node(id).map(|n| n.store.len()).unwrap_or(0);
+            let shown = crate::app::show_node(w, id);
+            w.leave(id)?;
+            let message = format!("{shown} left; its {keys} stored entries were handed over");
+            Ok((Done { message }, Logged::new("leave", &name, "")))
+        })
+        .await?;
+    Ok(Json(done))
+}
+
+/// Whether to crash a node the safety policy would keep.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct FailQuery {
+    /// Crash it even if keys are lost or a node is cut off.
+    pub force: Option<bool>,
+}
+
+/// `POST /api/v1/nodes/{node}/fail`: the node crashes.
+#[utoipa::path(post, path = "/api/v1/nodes/{node}/fail", tag = "ring",
+    params(("node" = String, Path, description = "The node's name"), FailQuery),
+    responses((status = 200, description = "Crashed", body = Done), (status = 404, description = "No such node"), (status = 409, description = "Refused: it would lose keys or cut a node off (force overrides)")))]
+pub async fn crash(
+    State(server): State<Arc<Server>>,
+    caller: Caller,
+    name: Result<Path<String>, PathRejection>,
+    query: Result<Query<FailQuery>, QueryRejection>,
+) -> Result<Json<Done>, ApiError> {
+    caller.require(Role::Admin)?;
+    let Path(name) = name.map_err(rejected)?;
+    let Query(q) = query.map_err(rejected)?;
+    let force = q.force.unwrap_or(false);
+    // A refusal changes nothing: checked on the ring as it is first.
+    server
+        .shared
+        .read(|w| {
+            let id = w.find(&name)?;
+            match force {
+                true => Ok(()),
+                false => {
+                    fail::refusal(w, id).map_or(Ok(()), |r| Err(ApiError::refused(r.to_string())))
+                }
+            }
+        })
+        .await??;
+    let done = server
+        .shared
+        .write(caller.author(), |w, ctx| {
+            let id = w.find(&name)?;
+            let crashed = fail::crash(w, id, force)?;
+            let mut message = format!(
+                "{} crashed, taking {} stored entries with it; ",
+                crashed.node, crashed.entries
+            );
+            if crashed.lost.is_empty() {
+                message.push_str("replicas remain elsewhere");
+            } else {
+                message.push_str(&format!(
+                    "{} keys had no other copy and are lost",
+                    crashed.lost.len()
+                ));
+            }
+            let detail = format!("{} keys lost", crashed.lost.len());
+            ctx.lost = Some((crashed.node.clone(), crashed.lost));
+            Ok((Done { message }, Logged::new("fail", &name, detail)))
+        })
+        .await?;
+    Ok(Json(done))
+}
+
+/// A maintenance request.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct MaintainRequest {
+    /// Rounds to run (default 1, at most 500).
+    pub rounds: Option<usize>,
+    /// Run rounds until every invariant holds (at most 500).
+    pub until_stable: Option<bool>,
+}
+
+/// `POST /api/v1/maintain`: maintenance rounds.
+#[utoipa::path(post, path = "/api/v1/maintain", tag = "ring", request_body = MaintainRequest,
+    responses((status = 200, description = "Ran", body = Done)))]
+pub async fn maintain(
+    State(server): State<Arc<Server>>,
+    caller: Caller,
+    body: Result<Json<MaintainRequest>, JsonRejection>,
+) -> Result<Json<Done>, ApiError> {
+    caller.require(Role::Admin)?;
+    let Json(req) = body.map_err(rejected)?;
+    let rounds = req.rounds.unwrap_or(1);
+    if !(1..=CONVERGE_LIMIT).contains(&rounds) {
+        return Err(ApiError::bad("rounds must be between 1 and 500"));
+    }
+    let done = server
+        .shared
+        .write(caller.author(), |w, _| {
+            let (ran, stable) = if req.until_stable.unwrap_or(false) {
+                match w.converge(CONVERGE_LIMIT) {
+                    Ok(r) => (r, true),
+                    Err(_) => (CONVERGE_LIMIT, false),
+                }
+            } else {
+                for _ in 0..rounds {
+                    w.round();
+                }
+                (rounds, w.check().is_empty())
+            };
+            let message = format!(
+                "ran {ran} maintenance rounds; ring {}",
+                if stable {
+                    "is stable"
+                } else {
+                    "is still settling"
+                }
+            );
+            Ok((
+                Done { message },
+                Logged::new("maintain", "", format!("{ran} rounds")),
+            ))
+        })
+        .await?;
+    Ok(Json(done))
+}

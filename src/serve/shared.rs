@@ -1,0 +1,281 @@
+//! The ring a server holds in memory, kept in step with its state file.
+//!
+//! Reads are answered from memory. Before answering anything the server
+//! asks the file for its generation (one small query): when another process
+//! committed since, the ring, the accounts and the new log entries are read
+//! again. A write takes the file's write lock, catches up the same way
+//! inside that transaction, changes the ring in memory, saves what changed,
+//! logs it, and commits before it answers; if any step fails the ring in
+//! memory is dropped and read again, so it never runs ahead of the file.
+
+use super::error::ApiError;
+use crate::sim::World;
+use crate::state::{Access, Change, Loaded, Role, Scope, State, StateError, Watch, token_hash};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use tokio::sync::{Mutex, broadcast};
+
+/// Who may do what: accounts by token hash.
+#[derive(Debug, Default)]
+pub struct Accounts {
+    by_hash: HashMap<String, (String, Role)>,
+}
+
+impl Accounts {
+    /// The account holding `token`, if any.
+    pub fn find(&self, token: &str) -> Option<(String, Role)> {
+        self.by_hash.get(&token_hash(token)).cloned()
+    }
+
+    /// True when no account exists.
+    pub fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
+    }
+}
+
+/// The ring in memory and what it was read at.
+struct Ring {
+    /// None until read, and after a failed write.
+    loaded: Option<Loaded>,
+    /// The file's generation `loaded` matches.
+    generation: u64,
+    /// The newest change sent to event subscribers.
+    last_seq: i64,
+    /// Asks the file for its generation.
+    watch: Watch,
+}
+
+/// Everything the request handlers share.
+pub struct Shared {
+    path: PathBuf,
+    ring: Mutex<Ring>,
+    accounts: RwLock<Accounts>,
+    events: broadcast::Sender<Arc<Change>>,
+}
+
+/// Changes the event stream buffers for a slow subscriber before it skips.
+const EVENT_BUFFER: usize = 1024;
+
+impl Shared {
+    /// Reads the ring at `path`, which must exist.
+    pub async fn open(path: PathBuf) -> Result<Shared, StateError> {
+        let mut st = State::open(&path, Access::Read).await?;
+        let generation = st.generation().await?;
+        let loaded = st.load(Scope::All).await?;
+        let accounts = read_accounts(&mut st).await?;
+        let last_seq = st.last_change().await?;
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let watch = Watch::open(&path).await?;
+        Ok(Shared {
+            path,
+            ring: Mutex::new(Ring {
+                loaded: Some(loaded),
+                generation,
+                last_seq,
+                watch,
+            }),
+            accounts: RwLock::new(accounts),
+            events,
+        })
+    }
+
+    /// The state file.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// A new subscriber to the changes.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
+        self.events.subscribe()
+    }
+
+    /// The accounts as last read.
+    pub fn accounts(&self) -> std::sync::RwLockReadGuard<'_, Accounts> {
+        self.accounts
+            .read()
+            .expect("no panics while the accounts are replaced")
+    }
+
+    /// Runs `f` on the ring as the file holds it now (read again first if
+    /// anyone committed since it was read).
+    pub async fn read<T>(&self, f: impl FnOnce(&mut World) -> T) -> Result<T, ApiError> {
+        let mut ring = self.ring.lock().await;
+        self.catch_up(&mut ring).await?;
+        let loaded = ring.loaded.as_mut().expect("caught up");
+        Ok(f(&mut loaded.world))
+    }
+
+    /// Reads the file again if anyone committed since the ring was read,
+    /// and sends subscribers the changes logged since. Also how the server
+    /// notices changes when nobody asks (see [`Shared::watch`]).
+    pub async fn refresh(&self) -> Result<(), ApiError> {
+        let mut ring = self.ring.lock().await;
+        self.catch_up(&mut ring).await
+    }
+
+    async fn catch_up(&self, ring: &mut Ring) -> Result<(), ApiError> {
+        let now = ring.watch.generation().await?;
+        if ring.loaded.is_none() || now != ring.generation {
+            let mut st = State::open(&self.path, Access::Read).await?;
+            let generation = st.generation().await?;
+            ring.loaded = None;
+            let loaded = st.load(Scope::All).await?;
+            *self.accounts.write().expect("no panics while replacing") =
+                read_accounts(&mut st).await?;
+            ring.loaded = Some(loaded);
+            ring.generation = generation;
+            self.send_changes(&mut st, ring).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends subscribers every change logged after the last one sent.
+    async fn send_changes(&self, st: &mut State, ring: &mut Ring) -> Result<(), StateError> {
+        loop {
+            let batch = st.changes_after(ring.last_seq, 500).await?;
+            let Some(last) = batch.last() else {
+                return Ok(());
+            };
+            ring.last_seq = last.seq;
+            for c in batch {
+                // Nobody listening is fine.
+                let _ = self.events.send(Arc::new(c));
+            }
+        }
+    }
+
+    /// Runs the write `f` on the ring inside the file's write lock, then
+    /// saves, logs (`author`, and the change `f` describes) and commits it
+    /// before returning `f`'s answer. `f` returns the answer and the log
+    /// entry (operation, target, detail); an `f` that fails changes nothing
+    /// in the file, and the ring is read again.
+    pub async fn write<T>(
+        &self,
+        author: &str,
+        f: impl FnOnce(&mut World, &mut WriteCtx) -> Result<(T, Logged), ApiError>,
+    ) -> Result<T, ApiError> {
+        let mut ring = self.ring.lock().await;
+        let mut st = State::open(&self.path, Access::Write).await?;
+        let generation = st.generation().await?;
+        if ring.loaded.is_none() || generation != ring.generation {
+            ring.loaded = None;
+            ring.loaded = Some(st.load(Scope::All).await?);
+            *self.accounts.write().expect("no panics while replacing") =
+                read_accounts(&mut st).await?;
+        }
+        let loaded = ring.loaded.as_mut().expect("read above");
+        let mut ctx = WriteCtx::default();
+        let outcome = f(&mut loaded.world, &mut ctx);
+        let result = match outcome {
+            Ok((answer, logged)) => self
+                .finish(&mut st, loaded, author, &logged, &ctx)
+                .await
+                .map(|()| answer),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(answer) => {
+                let committed = st.commit().await;
+                match committed {
+                    Ok(()) => {
+                        ring.generation = generation + 1;
+                        // What this write logged (and anything before it).
+                        let mut reader = State::open(&self.path, Access::Read).await?;
+                        self.send_changes(&mut reader, &mut ring).await?;
+                        Ok(answer)
+                    }
+                    Err(e) => {
+                        ring.loaded = None;
+                        Err(e.into())
+                    }
+                }
+            }
+            Err(e) => {
+                // The ring may be half changed: read it again next time.
+                ring.loaded = None;
+                Err(e)
+            }
+        }
+    }
+
+    async fn finish(
+        &self,
+        st: &mut State,
+        loaded: &mut Loaded,
+        author: &str,
+        logged: &Logged,
+        ctx: &WriteCtx,
+    ) -> Result<(), ApiError> {
+        st.save(loaded).await?;
+        if !ctx.forget_lost.is_empty() {
+            let written: std::collections::HashSet<&str> =
+                ctx.forget_lost.iter().map(String::as_str).collect();
+            for lost in st.lost().await? {
+                if written.contains(lost.key.as_str()) {
+                    st.forget_lost(&lost.key).await?;
+                }
+            }
+        }
+        if let Some((node, keys)) = &ctx.lost {
+            st.record_lost(node, keys).await?;
+        }
+        st.log_change(author, &logged.op, &logged.target, &logged.detail)
+            .await?;
+        Ok(())
+    }
+
+    /// Every quarter second, notices what other processes committed and
+    /// sends it to subscribers, so they follow changes made with `dht`
+    /// commands too. Runs until the server stops.
+    pub async fn watch(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.refresh().await {
+                tracing::warn!(error = %e.message, "reading the state file again failed");
+            }
+        }
+    }
+}
+
+/// The log entry of a write: operation, target and detail.
+#[derive(Debug, Clone, Default)]
+pub struct Logged {
+    /// put, delete, load, join, leave, fail, maintain, user-add, user-remove.
+    pub op: String,
+    /// The key or node, or empty.
+    pub target: String,
+    /// More, in words.
+    pub detail: String,
+}
+
+impl Logged {
+    /// An entry for `op` on `target`.
+    pub fn new(op: &str, target: &str, detail: impl Into<String>) -> Logged {
+        Logged {
+            op: op.to_owned(),
+            target: target.to_owned(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// What a write asks the state file to do besides saving the ring.
+#[derive(Debug, Default)]
+pub struct WriteCtx {
+    /// Keys written again: no longer lost.
+    pub forget_lost: Vec<String>,
+    /// A forced crash lost these keys, last held by this node.
+    pub lost: Option<(String, Vec<Arc<str>>)>,
+}
+
+async fn read_accounts(st: &mut State) -> Result<Accounts, StateError> {
+    let by_hash = st
+        .tokens()
+        .await?
+        .into_iter()
+        .map(|(hash, name, role)| (hash, (name, role)))
+        .collect();
+    Ok(Accounts { by_hash })
+}
