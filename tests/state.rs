@@ -162,3 +162,80 @@ fn saves_read_back_exactly_through_churn() {
         }
     }
 }
+
+/// One ring kept in memory and saved after every command, as a server
+/// does: each save writes only what changed since the last one, and the
+/// file must always read back as the ring in memory.
+async fn kept(seed: u64, bits: u32) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ring.db");
+    let params = Params::new(bits, 3);
+    let w = World::bulk(params, seed, (0..8).map(|i| (format!("node-{i}"), None))).unwrap();
+    let mut st = State::open(&path, Access::Create).await.unwrap();
+    st.create(params, w.counters()).await.unwrap();
+    let mut loaded = Loaded::fresh(w);
+    st.save(&mut loaded).await.unwrap();
+    st.commit().await.unwrap();
+    let mut joined = 8;
+    let mut departed = 0;
+    for round in 0..40 {
+        let w = &mut loaded.world;
+        match rng.random_range(0..10) {
+            0..=4 => {
+                let key = format!("k{}", rng.random_range(0..60));
+                w.put(&key, json!(round), None).unwrap();
+            }
+            5 => {
+                let key = format!("k{}", rng.random_range(0..60));
+                w.delete(&key, None).unwrap();
+            }
+            6 => {
+                w.join(&format!("node-{joined}"), None, None).unwrap();
+                joined += 1;
+            }
+            7 if w.len() > 5 && departed < 2 => {
+                let id = w.pick().unwrap();
+                if w.would_isolate(id).is_none() && w.sole_copies(id).is_empty() {
+                    if rng.random_bool(0.5) {
+                        w.leave(id).unwrap();
+                    } else {
+                        w.fail(id).unwrap();
+                    }
+                    departed += 1;
+                }
+            }
+            _ => {
+                w.converge(200)
+                    .unwrap_or_else(|e| panic!("seed {seed} round {round}: {e}"));
+                departed = 0;
+            }
+        }
+        let want = snapshot(&loaded.world);
+        let mut st = State::open(&path, Access::Write).await.unwrap();
+        st.save(&mut loaded).await.unwrap();
+        st.commit().await.unwrap();
+        assert_eq!(
+            read_back(&path).await,
+            want,
+            "seed {seed} round {round}: a ring saved again"
+        );
+    }
+}
+
+#[test]
+fn one_ring_saved_after_every_command_reads_back_exactly() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let seeds: Vec<u64> = match std::env::var("DHT_STATE_SEED") {
+        Ok(s) => vec![s.parse().expect("DHT_STATE_SEED is a number")],
+        Err(_) => (1..=8).collect(),
+    };
+    for seed in seeds {
+        for bits in [160, 10] {
+            rt.block_on(kept(seed, bits));
+        }
+    }
+}

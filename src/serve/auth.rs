@@ -34,9 +34,22 @@ impl Caller {
             Some(role) if role >= needed => Ok(()),
             Some(role) => Err(ApiError::new(
                 StatusCode::FORBIDDEN,
-                format!("user {:?} is a {role}; this needs a {needed}", self.name),
+                format!(
+                    "user {:?} is {}; this needs {}",
+                    self.name,
+                    with_article(role),
+                    with_article(needed)
+                ),
             )),
         }
+    }
+}
+
+/// "a reader", "a writer", "an admin".
+fn with_article(role: Role) -> String {
+    match role {
+        Role::Admin => "an admin".into(),
+        other => format!("a {other}"),
     }
 }
 

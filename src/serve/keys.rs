@@ -3,7 +3,6 @@
 use super::Server;
 use super::auth::Caller;
 use super::error::{ApiError, rejected};
-use super::shared::Logged;
 use crate::app::pages::{self, KeyEntry, Page};
 use crate::app::view::GetReport;
 use crate::state::Role;
@@ -90,16 +89,7 @@ pub async fn put(
         .map_err(|e| ApiError::bad(format!("the body is not JSON: {e}")))?;
     let written = server
         .shared
-        .write(caller.author(), |w, ctx| {
-            let put = w.put(&key, value, None)?;
-            ctx.forget_lost.push(key.clone());
-            let written = Written {
-                key: key.clone(),
-                node: w.name(put.served_by),
-                replaced: put.result.is_some(),
-            };
-            Ok((written, Logged::new("put", &key, "")))
-        })
+        .key_write(caller.author(), &key, Some(value))
         .await?;
     Ok(Json(written))
 }
@@ -119,27 +109,8 @@ pub async fn delete(
 ) -> Result<Json<Written>, ApiError> {
     caller.require(Role::Writer)?;
     let Path(key) = key.map_err(rejected)?;
-    // A delete of a missing key changes nothing: answered from memory.
-    let present = server
-        .shared
-        .read(|w| w.get(&key, None).map(|g| g.result.is_some()))
-        .await??;
-    if !present {
-        return Err(ApiError::not_found(format!("key {key:?} not found")));
-    }
-    let written = server
-        .shared
-        .write(caller.author(), |w, ctx| {
-            let del = w.delete(&key, None)?;
-            ctx.forget_lost.push(key.clone());
-            let written = Written {
-                key: key.clone(),
-                node: w.name(del.served_by),
-                replaced: del.result.is_some(),
-            };
-            Ok((written, Logged::new("delete", &key, "")))
-        })
-        .await?;
+    // A delete of a missing key is refused in the batch, changing nothing.
+    let written = server.shared.key_write(caller.author(), &key, None).await?;
     Ok(Json(written))
 }
 

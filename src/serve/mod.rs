@@ -12,8 +12,9 @@
 //! `upload.rs` (load), `shared.rs`, `auth.rs`, `error.rs`.
 
 pub mod auth;
+mod batch;
 pub mod error;
-mod keys;
+pub mod keys;
 mod people;
 mod ring;
 pub mod shared;
@@ -160,7 +161,7 @@ pub async fn serve(
     ready: impl FnOnce(SocketAddr),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let shared = Arc::new(Shared::open(config.state.clone()).await?);
+    let shared = Shared::open(config.state.clone()).await?;
     let loopback = config.bind.ip().is_loopback();
     if !loopback && shared.accounts().is_empty() {
         return Err(ServeError::NoUsers(config.bind));

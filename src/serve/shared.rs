@@ -8,13 +8,16 @@
 //! logs it, and commits before it answers; if any step fails the ring in
 //! memory is dropped and read again, so it never runs ahead of the file.
 
+use super::batch::KeyWrite;
 use super::error::ApiError;
+use super::keys::Written;
 use crate::sim::World;
 use crate::state::{Access, Change, Loaded, Role, Scope, State, StateError, Watch, token_hash};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
-use tokio::sync::{Mutex, broadcast};
+use tokio::sync::{Mutex, broadcast, mpsc, oneshot};
 
 /// Who may do what: accounts by token hash.
 #[derive(Debug, Default)]
@@ -35,9 +38,9 @@ impl Accounts {
 }
 
 /// The ring in memory and what it was read at.
-struct Ring {
+pub(super) struct Ring {
     /// None until read, and after a failed write.
-    loaded: Option<Loaded>,
+    pub(super) loaded: Option<Loaded>,
     /// The file's generation `loaded` matches.
     generation: u64,
     /// The newest change sent to event subscribers.
@@ -49,17 +52,20 @@ struct Ring {
 /// Everything the request handlers share.
 pub struct Shared {
     path: PathBuf,
-    ring: Mutex<Ring>,
+    pub(super) ring: Mutex<Ring>,
     accounts: RwLock<Accounts>,
     events: broadcast::Sender<Arc<Change>>,
+    /// Puts and deletes waiting for the next group commit.
+    writes: mpsc::UnboundedSender<KeyWrite>,
 }
 
 /// Changes the event stream buffers for a slow subscriber before it skips.
 const EVENT_BUFFER: usize = 1024;
 
 impl Shared {
-    /// Reads the ring at `path`, which must exist.
-    pub async fn open(path: PathBuf) -> Result<Shared, StateError> {
+    /// Reads the ring at `path`, which must exist, and starts the task
+    /// that commits puts and deletes in groups (see [`super::batch`]).
+    pub async fn open(path: PathBuf) -> Result<Arc<Shared>, StateError> {
         let mut st = State::open(&path, Access::Read).await?;
         let generation = st.generation().await?;
         let loaded = st.load(Scope::All).await?;
@@ -67,7 +73,8 @@ impl Shared {
         let last_seq = st.last_change().await?;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let watch = Watch::open(&path).await?;
-        Ok(Shared {
+        let (writes, queue) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
             path,
             ring: Mutex::new(Ring {
                 loaded: Some(loaded),
@@ -77,7 +84,35 @@ impl Shared {
             }),
             accounts: RwLock::new(accounts),
             events,
-        })
+            writes,
+        });
+        tokio::spawn(Arc::clone(&shared).run_key_writes(queue));
+        Ok(shared)
+    }
+
+    /// Stores `value` under `key` (None deletes it) in the next group
+    /// commit, and answers once it is committed.
+    pub async fn key_write(
+        &self,
+        author: &str,
+        key: &str,
+        value: Option<Value>,
+    ) -> Result<Written, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        let job = KeyWrite {
+            author: author.to_owned(),
+            key: key.to_owned(),
+            value,
+            reply,
+        };
+        let stopped = || {
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "the server is stopping",
+            )
+        };
+        self.writes.send(job).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     /// The state file.
@@ -156,15 +191,8 @@ impl Shared {
         f: impl FnOnce(&mut World, &mut WriteCtx) -> Result<(T, Logged), ApiError>,
     ) -> Result<T, ApiError> {
         let mut ring = self.ring.lock().await;
-        let mut st = State::open(&self.path, Access::Write).await?;
-        let generation = st.generation().await?;
-        if ring.loaded.is_none() || generation != ring.generation {
-            ring.loaded = None;
-            ring.loaded = Some(st.load(Scope::All).await?);
-            *self.accounts.write().expect("no panics while replacing") =
-                read_accounts(&mut st).await?;
-        }
-        let loaded = ring.loaded.as_mut().expect("read above");
+        let mut st = self.begin_write(&mut ring).await?;
+        let loaded = ring.loaded.as_mut().expect("caught up");
         let mut ctx = WriteCtx::default();
         let outcome = f(&mut loaded.world, &mut ctx);
         let result = match outcome {
@@ -176,25 +204,50 @@ impl Shared {
         };
         match result {
             Ok(answer) => {
-                let committed = st.commit().await;
-                match committed {
-                    Ok(()) => {
-                        ring.generation = generation + 1;
-                        // What this write logged (and anything before it).
-                        let mut reader = State::open(&self.path, Access::Read).await?;
-                        self.send_changes(&mut reader, &mut ring).await?;
-                        Ok(answer)
-                    }
-                    Err(e) => {
-                        ring.loaded = None;
-                        Err(e.into())
-                    }
-                }
+                self.commit_and_announce(&mut ring, st).await?;
+                Ok(answer)
             }
             Err(e) => {
                 // The ring may be half changed: read it again next time.
                 ring.loaded = None;
                 Err(e)
+            }
+        }
+    }
+
+    /// Opens a write transaction (the file's write lock) and brings the
+    /// ring in memory up to what the file holds.
+    pub(super) async fn begin_write(&self, ring: &mut Ring) -> Result<State, ApiError> {
+        let mut st = State::open(&self.path, Access::Write).await?;
+        let generation = st.generation().await?;
+        if ring.loaded.is_none() || generation != ring.generation {
+            ring.loaded = None;
+            ring.loaded = Some(st.load(Scope::All).await?);
+            *self.accounts.write().expect("no panics while replacing") =
+                read_accounts(&mut st).await?;
+            ring.generation = generation;
+        }
+        Ok(st)
+    }
+
+    /// Commits a write begun by [`Shared::begin_write`] and sends the
+    /// changes it logged to the subscribers. A commit that fails drops the
+    /// ring in memory, to be read again.
+    pub(super) async fn commit_and_announce(
+        &self,
+        ring: &mut Ring,
+        st: State,
+    ) -> Result<(), ApiError> {
+        match st.commit().await {
+            Ok(()) => {
+                ring.generation += 1;
+                let mut reader = State::open(&self.path, Access::Read).await?;
+                self.send_changes(&mut reader, ring).await?;
+                Ok(())
+            }
+            Err(e) => {
+                ring.loaded = None;
+                Err(e.into())
             }
         }
     }
@@ -208,15 +261,7 @@ impl Shared {
         ctx: &WriteCtx,
     ) -> Result<(), ApiError> {
         st.save(loaded).await?;
-        if !ctx.forget_lost.is_empty() {
-            let written: std::collections::HashSet<&str> =
-                ctx.forget_lost.iter().map(String::as_str).collect();
-            for lost in st.lost().await? {
-                if written.contains(lost.key.as_str()) {
-                    st.forget_lost(&lost.key).await?;
-                }
-            }
-        }
+        forget_written(st, &ctx.forget_lost).await?;
         if let Some((node, keys)) = &ctx.lost {
             st.record_lost(node, keys).await?;
         }
@@ -268,6 +313,24 @@ pub struct WriteCtx {
     pub forget_lost: Vec<String>,
     /// A forced crash lost these keys, last held by this node.
     pub lost: Option<(String, Vec<Arc<str>>)>,
+}
+
+/// Keys written again are no longer lost.
+pub(super) async fn forget_written(st: &mut State, keys: &[String]) -> Result<(), StateError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let lost = st.lost().await?;
+    if lost.is_empty() {
+        return Ok(());
+    }
+    let written: std::collections::HashSet<&str> = keys.iter().map(String::as_str).collect();
+    for l in lost {
+        if written.contains(l.key.as_str()) {
+            st.forget_lost(&l.key).await?;
+        }
+    }
+    Ok(())
 }
 
 async fn read_accounts(st: &mut State) -> Result<Accounts, StateError> {

@@ -1,0 +1,257 @@
+//! Server benchmark (a figure, not a timed test): `dht serve` (the release
+//! binary) on a ring of 10^6 keys (1,000 nodes, r = 3), with 64 concurrent
+//! keep-alive connections on loopback: requests per second and p50/p99
+//! latency for gets and for puts (each committed to the state file), next
+//! to a baseline measured in the same run: the same requests to a bare axum
+//! handler over an in-memory map, served by this process.
+//!
+//! Run: `cargo bench --bench serve` (add `-- --keys N` for another ring
+//! size, `-- --requests N` for gets per connection, default 400).
+
+use axum::Router;
+use axum::extract::{Path as UrlPath, State};
+use axum::routing::get;
+use dht::chord::Params;
+use dht::sim::World;
+use dht::state::{Access, Loaded, State as RingState};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const DHT: &str = env!("CARGO_BIN_EXE_dht");
+const CONNECTIONS: usize = 64;
+
+/// Builds the ring: `keys` keys on 1,000 nodes, in a new state file.
+async fn build(path: &Path, keys: usize) {
+    let params = Params::new(160, 3);
+    let mut w =
+        World::bulk(params, 1, (0..1000).map(|i| (format!("node-{i}"), None))).expect("names");
+    for i in 0..keys {
+        w.put(&format!("key-{i}"), json!(i), None).expect("put");
+    }
+    let mut st = RingState::open(path, Access::Create).await.expect("open");
+    st.create(params, w.counters()).await.expect("create");
+    st.save(&mut Loaded::fresh(w)).await.expect("save");
+    st.commit().await.expect("commit");
+}
+
+/// One keep-alive connection sending `requests` in turn; the latency of
+/// each answer.
+async fn connection(addr: SocketAddr, requests: Vec<Vec<u8>>) -> Vec<Duration> {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.set_nodelay(true).expect("nodelay");
+    let mut lat = Vec::with_capacity(requests.len());
+    let mut buf = Vec::with_capacity(4096);
+    for req in requests {
+        let t = Instant::now();
+        s.write_all(&req).await.expect("send");
+        buf.clear();
+        // Headers, then Content-Length bytes of body.
+        let (head_end, length) = loop {
+            let mut chunk = [0u8; 4096];
+            let n = s.read(&mut chunk).await.expect("read");
+            assert!(n > 0, "the server closed the connection");
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                assert!(
+                    head.starts_with("http/1.1 200"),
+                    "{}",
+                    String::from_utf8_lossy(&buf)
+                );
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map(|v| v.trim().parse().expect("length"))
+                    .expect("a Content-Length");
+                break (end + 4, length);
+            }
+        };
+        while buf.len() < head_end + length {
+            let mut chunk = [0u8; 4096];
+            let n = s.read(&mut chunk).await.expect("read");
+            assert!(n > 0, "the server closed the connection");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        lat.push(t.elapsed());
+    }
+    lat
+}
+
+fn request(method: &str, path: &str, token: &str, body: &str) -> Vec<u8> {
+    format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Requests per second, p50 and p99 in ms, of `per_conn` requests made by
+/// `make(connection, i)` on each of the connections.
+async fn run(
+    addr: SocketAddr,
+    per_conn: usize,
+    make: impl Fn(usize, usize) -> Vec<u8>,
+) -> (f64, f64, f64) {
+    let t = Instant::now();
+    let tasks: Vec<_> = (0..CONNECTIONS)
+        .map(|c| {
+            let reqs: Vec<Vec<u8>> = (0..per_conn).map(|i| make(c, i)).collect();
+            tokio::spawn(connection(addr, reqs))
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("a connection task"));
+    }
+    let secs = t.elapsed().as_secs_f64();
+    all.sort();
+    let pct =
+        |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1e3;
+    (all.len() as f64 / secs, pct(0.5), pct(0.99))
+}
+
+type Map = Arc<Mutex<HashMap<String, Value>>>;
+
+/// The baseline: the same routes over a map, nothing else.
+fn baseline(map: Map) -> Router {
+    async fn get_key(State(m): State<Map>, UrlPath(k): UrlPath<String>) -> axum::Json<Value> {
+        let v = m
+            .lock()
+            .expect("map")
+            .get(&k)
+            .cloned()
+            .unwrap_or(Value::Null);
+        axum::Json(json!({ "key": k, "found": true, "value": v }))
+    }
+    async fn put_key(
+        State(m): State<Map>,
+        UrlPath(k): UrlPath<String>,
+        axum::Json(v): axum::Json<Value>,
+    ) -> axum::Json<Value> {
+        let replaced = m.lock().expect("map").insert(k.clone(), v).is_some();
+        axum::Json(json!({ "key": k, "replaced": replaced }))
+    }
+    Router::new()
+        .route("/api/v1/keys/{key}", get(get_key).put(put_key))
+        .with_state(map)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let flag = |name: &str, default: usize| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1)?.parse().ok())
+            .unwrap_or(default)
+    };
+    let keys = flag("--keys", 1_000_000);
+    let gets = flag("--requests", 400);
+    let puts = gets / 8;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let state = dir.path().join("ring.db");
+    let t = Instant::now();
+    rt.block_on(build(&state, keys));
+    eprintln!("built {keys} keys in {:.1} s", t.elapsed().as_secs_f64());
+    let token = Command::new(DHT)
+        .arg("--state")
+        .arg(&state)
+        .args(["user", "add", "bench", "--role", "writer"])
+        .stderr(Stdio::null())
+        .output()
+        .expect("dht user add");
+    let token = String::from_utf8(token.stdout)
+        .expect("a token")
+        .trim()
+        .to_owned();
+    let mut server = Command::new(DHT)
+        .arg("--state")
+        .arg(&state)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("dht serve");
+    let mut line = String::new();
+    std::io::BufReader::new(server.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the address");
+    let dht_addr: SocketAddr = line
+        .trim()
+        .trim_start_matches("listening on http://")
+        .trim_end_matches("/api/v1/")
+        .parse()
+        .expect("an address");
+
+    let map: Map = Arc::new(Mutex::new(
+        (0..keys).map(|i| (format!("key-{i}"), json!(i))).collect(),
+    ));
+    let base_addr = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move { axum::serve(listener, baseline(map)).await });
+        addr
+    });
+
+    let get = |c: usize, i: usize| {
+        request(
+            "GET",
+            &format!("/api/v1/keys/key-{}", (c * 7919 + i * 104_729) % keys),
+            &token,
+            "",
+        )
+    };
+    let put = |tag: &'static str| {
+        let token = token.clone();
+        move |c: usize, i: usize| {
+            request(
+                "PUT",
+                &format!("/api/v1/keys/{tag}-{c}-{i}"),
+                &token,
+                &i.to_string(),
+            )
+        }
+    };
+    println!(
+        "| requests | rate /s | p50 ms | p99 ms | baseline rate /s | baseline p50 ms | baseline p99 ms | rate ratio |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (name, dht_run, base_run) in [
+        (
+            "get",
+            rt.block_on(run(dht_addr, gets, get)),
+            rt.block_on(run(base_addr, gets, get)),
+        ),
+        (
+            "put",
+            rt.block_on(run(dht_addr, puts, put("dht"))),
+            rt.block_on(run(base_addr, puts, put("base"))),
+        ),
+    ] {
+        println!(
+            "| {name} ({} on {CONNECTIONS} connections) | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} |",
+            CONNECTIONS * if name == "get" { gets } else { puts },
+            dht_run.0,
+            dht_run.1,
+            dht_run.2,
+            base_run.0,
+            base_run.1,
+            base_run.2,
+            dht_run.0 / base_run.0
+        );
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+}
