@@ -20,8 +20,14 @@ pub struct ServeArgs {
     pub public_read: bool,
     /// Serve plain HTTP on an address other than loopback (tokens then
     /// cross the network unencrypted).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "tls_cert")]
     pub insecure_http: bool,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
     /// Largest JSON request body, in bytes.
     #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
     pub max_body: usize,
@@ -36,6 +42,7 @@ pub async fn serve(path: &Path, a: ServeArgs, out: &mut impl Write) -> anyhow::R
         bind: a.bind,
         public_read: a.public_read,
         insecure_http: a.insecure_http,
+        tls: a.tls_cert.zip(a.tls_key),
         max_body: a.max_body,
         max_upload: a.max_upload,
     };
@@ -47,8 +54,8 @@ pub async fn serve(path: &Path, a: ServeArgs, out: &mut impl Write) -> anyhow::R
     // read the address, port 0 included.
     let printed = serve::serve(
         config,
-        |addr| {
-            let line = format!("listening on http://{addr}/api/v1/");
+        |addr, scheme| {
+            let line = format!("listening on {scheme}://{addr}/api/v1/");
             println!("{line}");
             let _ = std::io::stdout().flush();
             ready_line = Some(line);

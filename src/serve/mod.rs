@@ -41,6 +41,8 @@ pub struct Config {
     pub public_read: bool,
     /// Serve plain HTTP on an address other than loopback.
     pub insecure_http: bool,
+    /// Serve HTTPS with this certificate chain and private key (PEM files).
+    pub tls: Option<(PathBuf, PathBuf)>,
     /// Largest JSON request body, in bytes.
     pub max_body: usize,
     /// Largest file `load` accepts, in bytes.
@@ -57,9 +59,19 @@ pub enum ServeError {
     NoUsers(SocketAddr),
     /// Tokens would cross the network in the clear.
     #[error(
-        "refusing plain HTTP on {0}, which is not a loopback address: tokens would cross the network unencrypted; pass --insecure-http if the network is trusted"
+        "refusing plain HTTP on {0}, which is not a loopback address: tokens would cross the network unencrypted; pass --tls-cert and --tls-key, or --insecure-http if the network is trusted"
     )]
     PlainHttp(SocketAddr),
+    /// The certificate or key could not be used.
+    #[error("TLS certificate {cert} / key {key}: {cause}")]
+    Tls {
+        /// The certificate file.
+        cert: String,
+        /// The key file.
+        key: String,
+        /// Why.
+        cause: std::io::Error,
+    },
     /// The state file could not be read.
     #[error(transparent)]
     State(#[from] crate::state::StateError),
@@ -154,20 +166,18 @@ pub fn router(server: Arc<Server>) -> Router {
         .with_state(server)
 }
 
-/// Checks the safety defaults, reads the ring, binds, prints the address
-/// it listens on through `ready`, and serves until `shutdown` completes.
+/// Checks the safety defaults, reads the ring, binds, tells `ready` the
+/// address it listens on and the scheme (http or https), and serves until
+/// `shutdown` completes.
 pub async fn serve(
     config: Config,
-    ready: impl FnOnce(SocketAddr),
+    ready: impl FnOnce(SocketAddr, &str),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let shared = Shared::open(config.state.clone()).await?;
-    let loopback = config.bind.ip().is_loopback();
-    if !loopback && shared.accounts().is_empty() {
-        return Err(ServeError::NoUsers(config.bind));
-    }
-    if !loopback && !config.insecure_http {
-        return Err(ServeError::PlainHttp(config.bind));
+    bind_policy(&config, !shared.accounts().is_empty())?;
+    if let Some((cert, key)) = config.tls.clone() {
+        return serve_tls(config, shared, &cert, &key, ready, shutdown).await;
     }
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
@@ -186,7 +196,7 @@ pub async fn serve(
         stopping,
     });
     let watcher = tokio::spawn(Arc::clone(&shared).watch());
-    ready(addr);
+    ready(addr, "http");
     let app = router(server);
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -196,4 +206,103 @@ pub async fn serve(
         .await;
     watcher.abort();
     result.map_err(|cause| ServeError::Bind { addr, cause })
+}
+
+/// The safe defaults: beyond loopback, only with accounts, and only over
+/// TLS unless plain HTTP is asked for.
+pub fn bind_policy(config: &Config, users_exist: bool) -> Result<(), ServeError> {
+    if config.bind.ip().is_loopback() {
+        return Ok(());
+    }
+    if !users_exist {
+        return Err(ServeError::NoUsers(config.bind));
+    }
+    if !config.insecure_http && config.tls.is_none() {
+        return Err(ServeError::PlainHttp(config.bind));
+    }
+    Ok(())
+}
+
+/// [`serve`] over TLS (rustls with the ring provider).
+async fn serve_tls(
+    config: Config,
+    shared: Arc<Shared>,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    ready: impl FnOnce(SocketAddr, &str),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    // The process's one TLS provider; a second install is a no-op error.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+        .await
+        .map_err(|cause| ServeError::Tls {
+            cert: cert.display().to_string(),
+            key: key.display().to_string(),
+            cause,
+        })?;
+    let bind = config.bind;
+    let listener = std::net::TcpListener::bind(bind)
+        .map_err(|cause| ServeError::Bind { addr: bind, cause })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|cause| ServeError::Bind { addr: bind, cause })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|cause| ServeError::Bind { addr: bind, cause })?;
+    let (stop_tx, stopping) = watch::channel(false);
+    let server = Arc::new(Server {
+        config,
+        shared: Arc::clone(&shared),
+        stopping,
+    });
+    let watcher = tokio::spawn(Arc::clone(&shared).watch());
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        stopper.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+    });
+    ready(addr, "https");
+    let result = axum_server::from_tcp_rustls(listener, tls)
+        .map_err(|cause| ServeError::Bind { addr, cause })?
+        .handle(handle)
+        .serve(router(server).into_make_service())
+        .await;
+    watcher.abort();
+    result.map_err(|cause| ServeError::Bind { addr, cause })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn beyond_loopback_needs_accounts_and_tls_or_consent() {
+        let config = |bind: &str, tls: bool, insecure_http: bool| Config {
+            state: PathBuf::from("ring.db"),
+            bind: bind.parse().unwrap(),
+            public_read: false,
+            insecure_http,
+            tls: tls.then(|| (PathBuf::from("c.pem"), PathBuf::from("k.pem"))),
+            max_body: 1,
+            max_upload: 1,
+        };
+        for lo in ["127.0.0.1:80", "[::1]:80"] {
+            assert!(bind_policy(&config(lo, false, false), false).is_ok());
+        }
+        let any = "0.0.0.0:80";
+        assert!(matches!(
+            bind_policy(&config(any, true, false), false),
+            Err(ServeError::NoUsers(_))
+        ));
+        assert!(matches!(
+            bind_policy(&config(any, false, false), true),
+            Err(ServeError::PlainHttp(_))
+        ));
+        assert!(bind_policy(&config(any, true, false), true).is_ok());
+        assert!(bind_policy(&config(any, false, true), true).is_ok());
+        assert!(bind_policy(&config("[::]:80", true, false), true).is_ok());
+    }
 }
