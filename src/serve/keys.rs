@@ -123,6 +123,17 @@ pub struct PageQuery {
     pub limit: Option<usize>,
 }
 
+impl PageQuery {
+    /// The page size asked for, checked.
+    pub fn page_size(&self) -> Result<usize, ApiError> {
+        let limit = self.limit.unwrap_or(100);
+        if !(1..=pages::MAX_PAGE).contains(&limit) {
+            return Err(ApiError::bad("limit must be between 1 and 1000"));
+        }
+        Ok(limit)
+    }
+}
+
 /// `GET /api/v1/keys`: live keys in ring order, a page at a time.
 #[utoipa::path(get, path = "/api/v1/keys", tag = "keys",
     params(PageQuery),
@@ -134,10 +145,7 @@ pub async fn list(
 ) -> Result<Json<Page<KeyEntry>>, ApiError> {
     caller.require(Role::Reader)?;
     let Query(q) = query.map_err(rejected)?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=pages::MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad("limit must be between 1 and 1000"));
-    }
+    let limit = q.page_size()?;
     let page = server
         .shared
         .read(|w| pages::keys(w, q.cursor.as_deref(), limit))

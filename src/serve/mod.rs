@@ -189,13 +189,7 @@ pub async fn serve(
         addr: config.bind,
         cause,
     })?;
-    let (stop_tx, stopping) = watch::channel(false);
-    let server = Arc::new(Server {
-        config,
-        shared: Arc::clone(&shared),
-        stopping,
-    });
-    let watcher = tokio::spawn(Arc::clone(&shared).watch());
+    let (server, stop_tx, watcher) = start(config, &shared);
     ready(addr, "http");
     let app = router(server);
     let result = axum::serve(listener, app)
@@ -221,6 +215,26 @@ pub fn bind_policy(config: &Config, users_exist: bool) -> Result<(), ServeError>
         return Err(ServeError::PlainHttp(config.bind));
     }
     Ok(())
+}
+
+/// What both kinds of server start with: the handlers' shared state, the
+/// switch that ends the event streams, and the watcher of the file.
+fn start(
+    config: Config,
+    shared: &Arc<Shared>,
+) -> (
+    Arc<Server>,
+    watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (stop_tx, stopping) = watch::channel(false);
+    let server = Arc::new(Server {
+        config,
+        shared: Arc::clone(shared),
+        stopping,
+    });
+    let watcher = tokio::spawn(Arc::clone(shared).watch());
+    (server, stop_tx, watcher)
 }
 
 /// [`serve`] over TLS (rustls with the ring provider).
@@ -250,13 +264,7 @@ async fn serve_tls(
     let addr = listener
         .local_addr()
         .map_err(|cause| ServeError::Bind { addr: bind, cause })?;
-    let (stop_tx, stopping) = watch::channel(false);
-    let server = Arc::new(Server {
-        config,
-        shared: Arc::clone(&shared),
-        stopping,
-    });
-    let watcher = tokio::spawn(Arc::clone(&shared).watch());
+    let (server, stop_tx, watcher) = start(config, &shared);
     let handle = axum_server::Handle::new();
     let stopper = handle.clone();
     tokio::spawn(async move {

@@ -29,10 +29,7 @@ pub async fn nodes(
 ) -> Result<Json<Page<NodeRow>>, ApiError> {
     caller.require(Role::Reader)?;
     let Query(q) = query.map_err(rejected)?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=pages::MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad("limit must be between 1 and 1000"));
-    }
+    let limit = q.page_size()?;
     let page = server
         .shared
         .read(|w| {

@@ -16,6 +16,7 @@ use crate::state::{Access, Change, Loaded, Role, Scope, State, StateError, Watch
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use tokio::sync::{Mutex, broadcast, mpsc, oneshot};
 
@@ -57,6 +58,10 @@ pub struct Shared {
     events: broadcast::Sender<Arc<Change>>,
     /// Puts and deletes waiting for the next group commit.
     writes: mpsc::UnboundedSender<KeyWrite>,
+    /// Reads numbered on arrival, and the highest number a completed look
+    /// at the file's generation served (see [`Shared::read`]).
+    arrivals: AtomicU64,
+    checked: Mutex<u64>,
 }
 
 /// Changes the event stream buffers for a slow subscriber before it skips.
@@ -85,6 +90,8 @@ impl Shared {
             accounts: RwLock::new(accounts),
             events,
             writes,
+            arrivals: AtomicU64::new(0),
+            checked: Mutex::new(0),
         });
         tokio::spawn(Arc::clone(&shared).run_key_writes(queue));
         Ok(shared)
@@ -134,9 +141,26 @@ impl Shared {
 
     /// Runs `f` on the ring as the file holds it now (read again first if
     /// anyone committed since it was read).
+    ///
+    /// Reads arriving together share one look at the file: each request
+    /// takes a number on arrival, and a look that started after a request
+    /// arrived serves it, so it still sees every commit made before it came.
     pub async fn read<T>(&self, f: impl FnOnce(&mut World) -> T) -> Result<T, ApiError> {
+        let ticket = self.arrivals.fetch_add(1, Ordering::SeqCst) + 1;
+        {
+            let mut covered = self.checked.lock().await;
+            if *covered < ticket {
+                let upto = self.arrivals.load(Ordering::SeqCst);
+                let mut ring = self.ring.lock().await;
+                self.catch_up(&mut ring).await?;
+                *covered = upto;
+            }
+        }
         let mut ring = self.ring.lock().await;
-        self.catch_up(&mut ring).await?;
+        if ring.loaded.is_none() {
+            // A write failed since the look and dropped the ring.
+            self.catch_up(&mut ring).await?;
+        }
         let loaded = ring.loaded.as_mut().expect("caught up");
         Ok(f(&mut loaded.world))
     }

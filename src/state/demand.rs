@@ -34,6 +34,10 @@ pub enum Reading {
     Whole,
 }
 
+/// A node row by address, and by name.
+const NODE_BY_ADDR: &str = "SELECT nid, addr, name, routing FROM nodes WHERE addr = ?";
+const NODE_BY_NAME: &str = "SELECT nid, addr, name, routing FROM nodes WHERE name = ?";
+
 /// Runs a command may take before it is deemed not to settle: each run
 /// reads something new, so only a bug gets near it.
 const MAX_RUNS: usize = 100_000;
@@ -191,34 +195,35 @@ impl State {
         .map_err(|e| self.damaged(e))
     }
 
+    /// The node row `q` selects, if any.
+    async fn one_node<'q>(
+        &mut self,
+        q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+        params: Params,
+    ) -> Result<Option<NodeRow>, StateError> {
+        let row = q.fetch_optional(&mut self.conn).await.map_err(self.sql())?;
+        row.map(|row| node_row(&row, params).map_err(|e| self.damaged(e)))
+            .transpose()
+    }
+
     /// Reads what a run missed into `part`.
     async fn read_missing(&mut self, part: &mut Part, miss: Miss) -> Result<(), StateError> {
         const COLUMNS: &str = "SELECT nid, addr, name, routing FROM nodes";
         let params = part.params;
         match miss {
             Miss::Node(id) => {
-                let row = sqlx::query(&format!("{COLUMNS} WHERE addr = ?"))
-                    .bind(codec::node_id_bytes(id))
-                    .fetch_optional(&mut self.conn)
-                    .await
-                    .map_err(self.sql())?;
-                match row {
-                    Some(row) => {
-                        let r = node_row(&row, params).map_err(|e| self.damaged(e))?;
+                let q = sqlx::query(NODE_BY_ADDR).bind(codec::node_id_bytes(id));
+                match self.one_node(q, params).await? {
+                    Some(r) => {
                         part.add(r);
                     }
                     None => part.directory.gone.push(id),
                 }
             }
             Miss::Name(name) => {
-                let row = sqlx::query(&format!("{COLUMNS} WHERE name = ?"))
-                    .bind(&name)
-                    .fetch_optional(&mut self.conn)
-                    .await
-                    .map_err(self.sql())?;
-                match row {
-                    Some(row) => {
-                        let r = node_row(&row, params).map_err(|e| self.damaged(e))?;
+                let q = sqlx::query(NODE_BY_NAME).bind(name.clone());
+                match self.one_node(q, params).await? {
+                    Some(r) => {
                         part.add(r);
                     }
                     None => {
