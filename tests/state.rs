@@ -239,3 +239,42 @@ fn one_ring_saved_after_every_command_reads_back_exactly() {
         }
     }
 }
+
+/// The change log keeps the newest `LOG_LIMIT` entries, newest first.
+#[test]
+fn the_change_log_keeps_the_newest_entries() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ring.db");
+        let params = Params::new(16, 2);
+        let w = World::bulk(params, 1, (0..3).map(|i| (format!("n{i}"), None))).unwrap();
+        let mut st = State::open(&path, Access::Create).await.unwrap();
+        st.create(params, w.counters()).await.unwrap();
+        st.save(&mut Loaded::fresh(w)).await.unwrap();
+        let extra = 25;
+        for i in 0..dht::state::LOG_LIMIT + extra {
+            st.log_change("tester", "put", &format!("k{i}"), "")
+                .await
+                .unwrap();
+        }
+        st.commit().await.unwrap();
+        let mut st = State::open(&path, Access::Read).await.unwrap();
+        let all = st
+            .recent_changes(dht::state::LOG_LIMIT + 100)
+            .await
+            .unwrap();
+        assert_eq!(all.len() as i64, dht::state::LOG_LIMIT);
+        let newest = format!("k{}", dht::state::LOG_LIMIT + extra - 1);
+        assert_eq!(all[0].target, newest);
+        assert_eq!(all.last().unwrap().target, format!("k{extra}"));
+        assert!(all.windows(2).all(|p| p[0].seq > p[1].seq));
+        assert_eq!(st.last_change().await.unwrap(), all[0].seq);
+        let after = st.changes_after(all[1].seq, 10).await.unwrap();
+        assert_eq!(after.len(), 1);
+        assert_eq!(after[0].target, newest);
+    });
+}

@@ -162,6 +162,9 @@ pub fn router(server: Arc<Server>) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .layer(DefaultBodyLimit::max(max_body))
+        // gzip for clients that ask (Accept-Encoding); never the event
+        // stream, which tower-http's default predicate leaves alone.
+        .layer(tower_http::compression::CompressionLayer::new())
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(server)
 }

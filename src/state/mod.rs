@@ -25,6 +25,7 @@
 //! (older formats), `load.rs` and `save.rs` (the ring in and out),
 //! `demand.rs` (a command run on the nodes it reaches, read as it reaches
 //! them), `census.rs` (members per slice, to find a member by rank),
+//! `users.rs` (accounts of a served ring), `log.rs` (who changed what),
 //! `listing.rs` (streaming reads for `dump` and `ring`), `slice.rs` (slices
 //! and their batches), `codec.rs` (the binary forms of rows).
 

@@ -587,3 +587,28 @@ fn tls_serves_the_api_and_plain_http_does_not_reach_it() {
     // (That TLS suffices there is checked without listening beyond
     // loopback: `serve::bind_policy`'s unit test.)
 }
+
+/// Answers are gzip-compressed for clients that ask, and plain otherwise.
+#[test]
+fn answers_are_compressed_when_asked() {
+    use std::io::{Read, Write};
+    let r = ring();
+    let s = serve(&r.state, &[]);
+    let ask = |encoding: &str| {
+        let mut c = std::net::TcpStream::connect(s.addr).unwrap();
+        write!(
+            c,
+            "GET /api/v1/ring?limit=50 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n{encoding}Connection: close\r\n\r\n",
+            r.reader
+        )
+        .unwrap();
+        let mut raw = Vec::new();
+        c.read_to_end(&mut raw).unwrap();
+        let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase()
+    };
+    let zipped = ask("Accept-Encoding: gzip\r\n");
+    assert!(zipped.starts_with("http/1.1 200"), "{zipped}");
+    assert!(zipped.contains("content-encoding: gzip"), "{zipped}");
+    assert!(!ask("").contains("content-encoding"));
+}
