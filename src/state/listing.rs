@@ -34,24 +34,30 @@ impl State {
                 .map_err(|e| in_row(format!("node {name:?}: address: {e}")))?;
             nodes.insert(nid, (name.into(), id));
         }
-        let mut rows =
-            sqlx::query("SELECT slice, data FROM slices ORDER BY slice").fetch(&mut self.conn);
+        let q = sqlx::query("SELECT slice, data FROM slices ORDER BY slice");
+        self.each_copy_of(q, |key, v, nid| {
+            let (name, id) = nodes.get(&nid)?;
+            if let Some(value) = &v.value {
+                each(name, *id, key, value);
+            }
+            Some(())
+        })
+        .await
+    }
+
+    /// Calls `each` with every copy in the slice rows `q` selects (slice,
+    /// data), and its holder's row id; `each` answers None for a holder
+    /// that is not a node, which is damage. Reports the first damaged row.
+    async fn each_copy_of<'q>(
+        &mut self,
+        q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+        mut each: impl FnMut(&Key, &crate::chord::store::Versioned, i64) -> Option<()>,
+    ) -> Result<(), StateError> {
+        let mut rows = q.fetch(&mut self.conn);
         let mut bad = None;
         while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
-            let (slice, data) = match slice_row(&row) {
-                Ok(x) => x,
-                Err(what) => {
-                    bad = Some(what);
-                    break;
-                }
-            };
-            let decoded = read_slice(slice, data, |key, v, nid| {
-                let (name, id) = nodes.get(&nid)?;
-                if let Some(value) = &v.value {
-                    each(name, *id, key, value);
-                }
-                Some(())
-            });
+            let decoded =
+                slice_row(&row).and_then(|(slice, data)| read_slice(slice, data, &mut each));
             if let Err(what) = decoded {
                 bad = Some(what);
                 break;
@@ -63,6 +69,7 @@ impl State {
             None => Ok(()),
         }
     }
+
     /// Calls `each` with every key that has a live copy (tombstones
     /// excluded), in key-position order (then key text), and its live
     /// copies with the names and addresses of the nodes holding them, for
@@ -95,6 +102,7 @@ impl State {
         }
         Ok(())
     }
+
     /// Positions of the live keys node `id` of `loaded` holds in (from, to]
     /// on the ring (the whole ring when from == to), for `ring --node`:
     /// only the slices covering that span are read.
@@ -115,31 +123,16 @@ impl State {
         } else {
             "SELECT slice, data FROM slices WHERE slice >= ? OR slice <= ? ORDER BY slice"
         };
-        let mut rows = sqlx::query(query)
-            .bind(first)
-            .bind(last)
-            .fetch(&mut self.conn);
+        let q = sqlx::query(query).bind(first).bind(last);
         let mut held = Vec::new();
-        let mut bad = None;
-        while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
-            let decoded = slice_row(&row).and_then(|(slice, data)| {
-                read_slice(slice, data, |key, v, holder| {
-                    if holder == nid && v.value.is_some() && key.id.in_half_open(from, to) {
-                        held.push(key.id);
-                    }
-                    Some(())
-                })
-            });
-            if let Err(what) = decoded {
-                bad = Some(what);
-                break;
+        self.each_copy_of(q, |key, v, holder| {
+            if holder == nid && v.value.is_some() && key.id.in_half_open(from, to) {
+                held.push(key.id);
             }
-        }
-        drop(rows);
-        match bad {
-            Some(what) => Err(self.damaged(what)),
-            None => Ok(held),
-        }
+            Some(())
+        })
+        .await?;
+        Ok(held)
     }
 
     /// Live keys held per node, for `ring`.

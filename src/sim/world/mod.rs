@@ -185,7 +185,18 @@ impl World {
     /// Rebuilds a world from saved node states (persistence). The generator
     /// resumes at `word_pos` of the stream of `seed`.
     pub fn from_parts(params: Params, counters: Counters, nodes: Vec<(String, Node)>) -> World {
+        World::resumed(params, counters, Network::default(), nodes)
+    }
+
+    /// A world on `net` holding `nodes`, resuming `counters`.
+    fn resumed(
+        params: Params,
+        counters: Counters,
+        net: Network,
+        nodes: Vec<(String, Node)>,
+    ) -> World {
         let mut w = World::new(params, counters.seed);
+        w.net = net;
         w.rng.set_word_pos(counters.rng_word_pos);
         w.clock = counters.clock;
         w.next_incarnation = counters.next_incarnation;
@@ -209,15 +220,8 @@ impl World {
         nodes: Vec<(String, Node)>,
         directory: Directory,
     ) -> World {
-        let mut w = World::new(params, counters.seed);
-        w.net = Network::on_demand(directory.gone.iter().copied());
-        w.rng.set_word_pos(counters.rng_word_pos);
-        w.clock = counters.clock;
-        w.next_incarnation = counters.next_incarnation;
-        for (name, node) in nodes {
-            w.register(&name, node.id);
-            w.net.insert(node);
-        }
+        let net = Network::on_demand(directory.gone.iter().copied());
+        let mut w = World::resumed(params, counters, net, nodes);
         w.directory = Some(directory);
         w
     }
