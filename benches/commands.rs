@@ -17,7 +17,6 @@
 
 use dht::chord::Params;
 use dht::sim::World;
-use dht::state::{Access, Loaded, State};
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
@@ -73,12 +72,7 @@ fn build(path: &Path, n: usize) {
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(async {
-        let mut st = State::open(path, Access::Create).await.expect("open");
-        st.create(params, w.counters()).await.expect("create");
-        st.save(&mut Loaded::fresh(w)).await.expect("save");
-        st.commit().await.expect("commit");
-    });
+    rt.block_on(dht::testkit::write_new_ring(path, w));
 }
 
 /// Median wall ms and peak MB of `runs` runs of a command made by `args`

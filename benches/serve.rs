@@ -13,7 +13,7 @@ use axum::extract::{Path as UrlPath, State};
 use axum::routing::get;
 use dht::chord::Params;
 use dht::sim::World;
-use dht::state::{Access, Loaded, State as RingState};
+
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::io::BufRead;
@@ -36,10 +36,7 @@ async fn build(path: &Path, keys: usize) {
     for i in 0..keys {
         w.put(&format!("key-{i}"), json!(i), None).expect("put");
     }
-    let mut st = RingState::open(path, Access::Create).await.expect("open");
-    st.create(params, w.counters()).await.expect("create");
-    st.save(&mut Loaded::fresh(w)).await.expect("save");
-    st.commit().await.expect("commit");
+    dht::testkit::write_new_ring(path, w).await;
 }
 
 /// One keep-alive connection sending `requests` in turn; the latency of

@@ -79,3 +79,20 @@ pub fn assert_clean(w: &World, what: &str) {
             .join("\n")
     );
 }
+
+/// Writes `world` as the ring of a new state file at `path` (as `dht init`
+/// does) and returns it loaded, matching the file, for later saves.
+/// Panics on any error.
+pub async fn write_new_ring(path: &std::path::Path, world: World) -> crate::state::Loaded {
+    use crate::state::{Access, Loaded, State};
+    let mut st = State::open(path, Access::Create)
+        .await
+        .expect("open a new state file");
+    st.create(world.params(), world.counters())
+        .await
+        .expect("create the ring");
+    let mut loaded = Loaded::fresh(world);
+    st.save(&mut loaded).await.expect("save the ring");
+    st.commit().await.expect("commit the ring");
+    loaded
+}

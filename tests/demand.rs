@@ -151,10 +151,7 @@ async fn churned_ring(seed: u64, size: usize, path: &Path) -> Vec<String> {
             w.fail(victim).unwrap();
         }
     }
-    let mut st = State::open(path, Access::Create).await.unwrap();
-    st.create(params, w.counters()).await.unwrap();
-    st.save(&mut Loaded::fresh(w)).await.unwrap();
-    st.commit().await.unwrap();
+    testkit::write_new_ring(path, w).await;
     names
 }
 

@@ -12,7 +12,7 @@
 use dht::chord::store::{Key, Versioned};
 use dht::chord::{NodeId, Params};
 use dht::sim::World;
-use dht::state::{Access, Loaded, Scope, State};
+use dht::state::{Access, Scope, State};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
@@ -46,12 +46,8 @@ async fn run(seed: u64, bits: u32) {
     for i in 0..60 {
         w.put(&format!("k{i}"), json!(i), None).unwrap();
     }
-    let mut st = State::open(&path, Access::Create).await.unwrap();
-    st.create(params, w.counters()).await.unwrap();
     let want = snapshot(&w);
-    let mut loaded = Loaded::fresh(w);
-    st.save(&mut loaded).await.unwrap();
-    st.commit().await.unwrap();
+    dht::testkit::write_new_ring(&path, w).await;
     assert_eq!(read_back(&path).await, want, "seed {seed}: fresh save");
 
     let mut joined = 8;
@@ -172,11 +168,7 @@ async fn kept(seed: u64, bits: u32) {
     let path = dir.path().join("ring.db");
     let params = Params::new(bits, 3);
     let w = World::bulk(params, seed, (0..8).map(|i| (format!("node-{i}"), None))).unwrap();
-    let mut st = State::open(&path, Access::Create).await.unwrap();
-    st.create(params, w.counters()).await.unwrap();
-    let mut loaded = Loaded::fresh(w);
-    st.save(&mut loaded).await.unwrap();
-    st.commit().await.unwrap();
+    let mut loaded = dht::testkit::write_new_ring(&path, w).await;
     let mut joined = 8;
     let mut departed = 0;
     for round in 0..40 {
@@ -252,9 +244,8 @@ fn the_change_log_keeps_the_newest_entries() {
         let path = dir.path().join("ring.db");
         let params = Params::new(16, 2);
         let w = World::bulk(params, 1, (0..3).map(|i| (format!("n{i}"), None))).unwrap();
-        let mut st = State::open(&path, Access::Create).await.unwrap();
-        st.create(params, w.counters()).await.unwrap();
-        st.save(&mut Loaded::fresh(w)).await.unwrap();
+        dht::testkit::write_new_ring(&path, w).await;
+        let mut st = State::open(&path, Access::Write).await.unwrap();
         let extra = 25;
         for i in 0..dht::state::LOG_LIMIT + extra {
             st.log_change("tester", "put", &format!("k{i}"), "")

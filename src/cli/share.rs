@@ -46,24 +46,20 @@ pub async fn serve(path: &Path, a: ServeArgs, out: &mut impl Write) -> anyhow::R
         max_body: a.max_body,
         max_upload: a.max_upload,
     };
-    let mut ready_line = None;
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
     // Printed as soon as the socket listens, so a script (or a test) can
     // read the address, port 0 included.
-    let printed = serve::serve(
+    serve::serve(
         config,
         |addr, scheme| {
-            let line = format!("listening on {scheme}://{addr}/api/v1/");
-            println!("{line}");
+            println!("listening on {scheme}://{addr}/api/v1/");
             let _ = std::io::stdout().flush();
-            ready_line = Some(line);
         },
         shutdown,
     )
-    .await;
-    printed?;
+    .await?;
     writeln!(out, "stopped")?;
     Ok(ExitCode::SUCCESS)
 }

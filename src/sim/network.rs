@@ -111,9 +111,10 @@ impl Network {
         }
     }
 
-    /// True when this network holds only the part of a ring read so far.
-    pub fn is_partial(&self) -> bool {
-        self.demand.is_some()
+    /// True when this network holds part of a ring and knows `id` to be
+    /// no member (looked up and not found, or departed).
+    pub fn is_gone(&self, id: NodeId) -> bool {
+        self.demand.as_ref().is_some_and(|d| d.gone.contains(&id))
     }
 
     /// Records what a run needed and the network did not hold (the first

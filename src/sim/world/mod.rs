@@ -9,13 +9,17 @@
 
 mod bulk;
 mod client;
+mod partial;
+mod upkeep;
 
-use super::network::{Miss, NetStats, Network};
+pub use partial::Directory;
+pub use upkeep::RoundStats;
+
+use super::network::{NetStats, Network};
 use crate::chord::invariants::{self, Violation};
 use crate::chord::ops;
 use crate::chord::{Bits, Id, Key, Node, NodeId, Params};
 use crate::chord::{Lookup, OpError, Transport};
-use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
@@ -89,27 +93,6 @@ pub fn check_name(name: &str) -> Result<(), WorldError> {
     Ok(())
 }
 
-/// A protocol procedure run as one node.
-type Procedure = fn(&mut Network, NodeId) -> Result<(), OpError>;
-
-/// A node's periodic maintenance, in the order it runs.
-const FULL_UPKEEP: [Procedure; 4] = [
-    ops::stabilize,
-    ops::check_predecessor,
-    ops::fix_fingers,
-    ops::replicate,
-];
-
-/// Counters of one maintenance round.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RoundStats {
-    /// Procedures that failed (a node with no live successor, a lookup that
-    /// could not finish); the ring may still heal in later rounds.
-    pub failures: usize,
-    /// Messages sent during the round.
-    pub messages: u64,
-}
-
 /// What besides the nodes a world needs to resume exactly where it was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counters {
@@ -146,21 +129,6 @@ pub struct World {
     op_start: u64,
     /// What a world holding only part of its ring knows of the rest.
     directory: Option<Directory>,
-}
-
-/// What a world holding only the nodes read so far knows of its whole ring
-/// ([`World::on_demand`]): how many members it has, which member is at
-/// which rank (ring order), and which names are no member's.
-#[derive(Debug, Clone, Default)]
-pub struct Directory {
-    /// Members of the whole ring.
-    pub members: usize,
-    /// Members read by rank in ring order (0 holds the lowest id).
-    pub ranks: BTreeMap<usize, NodeId>,
-    /// Names looked up and found to be no member's.
-    pub unknown_names: std::collections::BTreeSet<String>,
-    /// Addresses looked up and found to be no member's.
-    pub gone: Vec<NodeId>,
 }
 
 impl World {
@@ -205,41 +173,6 @@ impl World {
             w.net.insert(node);
         }
         w
-    }
-
-    /// A world holding only part of its ring: the nodes read so far and
-    /// what `directory` knows of the rest. It runs client verbs (lookups,
-    /// put, get, delete) exactly as the whole ring would, as long as they
-    /// touch only what was read; a verb that needs more gets nowhere (every
-    /// request unreachable, or [`WorldError::NotRead`]) and [`World::take_miss`]
-    /// says what to read before running it again on a new world. Verbs that
-    /// change membership or run maintenance need the whole ring.
-    pub fn on_demand(
-        params: Params,
-        counters: Counters,
-        nodes: Vec<(String, Node)>,
-        directory: Directory,
-    ) -> World {
-        let net = Network::on_demand(directory.gone.iter().copied());
-        let mut w = World::resumed(params, counters, net, nodes);
-        w.directory = Some(directory);
-        w
-    }
-
-    /// What the last run needed and this partly read world did not hold
-    /// (see [`World::on_demand`]); None when it had everything.
-    pub fn take_miss(&mut self) -> Option<Miss> {
-        self.net.take_miss()
-    }
-
-    /// True when this world holds only part of its ring.
-    pub fn is_partial(&self) -> bool {
-        self.directory.is_some()
-    }
-
-    fn not_read(&mut self, miss: Miss) -> WorldError {
-        self.net.note_miss(miss);
-        WorldError::NotRead
     }
 
     /// Makes every store, present and future, journal its changes, so a
@@ -340,30 +273,6 @@ impl World {
         self.len() == 0
     }
 
-    /// The live node at rank `i` in ring order (0 holds the lowest id).
-    pub fn member_at(&mut self, i: usize) -> Result<NodeId, WorldError> {
-        match &self.directory {
-            None => self.members.get(i).copied().ok_or(WorldError::Empty),
-            Some(d) => match d.ranks.get(&i) {
-                Some(id) => Ok(*id),
-                None if i < d.members => Err(self.not_read(Miss::Rank(i))),
-                None => Err(WorldError::Empty),
-            },
-        }
-    }
-
-    /// A node's state as an observer sees it, None when it is not live; on
-    /// a partly read ring a node not read yet is [`WorldError::NotRead`].
-    pub fn look_at(&mut self, id: NodeId) -> Result<Option<&Node>, WorldError> {
-        if self.net.contains(id) {
-            return Ok(self.net.get(id));
-        }
-        match &self.directory {
-            Some(d) if !d.gone.contains(&id) => Err(self.not_read(Miss::Node(id))),
-            _ => Ok(None),
-        }
-    }
-
     /// Live node ids in ring order, as a slice (for positions by index).
     pub fn member_ids(&self) -> &[NodeId] {
         &self.members
@@ -407,15 +316,6 @@ impl World {
         match &self.directory {
             Some(d) if !d.unknown_names.contains(name) => Err(WorldError::NotRead),
             _ => Err(WorldError::NoSuchNode(name.to_owned())),
-        }
-    }
-
-    /// [`World::find`], reading the node first on a ring read on demand
-    /// (see [`World::on_demand`]).
-    pub fn named(&mut self, name: &str) -> Result<NodeId, WorldError> {
-        match self.find(name) {
-            Err(WorldError::NotRead) => Err(self.not_read(Miss::Name(name.to_owned()))),
-            other => other,
         }
     }
 
@@ -556,93 +456,6 @@ impl World {
     /// Crashes `id` just before the `after`-th message from now.
     pub fn fail_after_messages(&mut self, after: u64, id: NodeId) {
         self.net.crash_after(after, id);
-    }
-
-    /// One node's periodic maintenance: stabilize, check_predecessor,
-    /// fix_fingers, replica upkeep. Returns how many of them failed.
-    pub fn maintain(&mut self, id: NodeId) -> usize {
-        self.maintain_with(id, &FULL_UPKEEP)
-    }
-
-    /// Runs `steps` at one node; returns how many failed.
-    fn maintain_with(&mut self, id: NodeId, steps: &[Procedure]) -> usize {
-        let mut failures = 0;
-        for &step in steps {
-            if !self.net.contains(id) {
-                break;
-            }
-            let res = step(&mut self.net, id);
-            if let Err(e) = res {
-                tracing::debug!(node = %self.name(id), error = %e, "maintenance step failed");
-                failures += 1;
-            }
-            self.sync_crashes();
-        }
-        failures
-    }
-
-    /// One maintenance round: every live node maintains once, in an order
-    /// drawn from the generator.
-    pub fn round(&mut self) -> RoundStats {
-        self.round_with(&FULL_UPKEEP)
-    }
-
-    /// A round of routing upkeep only: stabilize, check_predecessor and
-    /// fix_fingers at every live node, no replica upkeep. What a bulk load
-    /// runs between records: each put writes its replicas itself, so the
-    /// replica upkeep (pushes on neighbourhood change, anti-entropy digests
-    /// of whole ranges, garbage collection) would only re-read data the
-    /// load just wrote; the load ends with one full [`World::round`].
-    pub fn routing_round(&mut self) -> RoundStats {
-        self.round_with(&FULL_UPKEEP[..3])
-    }
-
-    fn round_with(&mut self, steps: &[Procedure]) -> RoundStats {
-        self.begin_op();
-        let before = self.net.stats().messages;
-        let mut order: Vec<NodeId> = self.members.clone();
-        order.shuffle(&mut self.rng);
-        let mut failures = 0;
-        for id in order {
-            failures += self.maintain_with(id, steps);
-        }
-        RoundStats {
-            failures,
-            messages: self.net.stats().messages - before,
-        }
-    }
-
-    /// One maintenance procedure at one node, both chosen by the generator:
-    /// the finest interleaving the property tests explore.
-    pub fn random_step(&mut self) {
-        let Ok(id) = self.pick() else { return };
-        let r = self.rng.random_range(0..4);
-        let _ = match r {
-            0 => ops::stabilize(&mut self.net, id),
-            1 => ops::check_predecessor(&mut self.net, id),
-            2 => ops::fix_fingers(&mut self.net, id),
-            _ => ops::replicate(&mut self.net, id),
-        };
-        self.sync_crashes();
-    }
-
-    /// Runs rounds until every invariant, converged ones included, holds.
-    /// Returns the number of rounds run.
-    pub fn converge(&mut self, max_rounds: usize) -> Result<usize, WorldError> {
-        for rounds in 0..=max_rounds {
-            let v = self.check();
-            if v.is_empty() {
-                return Ok(rounds);
-            }
-            if rounds == max_rounds {
-                return Err(WorldError::NotConverged {
-                    rounds,
-                    first: self.describe(&v[0]),
-                });
-            }
-            self.round();
-        }
-        unreachable!()
     }
 
     /// The node a client operation starts at: `from` if it is live, else
