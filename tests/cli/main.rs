@@ -2,6 +2,7 @@
 //! generated edge cases. Each test works in its own temporary directory.
 //! One test binary, one module per area; the helpers are here.
 
+mod census;
 mod commands;
 mod keys;
 mod membership;
