@@ -5,6 +5,7 @@
 //! experiments. Nothing here parses arguments or prints.
 
 pub mod build;
+pub mod circle;
 pub mod fail;
 pub mod load;
 pub mod pages;

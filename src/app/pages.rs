@@ -43,6 +43,17 @@ type Served = Option<(Arc<Value>, NodeId)>;
 /// Copies held further away, not yet dropped by maintenance, are not
 /// listed. Costs the page and the nodes it covers, not the ring.
 pub fn keys(world: &World, after: Option<&str>, limit: usize) -> Page<KeyEntry> {
+    keys_where(world, after, limit, &|_| true)
+}
+
+/// [`keys`] holding only the keys `keep` accepts: a page then costs the
+/// keys scanned until it is full, up to the whole ring when few match.
+pub fn keys_where(
+    world: &World,
+    after: Option<&str>,
+    limit: usize,
+    keep: &dyn Fn(&str) -> bool,
+) -> Page<KeyEntry> {
     let members = world.member_ids();
     let n = members.len();
     let limit = limit.clamp(1, MAX_PAGE);
@@ -96,6 +107,9 @@ pub fn keys(world: &World, after: Option<&str>, limit: usize) -> Page<KeyEntry> 
             let Some((value, holder)) = entry else {
                 continue;
             };
+            if !keep(&text) {
+                continue;
+            }
             if items.len() == limit {
                 let next = items.last().map(|e: &KeyEntry| e.key.clone());
                 return Page { items, next };
@@ -108,6 +122,52 @@ pub fn keys(world: &World, after: Option<&str>, limit: usize) -> Page<KeyEntry> 
         }
     }
     Page { items, next: None }
+}
+
+/// A node's own keys (those it is responsible for), in ring order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeKeys {
+    /// The node.
+    pub node: String,
+    /// How many live keys it is responsible for.
+    pub total: usize,
+    /// The first `limit` of them.
+    pub items: Vec<NodeKey>,
+}
+
+/// One key of a node's.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeKey {
+    /// The key.
+    pub key: String,
+    /// Its value.
+    pub value: Arc<Value>,
+}
+
+/// The first `limit` live keys `node` is responsible for, in ring order
+/// from just after its predecessor.
+pub fn node_keys(world: &World, node: &crate::chord::Node, limit: usize) -> NodeKeys {
+    let mut own: Vec<(Id, Arc<str>, Arc<Value>)> = node
+        .store
+        .iter_live()
+        .filter(|(k, _)| node.responsible_for(k.id))
+        .map(|(k, v)| (k.id, k.text, Arc::clone(v)))
+        .collect();
+    // Ring order from the predecessor: ids past the node come first.
+    let me = node.id.id();
+    own.sort_by(|a, b| ((a.0 <= me), a.0, &a.1).cmp(&((b.0 <= me), b.0, &b.1)));
+    NodeKeys {
+        node: world.name(node.id),
+        total: own.len(),
+        items: own
+            .into_iter()
+            .take(limit.clamp(1, MAX_PAGE))
+            .map(|(_, key, value)| NodeKey {
+                key: key.to_string(),
+                value,
+            })
+            .collect(),
+    }
 }
 
 /// Up to `limit` nodes in ring order after the node named `after` (from

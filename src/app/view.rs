@@ -115,6 +115,8 @@ pub fn named_by(n: &Node) -> impl Iterator<Item = NodeId> + '_ {
 pub struct GetReport {
     /// The key asked for.
     pub key: String,
+    /// Its position on the ring (the ring's way of showing ids).
+    pub key_id: String,
     /// True when a live value was found.
     pub found: bool,
     /// The value, or null.
@@ -145,6 +147,7 @@ impl GetReport {
         } = &out.lookup;
         GetReport {
             key: key.to_owned(),
+            key_id: world.bits().show(world.key(key).id),
             found: out.result.is_some(),
             value: out.result.clone(),
             served_by: NodeRef::of(world, out.served_by),

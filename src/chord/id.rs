@@ -113,6 +113,18 @@ impl Bits {
         (x <= self.mask()).then(|| Id::from_u160(x))
     }
 
+    /// Where `id` lies around the ring as a fraction of a turn (0 at the
+    /// top, growing clockwise in pictures), to the precision of an f64.
+    pub fn fraction(self, id: Id) -> f64 {
+        let m = u32::from(self.0);
+        let x = id.to_u160();
+        if m > 64 {
+            (x >> (m - 64) as usize).to::<u64>() as f64 / 2f64.powi(64)
+        } else {
+            x.to::<u64>() as f64 / 2f64.powi(m as i32)
+        }
+    }
+
     /// How people read identifiers on this ring: decimal up to 64 bits (the
     /// teaching rings of the paper), zero-padded hexadecimal above.
     pub fn show(self, id: Id) -> String {
@@ -508,5 +520,17 @@ mod tests {
             Bits::MAX.parse_id(&format!("0x{}", Bits::MAX.show(x))),
             Some(x)
         );
+    }
+
+    #[test]
+    fn fraction_is_the_share_of_a_turn() {
+        let m6 = Bits::new(6).unwrap();
+        assert_eq!(m6.fraction(id(6, 0)), 0.0);
+        assert_eq!(m6.fraction(id(6, 16)), 0.25);
+        assert_eq!(m6.fraction(id(6, 32)), 0.5);
+        let m160 = Bits::MAX;
+        let half = Id::from_u160(U160::from(1u8) << 159usize);
+        assert_eq!(m160.fraction(half), 0.5);
+        assert!(m160.fraction(Id::from_bytes([0xff; 20])) <= 1.0);
     }
 }

@@ -66,6 +66,26 @@ pub enum Violation {
 }
 
 impl Violation {
+    /// The nodes the problem is about, for marking them in a picture: the
+    /// node whose pointer is wrong, or for a misplaced key the nodes that
+    /// hold it but should not and those that should but do not.
+    pub fn nodes(&self) -> Vec<NodeId> {
+        match self {
+            Violation::NoRing | Violation::SeveralRings(_) => Vec::new(),
+            Violation::NoLiveSuccessor(n) | Violation::SuccessorListDisordered(n, _) => vec![*n],
+            Violation::Disordered { node, .. } | Violation::WrongPointer { node, .. } => {
+                vec![*node]
+            }
+            Violation::Misplaced { has, want, .. } => {
+                let mut odd: Vec<NodeId> =
+                    has.iter().filter(|n| !want.contains(n)).copied().collect();
+                odd.extend(want.iter().filter(|n| !has.contains(n)));
+                odd
+            }
+            Violation::Diverged { nodes, .. } => nodes.clone(),
+        }
+    }
+
     /// A sentence for people, with node names supplied by the caller.
     pub fn describe(&self, name: &dyn Fn(NodeId) -> String) -> String {
         let list = |v: &[NodeId]| v.iter().map(|&n| name(n)).collect::<Vec<_>>().join(", ");

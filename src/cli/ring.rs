@@ -2,15 +2,16 @@
 //! maintain, ring, check.
 
 use super::{NewRing, commit, node_named, note, open};
-use crate::output;
+use crate::output::{self, svg};
 use anyhow::Context;
 use clap::Args;
 use dht::app::build::{self, Built};
+use dht::app::circle::Circle;
 use dht::app::{fail, show_node, view};
 use dht::chord::{Bits, Params};
 use dht::state::{Access, Reading, Scope, State, StateError};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
@@ -247,6 +248,13 @@ pub struct RingArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Draw the ring as a circle into this SVG file (`-` for standard
+    /// output): nodes at the angles of their ids, keys as ticks.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["node", "json", "fingers"])]
+    pub svg: Option<PathBuf>,
+    /// With --svg: also draw the lookup of this key, hop by hop.
+    #[arg(long, value_name = "KEY", requires = "svg")]
+    pub path: Option<String>,
 }
 
 pub async fn show(
@@ -259,8 +267,11 @@ pub async fn show(
         return show_node_row(path, reading, name, &a, out).await;
     }
     let mut st = State::open(path, Access::Read).await?;
-    let loaded = st.load(Scope::Routing).await?;
+    let mut loaded = st.load(Scope::Routing).await?;
     let counts = st.key_counts().await?;
+    if let Some(file) = &a.svg {
+        return draw(&mut loaded.world, &counts, a.path.as_deref(), file, out);
+    }
     let w = &loaded.world;
     let rows = view::ring_rows(w, &counts);
     if a.json {
@@ -276,6 +287,64 @@ pub async fn show(
     );
     output::ring(out, &rows, a.fingers, &footer)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `ring --svg FILE [--path KEY]`: the circle, written whole or not at all.
+fn draw(
+    w: &mut dht::sim::World,
+    counts: &std::collections::BTreeMap<String, Vec<dht::chord::Id>>,
+    key: Option<&str>,
+    file: &Path,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    let circle = Circle::counted(w, counts);
+    let route = match key {
+        Some(key) => {
+            let at = w.key(key).id;
+            let lookup = w.lookup(at, None)?;
+            Some(svg::Route {
+                key: key.to_owned(),
+                key_at: w.bits().fraction(at),
+                path: lookup.path.iter().map(|n| w.name(*n)).collect(),
+                successor: w.name(lookup.successor),
+                hops: lookup.hops(),
+                messages: w.last_op_messages(),
+            })
+        }
+        None => None,
+    };
+    let doc = svg::ring(&circle, route.as_ref());
+    if file == Path::new("-") {
+        out.write_all(doc.as_bytes())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    write_whole(file, doc.as_bytes())
+        .with_context(|| format!("cannot write {}", file.display()))?;
+    let drawn = match &route {
+        Some(r) => format!(" with the lookup of {:?} ({} hops)", r.key, r.hops),
+        None => String::new(),
+    };
+    writeln!(
+        out,
+        "drew {} nodes and {} keys{drawn} into {}",
+        circle.nodes.len(),
+        circle.keys,
+        file.display()
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `bytes` to `file` through a temporary file beside it, so that a
+/// failure leaves no half-written picture.
+fn write_whole(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = file.as_os_str().to_owned();
+    tmp.push(format!(".tmp-{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, file));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// `ring --node NAME`: one node, its neighbours read for their names.

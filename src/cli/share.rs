@@ -55,6 +55,7 @@ pub async fn serve(path: &Path, a: ServeArgs, out: &mut impl Write) -> anyhow::R
         config,
         |addr, scheme| {
             println!("listening on {scheme}://{addr}/api/v1/");
+            println!("the ring's page: {scheme}://{addr}/");
             let _ = std::io::stdout().flush();
         },
         shutdown,

@@ -5,6 +5,7 @@
 
 mod entries;
 mod reports;
+pub mod svg;
 mod table;
 
 pub use entries::{EntryWriter, Listed, entries};

@@ -167,6 +167,7 @@ mod tests {
         };
         let r = GetReport {
             key: "k".into(),
+            key_id: "35".into(),
             found: true,
             value: Some(std::sync::Arc::new(json!({"a": 1}))),
             served_by: n("b", "40"),

@@ -126,29 +126,51 @@ pub struct PageQuery {
 impl PageQuery {
     /// The page size asked for, checked.
     pub fn page_size(&self) -> Result<usize, ApiError> {
-        let limit = self.limit.unwrap_or(100);
-        if !(1..=pages::MAX_PAGE).contains(&limit) {
-            return Err(ApiError::bad("limit must be between 1 and 1000"));
-        }
-        Ok(limit)
+        page_size(self.limit)
     }
+}
+
+/// A page size asked for, checked (100 when not given).
+pub fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
+    let limit = limit.unwrap_or(100);
+    if !(1..=pages::MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad("limit must be between 1 and 1000"));
+    }
+    Ok(limit)
+}
+
+/// A page of keys.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct KeyPageQuery {
+    /// The `next` of the previous page; none for the first.
+    pub cursor: Option<String>,
+    /// Entries per page, 1 to 1000 (default 100).
+    pub limit: Option<usize>,
+    /// Only keys containing this text, ignoring case (a filtered page may
+    /// scan the whole ring to fill up).
+    pub contains: Option<String>,
 }
 
 /// `GET /api/v1/keys`: live keys in ring order, a page at a time.
 #[utoipa::path(get, path = "/api/v1/keys", tag = "keys",
-    params(PageQuery),
+    params(KeyPageQuery),
     responses((status = 200, description = "A page of keys: items (key, value, node) and next", body = Object)))]
 pub async fn list(
     State(server): State<Arc<Server>>,
     caller: Caller,
-    query: Result<Query<PageQuery>, QueryRejection>,
+    query: Result<Query<KeyPageQuery>, QueryRejection>,
 ) -> Result<Json<Page<KeyEntry>>, ApiError> {
     caller.require(Role::Reader)?;
     let Query(q) = query.map_err(rejected)?;
-    let limit = q.page_size()?;
+    let limit = page_size(q.limit)?;
+    let wanted = q.contains.unwrap_or_default().to_lowercase();
     let page = server
         .shared
-        .read(|w| pages::keys(w, q.cursor.as_deref(), limit))
+        .read(|w| {
+            pages::keys_where(w, q.cursor.as_deref(), limit, &|k| {
+                wanted.is_empty() || k.to_lowercase().contains(&wanted)
+            })
+        })
         .await?;
     Ok(Json(page))
 }

@@ -7,14 +7,16 @@
 //! command line's words ([`error`]), a live stream of changes, and an
 //! OpenAPI document generated from the handlers (utoipa).
 //!
-//! Files: `keys.rs` (get, put, delete, listing), `ring.rs` (nodes, check,
-//! join, leave, fail, maintain), `people.rs` (log, events, accounts),
-//! `upload.rs` (load), `shared.rs`, `auth.rs`, `error.rs`.
+//! Files: `keys.rs` (get, put, delete, listing), `ring.rs` (nodes, the
+//! circle, check, join, leave, fail, maintain), `people.rs` (log, events,
+//! accounts), `upload.rs` (load), `page.rs` (the web page at `/`),
+//! `shared.rs`, `auth.rs`, `error.rs`.
 
 pub mod auth;
 mod batch;
 pub mod error;
 pub mod keys;
+mod page;
 mod people;
 mod ring;
 pub mod shared;
@@ -101,13 +103,14 @@ pub struct Server {
     info(title = "dht", description = "A Chord ring shared over HTTP: every `dht` command as an endpoint."),
     paths(
         keys::get, keys::put, keys::delete, keys::list,
-        ring::nodes, ring::node, ring::check, ring::join, ring::leave, ring::crash, ring::maintain,
+        ring::nodes, ring::node, ring::node_keys, ring::circle, ring::check, ring::join, ring::leave, ring::crash, ring::maintain,
         upload::load,
-        people::log, people::events, people::users, people::add_user, people::remove_user,
+        people::log, people::events, people::me, people::users, people::add_user, people::remove_user,
     ),
     components(schemas(
         keys::Written, ring::CheckReport, ring::JoinRequest, ring::Done, ring::MaintainRequest,
-        upload::LoadReport, people::NewUser, people::Token,
+        upload::LoadReport, people::NewUser, people::Token, people::Me,
+        crate::app::circle::Circle, crate::app::circle::CircleNode,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -139,6 +142,9 @@ pub fn router(server: Arc<Server>) -> Router {
         )
         .route("/ring", get(ring::nodes))
         .route("/ring/{node}", get(ring::node))
+        .route("/ring/{node}/keys", get(ring::node_keys))
+        .route("/circle", get(ring::circle))
+        .route("/me", get(people::me))
         .route("/check", get(ring::check))
         .route("/nodes", post(ring::join))
         .route("/nodes/{node}/leave", post(ring::leave))
@@ -161,6 +167,7 @@ pub fn router(server: Arc<Server>) -> Router {
         });
     Router::new()
         .nest("/api/v1", api)
+        .merge(page::routes())
         .layer(DefaultBodyLimit::max(max_body))
         // gzip for clients that ask (Accept-Encoding); never the event
         // stream, which tower-http's default predicate leaves alone.

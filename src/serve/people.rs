@@ -75,6 +75,36 @@ pub async fn events(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
+/// Who the caller is and what they may do.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Me {
+    /// The account's name (`anonymous` without a token).
+    pub name: String,
+    /// Its role (reader, writer, admin); none without a token.
+    pub role: Option<String>,
+    /// Reads are allowed (an account, or a ring served with --public-read).
+    pub may_read: bool,
+    /// put, delete and load are allowed.
+    pub may_write: bool,
+    /// join, leave, fail, maintain and accounts are allowed.
+    pub may_admin: bool,
+}
+
+/// `GET /api/v1/me`: who the token belongs to, so that a client offers
+/// only what its role allows. Never refused: an unknown token is a 401 as
+/// everywhere, no token is the anonymous caller.
+#[utoipa::path(get, path = "/api/v1/me", tag = "people",
+    responses((status = 200, description = "The caller", body = Me), (status = 401, description = "Unknown token")))]
+pub async fn me(caller: Caller) -> Json<Me> {
+    Json(Me {
+        role: caller.role.map(|r| r.as_str().to_owned()),
+        may_read: caller.require(Role::Reader).is_ok(),
+        may_write: caller.require(Role::Writer).is_ok(),
+        may_admin: caller.require(Role::Admin).is_ok(),
+        name: caller.name,
+    })
+}
+
 /// `GET /api/v1/users`: every account (never a token).
 #[utoipa::path(get, path = "/api/v1/users", tag = "people",
     responses((status = 200, description = "Accounts: name, role, created", body = Object), (status = 403, description = "Admins only")))]

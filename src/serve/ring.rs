@@ -7,6 +7,7 @@ use super::error::{ApiError, rejected};
 use super::keys::PageQuery;
 use super::shared::Logged;
 use crate::app::build::CONVERGE_LIMIT;
+use crate::app::circle::Circle;
 use crate::app::fail;
 use crate::app::pages::{self, Page};
 use crate::app::view::{self, NodeRow};
@@ -63,6 +64,44 @@ pub async fn node(
     Ok(Json(row))
 }
 
+/// `GET /api/v1/ring/{node}/keys`: the keys a node is responsible for.
+#[utoipa::path(get, path = "/api/v1/ring/{node}/keys", tag = "ring",
+    params(("node" = String, Path, description = "The node's name"), PageQuery),
+    responses((status = 200, description = "node, total, and the first `limit` keys (key, value) in ring order", body = Object), (status = 404, description = "No such node")))]
+pub async fn node_keys(
+    State(server): State<Arc<Server>>,
+    caller: Caller,
+    name: Result<Path<String>, PathRejection>,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<pages::NodeKeys>, ApiError> {
+    caller.require(Role::Reader)?;
+    let Path(name) = name.map_err(rejected)?;
+    let Query(q) = query.map_err(rejected)?;
+    let limit = q.page_size()?;
+    let keys = server
+        .shared
+        .read(|w| {
+            let id = w.find(&name)?;
+            let node = w.node(id).expect("a named node is live");
+            Ok::<_, ApiError>(pages::node_keys(w, node, limit))
+        })
+        .await??;
+    Ok(Json(keys))
+}
+
+/// `GET /api/v1/circle`: the ring as a picture needs it: every node's
+/// position and key count, and the keys counted per arc.
+#[utoipa::path(get, path = "/api/v1/circle", tag = "ring",
+    responses((status = 200, description = "The circle", body = Circle)))]
+pub async fn circle(
+    State(server): State<Arc<Server>>,
+    caller: Caller,
+) -> Result<Json<Circle>, ApiError> {
+    caller.require(Role::Reader)?;
+    let circle = server.shared.read(|w| Circle::in_memory(w)).await?;
+    Ok(Json(circle))
+}
+
 /// What `check` found.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CheckReport {
@@ -72,6 +111,9 @@ pub struct CheckReport {
     pub nodes: usize,
     /// Each problem, in words (as `dht check` prints them).
     pub problems: Vec<String>,
+    /// The nodes some problem is about, by name, each once (for marking
+    /// them on the page's circle).
+    pub marked: Vec<String>,
 }
 
 /// `GET /api/v1/check`: the ring's invariants and replication.
@@ -85,11 +127,18 @@ pub async fn check(
     let report = server
         .shared
         .read(|w| {
-            let problems: Vec<String> = w.check().iter().map(|p| w.describe(p)).collect();
+            let found = w.check();
+            let problems: Vec<String> = found.iter().map(|p| w.describe(p)).collect();
+            let marked: std::collections::BTreeSet<String> = found
+                .iter()
+                .flat_map(|p| p.nodes())
+                .map(|n| w.name(n))
+                .collect();
             CheckReport {
                 ok: problems.is_empty(),
                 nodes: w.len(),
                 problems,
+                marked: marked.into_iter().collect(),
             }
         })
         .await?;

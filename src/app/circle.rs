@@ -1,0 +1,131 @@
+//! The ring as a circle, for pictures: each node at the angle of its id
+//! with the keys it serves, and where the keys lie, counted in bins so that
+//! a ring of any size describes itself in bounded space. The web page draws
+//! this from the API and `dht ring --svg` renders it (`output::svg`).
+
+use crate::chord::{Id, Node};
+use crate::sim::World;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// How many equal arcs the key positions are counted in: finer than a
+/// picture shows, coarse enough to stay small for any number of keys.
+pub const KEY_BINS: usize = 360;
+
+/// A ring as a picture needs it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Circle {
+    /// Identifier width m.
+    pub bits: u32,
+    /// Replication factor r.
+    pub replicas: u8,
+    /// Live nodes in ring order.
+    pub nodes: Vec<CircleNode>,
+    /// Live keys in all.
+    pub keys: usize,
+    /// Live keys whose position falls in each of [`KEY_BINS`] equal arcs,
+    /// the first starting at id 0.
+    pub key_bins: Vec<u32>,
+}
+
+/// One node on the circle.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CircleNode {
+    /// Its name.
+    pub name: String,
+    /// Its id, as the ring shows ids.
+    pub id: String,
+    /// Its angle as a fraction of a turn from id 0, clockwise.
+    pub at: f64,
+    /// The live keys it is responsible for.
+    pub keys: usize,
+}
+
+impl Circle {
+    /// The circle of `world`, where `held(node)` gives the positions of the
+    /// live keys a node holds (its own and its replicas; only its own are
+    /// counted).
+    pub fn new<'a>(world: &'a World, mut held: impl FnMut(&'a Node) -> Vec<Id>) -> Circle {
+        let bits = world.bits();
+        let mut key_bins = vec![0u32; KEY_BINS];
+        let mut keys = 0;
+        let nodes = world
+            .nodes()
+            .map(|n| {
+                let own: Vec<Id> = held(n)
+                    .into_iter()
+                    .filter(|k| n.responsible_for(*k))
+                    .collect();
+                for k in &own {
+                    key_bins[bin(bits.fraction(*k))] += 1;
+                }
+                keys += own.len();
+                CircleNode {
+                    name: world.name(n.id),
+                    id: bits.show(n.id.id()),
+                    at: bits.fraction(n.id.id()),
+                    keys: own.len(),
+                }
+            })
+            .collect();
+        Circle {
+            bits: bits.get(),
+            replicas: world.params().replicas,
+            nodes,
+            keys,
+            key_bins,
+        }
+    }
+
+    /// The circle of a ring held whole in memory, keys read from each
+    /// node's store.
+    pub fn in_memory(world: &World) -> Circle {
+        Circle::new(world, |n| n.store.iter_live().map(|(k, _)| k.id).collect())
+    }
+
+    /// The circle of a ring whose keys were counted apart from its nodes
+    /// (the state file's positions of held keys, by node name).
+    pub fn counted(world: &World, held: &BTreeMap<String, Vec<Id>>) -> Circle {
+        Circle::new(world, |n| {
+            held.get(&world.name(n.id)).cloned().unwrap_or_default()
+        })
+    }
+
+    /// Where the node named `name` sits, if it is on the circle.
+    pub fn at_of(&self, name: &str) -> Option<f64> {
+        self.nodes.iter().find(|n| n.name == name).map(|n| n.at)
+    }
+}
+
+/// The bin of a position.
+fn bin(at: f64) -> usize {
+    ((at * KEY_BINS as f64) as usize).min(KEY_BINS - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chord::Params;
+
+    #[test]
+    fn every_key_is_counted_once_at_its_node_and_in_its_bin() {
+        let mut w = World::bulk(
+            Params::new(16, 3),
+            1,
+            (0..6).map(|i| (format!("n{i}"), None)),
+        )
+        .unwrap();
+        for i in 0..40 {
+            w.put(&format!("k{i}"), serde_json::json!(i), None).unwrap();
+        }
+        let c = Circle::in_memory(&w);
+        assert_eq!(c.nodes.len(), 6);
+        assert_eq!(c.keys, 40);
+        assert_eq!(c.nodes.iter().map(|n| n.keys).sum::<usize>(), 40);
+        assert_eq!(c.key_bins.iter().sum::<u32>(), 40);
+        assert!(c.nodes.windows(2).all(|p| p[0].at < p[1].at));
+        assert!(c.nodes.iter().all(|n| (0.0..1.0).contains(&n.at)));
+        let k = w.key("k7").id;
+        assert!(c.key_bins[bin(w.bits().fraction(k))] > 0);
+    }
+}
