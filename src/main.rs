@@ -26,6 +26,15 @@ fn main() -> ExitCode {
     }
     dht::alloc::keep_freed_memory();
     let args = cli::Cli::parse();
+    // A server outlives whoever started it: its stdout may close long
+    // before it stops, and a client going away must not stop it either.
+    #[cfg(unix)]
+    if matches!(args.command, cli::Command::Serve(_)) {
+        // SAFETY: as above, before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        }
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(match args.verbose {
             0 => "warn",

@@ -37,24 +37,32 @@ pub struct CircleNode {
     pub id: String,
     /// Its angle as a fraction of a turn from id 0, clockwise.
     pub at: f64,
-    /// The live keys it is responsible for.
+    /// The live keys it holds between the previous live node and itself.
     pub keys: usize,
 }
 
 impl Circle {
     /// The circle of `world`, where `held(node)` gives the positions of the
-    /// live keys a node holds (its own and its replicas; only its own are
-    /// counted).
+    /// live keys a node holds (its own and its replicas). A node counts the
+    /// keys it holds between the previous live node and itself: the keys a
+    /// `get` finds there, also just after a failure, before maintenance
+    /// has told the node it took its dead predecessor's keys over.
     pub fn new<'a>(world: &'a World, mut held: impl FnMut(&'a Node) -> Vec<Id>) -> Circle {
         let bits = world.bits();
         let mut key_bins = vec![0u32; KEY_BINS];
         let mut keys = 0;
+        let members: Vec<Id> = world.nodes().map(|n| n.id.id()).collect();
         let nodes = world
             .nodes()
-            .map(|n| {
+            .enumerate()
+            .map(|(i, n)| {
+                // The arc from the previous live member, whatever the
+                // node's own predecessor pointer says before maintenance
+                // catches up with a failure.
+                let prev = members[(i + members.len() - 1) % members.len()];
                 let own: Vec<Id> = held(n)
                     .into_iter()
-                    .filter(|k| n.responsible_for(*k))
+                    .filter(|k| k.in_half_open(prev, n.id.id()))
                     .collect();
                 for k in &own {
                     key_bins[bin(bits.fraction(*k))] += 1;
@@ -127,5 +135,13 @@ mod tests {
         assert!(c.nodes.iter().all(|n| (0.0..1.0).contains(&n.at)));
         let k = w.key("k7").id;
         assert!(c.key_bins[bin(w.bits().fraction(k))] > 0);
+        // Just after a crash, before maintenance: the dead node's keys are
+        // counted at the replica holder that now serves them.
+        let victim = w.nodes().map(|n| n.id).find(|_| true).unwrap();
+        w.fail(victim).unwrap();
+        let c = Circle::in_memory(&w);
+        assert_eq!(c.nodes.len(), 5);
+        assert_eq!(c.keys, 40);
+        assert_eq!(c.nodes.iter().map(|n| n.keys).sum::<usize>(), 40);
     }
 }

@@ -255,6 +255,10 @@ pub struct RingArgs {
     /// With --svg: also draw the lookup of this key, hop by hop.
     #[arg(long, value_name = "KEY", requires = "svg")]
     pub path: Option<String>,
+    /// With --path: start the lookup at this node (default: one chosen by
+    /// the seed, as `dht get` does).
+    #[arg(long, value_name = "NODE", requires = "path")]
+    pub from: Option<String>,
 }
 
 pub async fn show(
@@ -270,7 +274,8 @@ pub async fn show(
     let mut loaded = st.load(Scope::Routing).await?;
     let counts = st.key_counts().await?;
     if let Some(file) = &a.svg {
-        return draw(&mut loaded.world, &counts, a.path.as_deref(), file, out);
+        let lookup = a.path.as_deref().map(|key| (key, a.from.as_deref()));
+        return draw(&mut loaded.world, &counts, lookup, file, out);
     }
     let w = &loaded.world;
     let rows = view::ring_rows(w, &counts);
@@ -293,15 +298,16 @@ pub async fn show(
 fn draw(
     w: &mut dht::sim::World,
     counts: &std::collections::BTreeMap<String, Vec<dht::chord::Id>>,
-    key: Option<&str>,
+    lookup: Option<(&str, Option<&str>)>,
     file: &Path,
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
     let circle = Circle::counted(w, counts);
-    let route = match key {
-        Some(key) => {
+    let route = match lookup {
+        Some((key, from)) => {
+            let from = from.map(|f| node_named(w, f)).transpose()?;
             let at = w.key(key).id;
-            let lookup = w.lookup(at, None)?;
+            let lookup = w.lookup(at, from)?;
             Some(svg::Route {
                 key: key.to_owned(),
                 key_at: w.bits().fraction(at),
@@ -321,7 +327,12 @@ fn draw(
     write_whole(file, doc.as_bytes())
         .with_context(|| format!("cannot write {}", file.display()))?;
     let drawn = match &route {
-        Some(r) => format!(" with the lookup of {:?} ({} hops)", r.key, r.hops),
+        Some(r) => format!(
+            " with the lookup of {:?} ({} hop{})",
+            r.key,
+            r.hops,
+            if r.hops == 1 { "" } else { "s" }
+        ),
         None => String::new(),
     };
     writeln!(

@@ -54,14 +54,17 @@ pub async fn serve(path: &Path, a: ServeArgs, out: &mut impl Write) -> anyhow::R
     serve::serve(
         config,
         |addr, scheme| {
-            println!("listening on {scheme}://{addr}/api/v1/");
-            println!("the ring's page: {scheme}://{addr}/");
-            let _ = std::io::stdout().flush();
+            // Whoever started the server may have stopped reading: a
+            // closed stdout must not stop it.
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "listening on {scheme}://{addr}/api/v1/");
+            let _ = writeln!(stdout, "the ring's page: {scheme}://{addr}/");
+            let _ = stdout.flush();
         },
         shutdown,
     )
     .await?;
-    writeln!(out, "stopped")?;
+    let _ = writeln!(out, "stopped");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -10,6 +10,8 @@ use std::time::Duration;
 #[derive(Debug)]
 pub struct Answer {
     pub status: u16,
+    /// The status line and headers, as sent.
+    pub head: String,
     pub body: Vec<u8>,
 }
 
@@ -97,7 +99,7 @@ fn parse(raw: &[u8]) -> Answer {
         }
         body = out;
     }
-    Answer { status, body }
+    Answer { status, head, body }
 }
 
 /// An open event stream: the `data:` lines as they come.

@@ -3,6 +3,7 @@
 //! command line writing the same file meanwhile, and the safe defaults.
 
 mod client;
+mod page;
 mod transport;
 
 use client::{Events, call, send};
@@ -201,6 +202,9 @@ fn every_endpoint_answers_each_role_as_it_may() {
         "/api/v1/events",
         "/api/v1/users",
         "/api/v1/log",
+        "/api/v1/me",
+        "/api/v1/circle",
+        "/api/v1/ring/{node}/keys",
     ] {
         assert!(doc["paths"][p].is_object(), "openapi lacks {p}");
     }

@@ -6,6 +6,7 @@ mod census;
 mod commands;
 mod keys;
 mod membership;
+mod picture;
 mod reading;
 mod sources;
 mod state_file;

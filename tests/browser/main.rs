@@ -1,0 +1,350 @@
+//! The web page of `dht serve` in a real browser: Debian's headless
+//! Chromium driven over WebDriver (chromedriver, through fantoccini). Each
+//! test signs in with tokens `dht user add` printed, acts on the page as a
+//! person would, checks what is drawn against what the command line says,
+//! and saves a screenshot under the test target directory
+//! (`CARGO_TARGET_TMPDIR/screenshots`).
+//!
+//! Without chromium and chromedriver the tests say SKIPPED and pass, unless
+//! `CI` is set (`.ci/run` installs both), where a missing browser fails.
+
+mod browser;
+
+use browser::Browser;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+const DHT: &str = env!("CARGO_BIN_EXE_dht");
+
+fn dht(state: &Path, args: &[&str]) -> String {
+    let o = Command::new(DHT)
+        .arg("--state")
+        .arg(state)
+        .args(args)
+        .env_remove("DHT_STATE")
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "dht {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// A running `dht serve`, killed when dropped.
+struct Served {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(state: &Path, bind: &str) -> Served {
+    let mut child = Command::new(DHT)
+        .arg("--state")
+        .arg(state)
+        .args(["serve", "--bind", bind])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    // Dropped after the first line: the server must not mind.
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .and_then(|s| s.strip_suffix("/api/v1/"))
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .unwrap();
+    Served { child, addr }
+}
+
+impl Served {
+    fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+}
+
+/// A ring of 32 nodes holding the items, and a token per role.
+struct Ring {
+    _dir: tempfile::TempDir,
+    state: PathBuf,
+    reader: String,
+    writer: String,
+    admin: String,
+}
+
+fn ring() -> Ring {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("ring.db");
+    dht(&state, &["init", "--nodes", "32"]);
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/items.csv");
+    dht(
+        &state,
+        &["load", "--source", "csv", "--path", data.to_str().unwrap()],
+    );
+    let token = |name: &str, role: &str| {
+        dht(&state, &["user", "add", name, "--role", role])
+            .trim()
+            .to_owned()
+    };
+    Ring {
+        reader: token("rita", "reader"),
+        writer: token("walt", "writer"),
+        admin: token("ada", "admin"),
+        _dir: dir,
+        state,
+    }
+}
+
+/// The arrows a lookup draws: node to node along its path, then dashed
+/// from the key's predecessor to its successor.
+fn expected_hops(report: &Value) -> Vec<(String, String)> {
+    let names: Vec<String> = report["path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap().to_owned())
+        .collect();
+    let mut hops: Vec<(String, String)> = names
+        .windows(2)
+        .map(|w| (w[0].clone(), w[1].clone()))
+        .collect();
+    let succ = report["successor"]["name"].as_str().unwrap();
+    let last = names.last().unwrap();
+    if last != succ {
+        hops.push((last.clone(), succ.to_owned()));
+    }
+    hops
+}
+
+/// A start node and key whose lookup takes at least two hops, found with
+/// the command line (which the page must then agree with).
+fn long_lookup(state: &Path) -> (String, String, Value) {
+    let ring: Value = serde_json::from_str(&dht(state, &["ring", "--json"])).unwrap();
+    let from = ring[0]["node"].as_str().unwrap().to_owned();
+    let csv = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/items.csv"))
+        .unwrap();
+    for line in csv.lines().skip(1) {
+        let key = line.split(',').next().unwrap();
+        let got: Value =
+            serde_json::from_str(&dht(state, &["get", key, "--from", &from, "--json"])).unwrap();
+        if got["hops"].as_u64().unwrap() >= 2 {
+            return (from, key.to_owned(), got);
+        }
+    }
+    panic!("no lookup from {from} takes two hops");
+}
+
+#[tokio::test]
+async fn a_lookup_is_drawn_through_the_nodes_it_asked() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let ring = ring();
+    let (from, key, cli) = long_lookup(&ring.state);
+    let served = serve(&ring.state, "127.0.0.1:0");
+    let page = browser.page().await;
+    page.open(&served.url()).await;
+    page.sign_in(&ring.reader).await;
+    assert_eq!(page.count("#ring circle.node").await, 32);
+    page.click(&format!("#ring circle.node[data-name=\"{from}\"]"))
+        .await;
+    page.wait_for(&format!("#node-panel[data-name=\"{from}\"]"))
+        .await;
+    page.type_into("#lookup-key", &key).await;
+    page.click("#lookup-form button").await;
+    page.wait_for("#lookup[data-done=\"true\"]").await;
+    let drawn: Vec<(String, String)> = serde_json::from_value(
+        page.eval(
+            "return [...document.querySelectorAll('#lookup line.hop')].map(l => [l.dataset.from, l.dataset.to])",
+        )
+        .await,
+    )
+    .unwrap();
+    assert_eq!(drawn, expected_hops(&cli), "lookup of {key:?} from {from}");
+    let summary = page.text("#lookup-summary").await;
+    assert!(
+        summary.contains(&format!("{} hops", cli["hops"])),
+        "{summary}"
+    );
+    page.screenshot("lookup").await;
+
+    // The same lookup drawn by `dht ring --svg` renders in the browser
+    // with the same arrows.
+    let svg = ring.state.with_file_name("ring.svg");
+    dht(
+        &ring.state,
+        &["ring", "--svg", svg.to_str().unwrap(), "--path", &key],
+    );
+    page.open(&format!("file://{}", svg.display())).await;
+    assert_eq!(page.count("circle.node").await, 32);
+    let hops = page.count("line.hop").await;
+    assert!(hops >= 1, "the svg draws the path's arrows");
+    page.screenshot("ring-svg").await;
+    page.close().await;
+}
+
+#[tokio::test]
+async fn a_put_on_one_page_or_the_command_line_appears_on_another() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let ring = ring();
+    let served = serve(&ring.state, "127.0.0.1:0");
+    let writer = browser.page().await;
+    let reader = browser.page().await;
+    for (page, token) in [(&writer, &ring.writer), (&reader, &ring.reader)] {
+        page.open(&served.url()).await;
+        page.sign_in(token).await;
+        page.wait_for("#live.on").await;
+    }
+    reader.type_into("#filter", "browser").await;
+    reader.click("#filter-form button").await;
+
+    writer.type_into("#put-key", "from a browser").await;
+    writer.type_into("#put-value", "{\"a\": [1, 2]}").await;
+    writer.click("#put-form button").await;
+    reader
+        .wait_for("#keys tr[data-key=\"from a browser\"]")
+        .await;
+    reader
+        .wait_for("#activity li[data-op=\"put\"][data-target=\"from a browser\"]")
+        .await;
+    let row = reader.text("#keys tr[data-key=\"from a browser\"]").await;
+    assert!(row.contains("{\"a\":[1,2]}"), "{row}");
+
+    // A change made on the command line reaches the page too.
+    dht(&ring.state, &["put", "browser, said the shell", "42"]);
+    reader
+        .wait_for("#keys tr[data-key=\"browser, said the shell\"]")
+        .await;
+    reader.screenshot("live-put").await;
+    let stored = dht(&ring.state, &["get", "from a browser"]);
+    assert_eq!(stored.trim(), "{\"a\":[1,2]}");
+    writer.close().await;
+    reader.close().await;
+}
+
+#[tokio::test]
+async fn a_failed_node_is_marked_on_every_page() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let ring = ring();
+    let served = serve(&ring.state, "127.0.0.1:0");
+    let admin = browser.page().await;
+    let reader = browser.page().await;
+    for (page, token) in [(&admin, &ring.admin), (&reader, &ring.reader)] {
+        page.open(&served.url()).await;
+        page.sign_in(token).await;
+        page.wait_for("#live.on").await;
+    }
+    let victim = "node-5";
+    admin
+        .click(&format!("#ring circle.node[data-name=\"{victim}\"]"))
+        .await;
+    admin
+        .wait_for(&format!("#node-panel[data-name=\"{victim}\"]"))
+        .await;
+    admin.click("#fail-btn").await;
+    reader
+        .wait_for(&format!("#marks g.departed.fail[data-name=\"{victim}\"]"))
+        .await;
+    assert_eq!(
+        reader
+            .count(&format!("#ring circle.node[data-name=\"{victim}\"]"))
+            .await,
+        0
+    );
+    assert_eq!(reader.count("#ring circle.node").await, 31);
+    // Before maintenance repairs the pointers, check marks the nodes that
+    // still point at the dead one.
+    reader.click("#check-btn").await;
+    reader.wait_for("#marks circle.problem").await;
+    reader.screenshot("failed-node").await;
+    let ring_now = dht(&ring.state, &["ring", "--json"]);
+    assert!(!ring_now.contains(&format!("\"{victim}\"")));
+    admin.close().await;
+    reader.close().await;
+}
+
+#[tokio::test]
+async fn each_role_is_offered_only_what_it_may_do() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let ring = ring();
+    let served = serve(&ring.state, "127.0.0.1:0");
+    let page = browser.page().await;
+    let forms = [
+        "#put-form",
+        "#delete-form",
+        "#upload-form",
+        "#join-form",
+        "#maintain-btn",
+    ];
+    for (token, offered) in [
+        (&ring.reader, [false, false, false, false, false]),
+        (&ring.writer, [true, true, true, false, false]),
+        (&ring.admin, [true, true, true, true, true]),
+    ] {
+        page.open(&served.url()).await;
+        page.sign_in(token).await;
+        for (form, expect) in forms.iter().zip(offered) {
+            assert_eq!(page.count(form).await == 1, expect, "{form}");
+        }
+        if token == &ring.reader {
+            page.screenshot("reader").await;
+        }
+        page.click("#signout").await;
+        page.wait_for("#signin:not([hidden])").await;
+    }
+    // A token nobody knows is refused on the sign-in form.
+    page.sign_in_as("not a token").await;
+    page.wait_for("#signin:not([hidden])").await;
+    let said = page.text("#signin-error").await;
+    assert!(said.contains("not known"), "{said}");
+    page.close().await;
+}
+
+#[tokio::test]
+async fn the_page_reconnects_when_the_server_restarts() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let ring = ring();
+    let served = serve(&ring.state, "127.0.0.1:0");
+    let addr = served.addr.to_string();
+    let page = browser.page().await;
+    page.open(&served.url()).await;
+    page.sign_in(&ring.reader).await;
+    page.wait_for("#live.on").await;
+    drop(served);
+    page.wait_for("#live.off").await;
+    let again = serve(&ring.state, &addr);
+    page.wait_for("#live.on").await;
+    dht(&ring.state, &["put", "after the restart", "1"]);
+    page.type_into("#filter", "restart").await;
+    page.click("#filter-form button").await;
+    page.wait_for("#keys tr[data-key=\"after the restart\"]")
+        .await;
+    page.wait_for("#activity li[data-target=\"after the restart\"]")
+        .await;
+    page.screenshot("reconnected").await;
+    drop(again);
+    page.close().await;
+}
