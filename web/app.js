@@ -500,7 +500,11 @@ onSubmit('#upload-form', () => {
   let format = $('#upload-format').value;
   if (!format) {
     const ext = file.name.split('.').pop().toLowerCase();
-    format = { csv: 'csv', json: 'json', ndjson: 'ndjson', jsonl: 'ndjson', parquet: 'parquet' }[ext];
+    format = {
+      csv: 'csv', json: 'json', ndjson: 'ndjson', jsonl: 'ndjson', parquet: 'parquet',
+      arrow: 'ipc', feather: 'ipc', ipc: 'ipc',
+      xlsx: 'xlsx', xlsm: 'xlsm', xlsb: 'xlsb', xls: 'xls', ods: 'ods',
+    }[ext];
     if (!format) return say('#write-result', `cannot tell the format of ${file.name}: choose one`, true);
   }
   const q = new URLSearchParams({ format });

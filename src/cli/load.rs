@@ -49,6 +49,13 @@ pub enum SourceKind {
     Json,
     /// A file of one JSON object per line (--path).
     Ndjson,
+    /// A spreadsheet (--path): .xlsx, .xlsm, .xlsb, .xls or .ods, one sheet
+    /// (--sheet), its first row naming the columns unless --no-header.
+    #[value(alias = "xls", alias = "xlsb", alias = "ods", alias = "excel")]
+    Xlsx,
+    /// An Apache Arrow IPC file or stream (Feather v2) (--path).
+    #[value(alias = "arrow", alias = "feather")]
+    Ipc,
     /// A SQL table (--table) or query (--query) in the database at --url
     /// (default: the SQLite database shipped in data/items.db).
     Sql,
@@ -105,6 +112,8 @@ fn kind_from_name(path: &Path) -> Option<SourceKind> {
         "parquet" | "pq" => SourceKind::Parquet,
         "json" => SourceKind::Json,
         "ndjson" | "jsonl" => SourceKind::Ndjson,
+        "xlsx" | "xlsm" | "xlsb" | "xls" | "ods" => SourceKind::Xlsx,
+        "arrow" | "feather" | "ipc" | "arrows" => SourceKind::Ipc,
         _ => return None,
     })
 }
@@ -112,10 +121,11 @@ fn kind_from_name(path: &Path) -> Option<SourceKind> {
 #[derive(Debug, Args)]
 pub struct LoadArgs {
     /// Kind of source. May be left out when the file's extension says it
-    /// (.csv, .tsv, .parquet, .json, .ndjson, .jsonl, with .gz or .zst).
+    /// (.csv, .tsv, .parquet, .json, .ndjson, .jsonl, .xlsx, .xlsm, .xlsb,
+    /// .xls, .ods, .arrow, .feather, .ipc, with .gz or .zst).
     #[arg(long, value_enum)]
     pub source: Option<SourceKind>,
-    /// The file to read (csv, tsv, parquet, json, ndjson); `-` reads
+    /// The file to read (csv, tsv, parquet, json, ndjson, xlsx, ipc); `-` reads
     /// standard input (for example `psql -c "COPY ... TO STDOUT CSV HEADER" |
     /// dht load --source csv --path -`). Several files and quoted globs
     /// (`--path 'exports/*.csv'`) load in order, the last value of a key
@@ -126,10 +136,14 @@ pub struct LoadArgs {
     /// `;` as many exports use).
     #[arg(long, value_name = "CHAR", value_parser = parse_char)]
     pub delimiter: Option<u8>,
-    /// The CSV file has no header row: columns are named column_1,
-    /// column_2, ... (usable in --key-col and --value-col).
+    /// The CSV file (or the sheet) has no header row: columns are named
+    /// column_1, column_2, ... (usable in --key-col and --value-col).
     #[arg(long)]
     pub no_header: bool,
+    /// The spreadsheet's sheet to read: its name, or its position counted
+    /// from 0 (default: the first sheet).
+    #[arg(long, value_name = "NAME|N")]
+    pub sheet: Option<String>,
     /// CSV quote character (`"` by default).
     #[arg(long, value_name = "CHAR", value_parser = parse_char)]
     pub quote: Option<u8>,
@@ -223,7 +237,7 @@ fn input_from_args(a: &LoadArgs, path: Option<&Path>) -> anyhow::Result<Input> {
         (Some(s), _) => s,
         (None, Some(p)) => kind_from_name(p).with_context(|| {
             format!(
-                "{}: cannot tell the kind of file from its name; say --source csv, tsv, parquet, json or ndjson",
+                "{}: cannot tell the kind of file from its name; say --source csv, tsv, parquet, json, ndjson, xlsx or ipc",
                 p.display()
             )
         })?,
@@ -271,6 +285,7 @@ fn input_from_args(a: &LoadArgs, path: Option<&Path>) -> anyhow::Result<Input> {
                 EncodingArg::Windows1252 => TextEncoding::Windows1252,
                 EncodingArg::Utf16 => TextEncoding::Utf16,
             },
+            sheet: a.sheet.clone(),
         })
     };
     Ok(match source {
@@ -278,6 +293,8 @@ fn input_from_args(a: &LoadArgs, path: Option<&Path>) -> anyhow::Result<Input> {
         SourceKind::Parquet => file(frame::Format::Parquet)?,
         SourceKind::Json => file(frame::Format::Json)?,
         SourceKind::Ndjson => file(frame::Format::Ndjson)?,
+        SourceKind::Xlsx => file(frame::Format::Sheet)?,
+        SourceKind::Ipc => file(frame::Format::Ipc)?,
         SourceKind::Sql => {
             let select = match (&a.table, &a.query) {
                 (Some(t), None) => Select::Table(t.clone()),

@@ -60,16 +60,20 @@ Examples:
   dht init --bits 6 --ids 1,8,14,21,32,38,42,48,51,56     the paper's ring (Stoica et al., Fig. 3)
   dht init --nodes 100000 --force                         large rings are built directly, converged")]
     Init(ring::InitArgs),
-    /// Load records from a CSV, Parquet, JSON or NDJSON file, a table of
-    /// SQLite, PostgreSQL or MySQL/MariaDB, or a JSON object into the ring,
-    /// creating the ring if there is none.
+    /// Load records from a CSV, TSV, Parquet, Arrow IPC, JSON or NDJSON
+    /// file, a spreadsheet (xlsx, xls, ods), a table of SQLite, PostgreSQL
+    /// or MySQL/MariaDB, or a JSON object into the ring, creating the ring
+    /// if there is none.
     #[command(after_help = "\
 Examples:
   dht load --source sql --table items                      the SQLite database shipped in data/
   dht load --source csv --path data/items.csv
   dht load --source parquet --path data/items.parquet --key-col sku --value-col price
   dht load --source json --path data/items.json            a JSON object: each member is a key
-  dht load --source ndjson --path data/items.ndjson --key-col sku   the rest of each row is the value")]
+  dht load --source ndjson --path data/items.ndjson --key-col sku   the rest of each row is the value
+  dht load --path book.xlsx --sheet Prices --key-col name  one sheet of a workbook
+  dht load --path export.csv.gz --delimiter ';' --null-value NA
+  psql -c \"COPY items TO STDOUT CSV HEADER\" | dht load --source csv --path -")]
     Load(load::LoadArgs),
     /// Print every stored key and value with the node responsible for it.
     #[command(after_help = "\

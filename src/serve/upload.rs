@@ -1,4 +1,5 @@
-//! `POST /api/v1/load`: a CSV, JSON, NDJSON or Parquet file in the request
+//! `POST /api/v1/load`: a CSV, JSON, NDJSON, Parquet, Arrow IPC or
+//! spreadsheet file in the request
 //! body, streamed to a temporary file (up to the upload limit), read as
 //! `dht load` reads files, and stored through the ring in one write.
 
@@ -26,8 +27,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// How to read the uploaded file.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct LoadQuery {
-    /// csv, json, ndjson or parquet.
+    /// csv, json, ndjson, parquet, ipc (Arrow IPC / Feather), or a
+    /// spreadsheet: xlsx, xlsm, xlsb, xls, ods.
     pub format: String,
+    /// A spreadsheet's sheet: its name or its position from 0 (default:
+    /// the first).
+    pub sheet: Option<String>,
     /// The key column (default: the first of exactly two columns).
     pub key_col: Option<String>,
     /// The value column (default: the second of two, or the rest of the row).
@@ -89,9 +94,11 @@ pub async fn load(
         "json" => Format::Json,
         "ndjson" => Format::Ndjson,
         "parquet" => Format::Parquet,
+        "ipc" => Format::Ipc,
+        "xlsx" | "xlsm" | "xlsb" | "xls" | "ods" => Format::Sheet,
         other => {
             return Err(ApiError::bad(format!(
-                "unknown format {other:?}: csv, json, ndjson or parquet"
+                "unknown format {other:?}: csv, json, ndjson, parquet, ipc, xlsx, xlsm, xlsb, xls or ods"
             )));
         }
     };
@@ -140,6 +147,7 @@ pub async fn load(
         csv: CsvOptions::default(),
         compression: Compression::None,
         encoding: TextEncoding::Utf8,
+        sheet: q.sheet.clone(),
     };
     let cols = Columns {
         key: q.key_col.clone(),

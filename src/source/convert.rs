@@ -134,6 +134,11 @@ pub fn any_value(av: &AnyValue) -> Result<Value, String> {
             }
             Value::Object(obj)
         }
+        // Categorical and enum text (dictionary-encoded strings in Arrow
+        // files) is stored as its text.
+        other if other.get_str().is_some() => {
+            Value::String(other.get_str().unwrap_or_default().to_owned())
+        }
         other => return Err(format!("values of type {} cannot be stored", other.dtype())),
     })
 }

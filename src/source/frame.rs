@@ -1,5 +1,6 @@
-//! DataFrame files read through polars: CSV, Parquet, JSON (an array of
-//! records) and NDJSON. Columns keep their types in the stored values.
+//! DataFrame files read through polars: CSV, Parquet, Arrow IPC (Feather),
+//! JSON (an array of records) and NDJSON. Columns keep their types in the
+//! stored values. Spreadsheets are named here too but read by `sheet.rs`.
 
 use super::{Batch, Columns, Plan, SourceError, assemble, convert};
 use polars::prelude::*;
@@ -16,16 +17,30 @@ pub enum Format {
     Json,
     /// One JSON object per line.
     Ndjson,
+    /// Apache Arrow IPC, file (Feather v2) or stream format.
+    Ipc,
+    /// A spreadsheet workbook (xlsx, xlsm, xlsb, xls, ods), read through
+    /// calamine rather than polars.
+    Sheet,
 }
 
 impl Format {
-    fn name(self) -> &'static str {
+    /// The format's name in messages.
+    pub fn name(self) -> &'static str {
         match self {
             Format::Csv => "CSV",
             Format::Parquet => "Parquet",
             Format::Json => "JSON",
             Format::Ndjson => "NDJSON",
+            Format::Ipc => "Arrow IPC",
+            Format::Sheet => "spreadsheet",
         }
+    }
+
+    /// True for the formats whose files are bytes, not text: no text
+    /// encoding applies to them.
+    pub fn is_binary(self) -> bool {
+        matches!(self, Format::Parquet | Format::Ipc | Format::Sheet)
     }
 }
 
@@ -197,6 +212,12 @@ fn read_frame_from(
             .finish()
             .map_err(bad),
         Format::Parquet => ParquetReader::new(file).finish().map_err(bad),
+        Format::Ipc => read_ipc(file).map_err(bad),
+        Format::Sheet => Err(SourceError::Format {
+            path: shown.to_owned(),
+            kind: format.name(),
+            reason: "a spreadsheet is not a DataFrame file (read it with sheet::read)".into(),
+        }),
         Format::Json => JsonReader::new(file)
             .with_json_format(JsonFormat::Json)
             .finish()
@@ -205,6 +226,20 @@ fn read_frame_from(
             .with_json_format(JsonFormat::JsonLines)
             .finish()
             .map_err(bad),
+    }
+}
+
+/// An Arrow IPC file (the random-access format, also Feather v2), or else
+/// an Arrow IPC stream (what `pyarrow.ipc.new_stream` writes).
+fn read_ipc(file: std::fs::File) -> PolarsResult<DataFrame> {
+    use std::io::{Seek, SeekFrom};
+    let mut again = file.try_clone()?;
+    match IpcReader::new(file).finish() {
+        Ok(df) => Ok(df),
+        Err(as_file) => {
+            again.seek(SeekFrom::Start(0))?;
+            IpcStreamReader::new(again).finish().map_err(|_| as_file)
+        }
     }
 }
 

@@ -25,6 +25,9 @@ pub enum Input {
         compression: Compression,
         /// The text encoding (CSV, JSON, NDJSON).
         encoding: TextEncoding,
+        /// A spreadsheet's sheet: its name, or its position from 0 (default:
+        /// the first).
+        sheet: Option<String>,
     },
     /// A table or query in an SQLite database (`sqlite://FILE`).
     Sqlite {
@@ -59,14 +62,16 @@ pub async fn read(
             csv,
             compression,
             encoding,
+            sheet,
         } => {
-            // Parquet is binary: no text encoding applies.
-            let encoding = match format {
-                frame::Format::Parquet => TextEncoding::Utf8,
-                _ => *encoding,
+            // No text encoding applies to a binary format.
+            let encoding = if format.is_binary() {
+                TextEncoding::Utf8
+            } else {
+                *encoding
             };
             let file = prepare(path, *compression, encoding)?;
-            read_file(&file.path, *format, csv, cols, skip_bad)
+            read_file(&file.path, *format, csv, sheet.as_deref(), cols, skip_bad)
                 .map(|b| file.rename_batch(b))
                 .map_err(|e| file.rename_error(e))
         }
@@ -82,9 +87,13 @@ fn read_file(
     path: &Path,
     format: frame::Format,
     csv: &CsvOptions,
+    sheet: Option<&str>,
     cols: &Columns,
     skip_bad: bool,
 ) -> Result<Batch, SourceError> {
+    if format == frame::Format::Sheet {
+        return super::sheet::read(path, sheet, csv.header, cols, skip_bad);
+    }
     if format != frame::Format::Json {
         return frame::read_with(path, format, csv, cols, skip_bad);
     }

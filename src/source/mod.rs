@@ -1,5 +1,6 @@
 //! Where records come from: DataFrame files through polars (CSV, Parquet,
-//! JSON, NDJSON), SQL tables through sqlx, and JSON objects (a dict). Each
+//! Arrow IPC, JSON, NDJSON), spreadsheets through calamine, SQL tables
+//! through sqlx, and JSON objects (a dict). Each
 //! yields `(key, value)` records with the row each came from, so an error
 //! can name the file or table, the row and the column.
 //!
@@ -13,6 +14,7 @@ pub mod input;
 pub mod prepare;
 pub mod select;
 pub mod server;
+pub mod sheet;
 pub mod sql;
 
 use serde_json::Value;
@@ -36,7 +38,7 @@ pub struct Record {
 pub struct BadRow {
     /// Where: a file path or `table NAME`.
     pub source: String,
-    /// 1-based data row.
+    /// 1-based data row (in a spreadsheet, the row number it shows).
     pub row: usize,
     /// The column at fault, when one is.
     pub column: Option<String>,

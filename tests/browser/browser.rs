@@ -115,7 +115,7 @@ impl Page {
     /// Signs in with `token` and waits for the ring to be drawn.
     pub async fn sign_in(&self, token: &str) {
         self.sign_in_as(token).await;
-        self.wait_for("#app:not([hidden]) #ring circle.node").await;
+        self.wait_for("#app:not([hidden]) #ring[data-nodes]").await;
     }
 
     /// Types `token` into the sign-in form and sends it.

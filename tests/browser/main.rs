@@ -235,6 +235,29 @@ async fn a_put_on_one_page_or_the_command_line_appears_on_another() {
     reader.screenshot("live-put").await;
     let stored = dht(&ring.state, &["get", "from a browser"]);
     assert_eq!(stored.trim(), "{\"a\":[1,2]}");
+
+    // A file uploaded on the writer's page loads, with its summary.
+    let file = ring.state.with_file_name("browser-upload.csv");
+    std::fs::write(&file, "name,price\nbrowser berry,9.5\nbrowser plum,0.5\n").unwrap();
+    writer
+        .type_into("#upload-file", file.to_str().unwrap())
+        .await;
+    writer.click("#upload-form button").await;
+    writer.wait_for("#write-result.okay").await;
+    let said = writer.text("#write-result").await;
+    assert!(said.contains("2 records, 2 new"), "{said}");
+    reader.wait_for("#keys tr[data-key=\"browser plum\"]").await;
+    assert_eq!(dht(&ring.state, &["get", "browser berry"]).trim(), "9.5");
+    // Deleting from the writer's table removes the key everywhere.
+    writer.type_into("#filter", "browser plum").await;
+    writer.click("#filter-form button").await;
+    writer
+        .click("#keys tr[data-key=\"browser plum\"] button")
+        .await;
+    reader
+        .wait_for("#activity li[data-op=\"delete\"][data-target=\"browser plum\"]")
+        .await;
+    assert_eq!(reader.count("#keys tr[data-key=\"browser plum\"]").await, 0);
     writer.close().await;
     reader.close().await;
 }
@@ -278,6 +301,22 @@ async fn a_failed_node_is_marked_on_every_page() {
     reader.screenshot("failed-node").await;
     let ring_now = dht(&ring.state, &["ring", "--json"]);
     assert!(!ring_now.contains(&format!("\"{victim}\"")));
+    // Maintenance from the admin's page repairs what check found, and a
+    // node joined there appears on the reader's circle.
+    admin.click("#maintain-btn").await;
+    admin.wait_for("#admin-result.okay").await;
+    admin.type_into("#join-name", "newcomer").await;
+    admin.click("#join-form button").await;
+    reader
+        .wait_for("#ring circle.node[data-name=\"newcomer\"]")
+        .await;
+    admin.click("#maintain-btn").await;
+    reader
+        .wait_for("#activity li[data-op=\"maintain\"]:nth-child(1)")
+        .await;
+    reader.click("#check-btn").await;
+    reader.wait_for("#check-result p.okay").await;
+    assert_eq!(reader.count("#marks circle.problem").await, 0);
     admin.close().await;
     reader.close().await;
 }
@@ -346,5 +385,56 @@ async fn the_page_reconnects_when_the_server_restarts() {
         .await;
     page.screenshot("reconnected").await;
     drop(again);
+    page.close().await;
+}
+
+#[tokio::test]
+async fn ten_thousand_nodes_draw_as_one_path_and_answer_the_pointer() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("big.db");
+    dht(&state, &["init", "--nodes", "10000"]);
+    dht(&state, &["put", "apple", "1"]);
+    dht(&state, &["user", "add", "rita", "--role", "reader"]);
+    let served = serve(&state, "127.0.0.1:0");
+    let page = browser.page().await;
+    page.open(&served.url()).await;
+    let token = dht(&state, &["user", "add", "reed", "--role", "reader"]);
+    page.sign_in(token.trim()).await;
+    assert_eq!(page.eval("return $('#ring').dataset.nodes").await, "10000");
+    // Aggregated: one path for all the nodes, no element per node.
+    assert_eq!(page.count("#ring circle.node").await, 0);
+    assert_eq!(page.count("#ring path.node-dots").await, 1);
+    // The pointer finds the node under it by its angle.
+    let found = page
+        .eval(
+            "const n = state.circle.nodes[1234]; const [x, y] = point(n.at, RADIUS); \
+             const box = $('#ring').getBoundingClientRect(); const s = box.width / SIZE; \
+             const at = {clientX: box.left + x * s, clientY: box.top + y * s, bubbles: true}; \
+             $('#ring').dispatchEvent(new MouseEvent('mousemove', at)); \
+             const tip = $('#tip').textContent; \
+             $('#ring').dispatchEvent(new MouseEvent('click', at)); \
+             return [n.name, tip];",
+        )
+        .await;
+    let name = found[0].as_str().unwrap().to_owned();
+    assert!(
+        found[1].as_str().unwrap().starts_with(&format!("{name} ")),
+        "{found}"
+    );
+    page.wait_for(&format!("#node-panel[data-name=\"{name}\"]"))
+        .await;
+    // How long a full redraw takes, for the README (not asserted).
+    let ms = page
+        .eval("const t = performance.now(); for (let i = 0; i < 10; i++) draw(); return (performance.now() - t) / 10")
+        .await;
+    eprintln!("10,000 nodes: one redraw takes {ms} ms");
+    page.type_into("#lookup-key", "apple").await;
+    page.click("#lookup-form button").await;
+    page.wait_for("#lookup[data-done=\"true\"]").await;
+    assert!(page.count("#lookup line.hop").await >= 3);
+    page.screenshot("ten-thousand").await;
     page.close().await;
 }

@@ -10,6 +10,7 @@ mod picture;
 mod reading;
 mod sources;
 mod state_file;
+mod workbooks;
 
 use assert_cmd::Command;
 use serde_json::Value;
