@@ -186,7 +186,7 @@ mod tests {
         assert_eq!(number(3.0), Value::from(3));
         assert_eq!(number(-0.5).to_string(), "-0.5");
         assert_eq!(number(0.1 + 0.2).to_string(), "0.30000000000000004");
-        assert_eq!(number(1e300).to_string(), "1e300");
+        assert_eq!(number(1e300).to_string(), "1e+300");
     }
 
     #[test]

@@ -146,12 +146,26 @@ impl Page {
     /// Waits until an element matches `css`; on timeout saves a
     /// screenshot and fails naming the selector.
     pub async fn wait_for(&self, css: &str) {
+        self.wait_until(css, true).await;
+    }
+
+    /// Waits until no element matches `css`.
+    pub async fn wait_gone(&self, css: &str) {
+        self.wait_until(css, false).await;
+    }
+
+    async fn wait_until(&self, css: &str, present: bool) {
         let began = Instant::now();
-        while self.count(css).await == 0 {
+        while (self.count(css).await > 0) != present {
             if began.elapsed() > PATIENCE {
                 let shot = self.screenshot("timed-out").await;
+                let what = if present {
+                    "nothing matched"
+                } else {
+                    "still there:"
+                };
                 panic!(
-                    "nothing matched {css} within {PATIENCE:?} (screenshot {})",
+                    "{what} {css} after {PATIENCE:?} (screenshot {})",
                     shot.display()
                 );
             }
