@@ -3,6 +3,7 @@
 //! command line writing the same file meanwhile, and the safe defaults.
 
 mod client;
+mod formats;
 mod page;
 mod transport;
 
