@@ -139,16 +139,23 @@ async fn run(seed: u64, bits: u32) {
     }
 }
 
-#[test]
-fn saves_read_back_exactly_through_churn() {
+/// A runtime for one test, and its seeds: `DHT_STATE_SEED` alone when
+/// set, else 1 to `last`.
+fn runtime_and_seeds(last: u64) -> (tokio::runtime::Runtime, Vec<u64>) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let seeds: Vec<u64> = match std::env::var("DHT_STATE_SEED") {
         Ok(s) => vec![s.parse().expect("DHT_STATE_SEED is a number")],
-        Err(_) => (1..=12).collect(),
+        Err(_) => (1..=last).collect(),
     };
+    (rt, seeds)
+}
+
+#[test]
+fn saves_read_back_exactly_through_churn() {
+    let (rt, seeds) = runtime_and_seeds(12);
     for seed in seeds {
         // Full-width rings (4,096 slices of many positions) and 10-bit
         // teaching rings (each position its own slice).
@@ -217,14 +224,7 @@ async fn kept(seed: u64, bits: u32) {
 
 #[test]
 fn one_ring_saved_after_every_command_reads_back_exactly() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let seeds: Vec<u64> = match std::env::var("DHT_STATE_SEED") {
-        Ok(s) => vec![s.parse().expect("DHT_STATE_SEED is a number")],
-        Err(_) => (1..=8).collect(),
-    };
+    let (rt, seeds) = runtime_and_seeds(8);
     for seed in seeds {
         for bits in [160, 10] {
             rt.block_on(kept(seed, bits));

@@ -595,11 +595,13 @@ async function refresh() {
     state.byName = new Map(circle.nodes.map((n) => [n.name, n]));
     $('#summary').className = '';
     $('#summary').textContent = `${circle.nodes.length} nodes · ${circle.keys} keys · m=${circle.bits} · r=${circle.replicas}`;
-    draw();
   }
   if (state.selected && state.byName.has(state.selected)) {
-    await select(state.selected);
-  } else if (state.selected) {
+    await select(state.selected); // redraws the circle with the node's fingers
+  } else if (circle) {
+    draw();
+  }
+  if (state.selected && !state.byName.has(state.selected)) {
     $('#node-facts').replaceChildren();
     $('#node-keys').replaceChildren();
     const gone = state.departed.get(state.selected);

@@ -137,7 +137,7 @@ mod tests {
         assert!(c.key_bins[bin(w.bits().fraction(k))] > 0);
         // Just after a crash, before maintenance: the dead node's keys are
         // counted at the replica holder that now serves them.
-        let victim = w.nodes().map(|n| n.id).find(|_| true).unwrap();
+        let victim = w.nodes().next().unwrap().id;
         w.fail(victim).unwrap();
         let c = Circle::in_memory(&w);
         assert_eq!(c.nodes.len(), 5);

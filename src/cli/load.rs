@@ -464,12 +464,17 @@ pub async fn run(state: &Path, a: LoadArgs, out: &mut impl Write) -> anyhow::Res
     saving.enable_steady_tick(std::time::Duration::from_millis(120));
     st.save(&mut loaded).await?;
     // Keys once lost that this load wrote again are no longer lost.
-    for lost in st.lost().await? {
-        let key = loaded.world.key(&lost.key);
-        if loaded.world.nodes().any(|n| n.store.get(&key).is_some()) {
-            st.forget_lost(&lost.key).await?;
-        }
-    }
+    let written: Vec<String> = st
+        .lost()
+        .await?
+        .into_iter()
+        .map(|l| l.key)
+        .filter(|k| {
+            let key = loaded.world.key(k);
+            loaded.world.nodes().any(|n| n.store.get(&key).is_some())
+        })
+        .collect();
+    st.forget_lost_keys(&written).await?;
     commit(st, "load", "", &format!("{} records", routed.records())).await?;
     saving.finish_and_clear();
     // The process ends right after: freeing millions of entries one by one

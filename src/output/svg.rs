@@ -83,7 +83,7 @@ pub fn ring(circle: &Circle, route: Option<&Route>) -> String {
     ));
     s.push_str(r##"<rect width="100%" height="100%" fill="#fff"/>"##);
     s.push('\n');
-    let (c, _) = point(0.0, 0.0);
+    let c = SIZE / 2.0;
     let _ = writeln!(
         s,
         r#"<circle class="ring" cx="{c}" cy="{c}" r="{RADIUS}"/>"#

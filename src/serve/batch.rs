@@ -100,7 +100,7 @@ impl Shared {
         let mut result: Result<(), ApiError> = async {
             st.save(loaded).await?;
             let keys: Vec<String> = batch.iter().map(|w| w.key.clone()).collect();
-            super::shared::forget_written(&mut st, &keys).await?;
+            st.forget_lost_keys(&keys).await?;
             for (w, o) in batch.iter().zip(&outcomes) {
                 if let Applied::Done(_, op) = o {
                     st.log_change(&w.author, op, &w.key, "").await?;

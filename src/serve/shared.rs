@@ -177,30 +177,34 @@ impl Shared {
         let now = ring.watch.generation().await?;
         if ring.loaded.is_none() || now != ring.generation {
             let mut st = State::open(&self.path, Access::Read).await?;
-            let generation = st.generation().await?;
-            ring.loaded = None;
-            let loaded = st.load(Scope::All).await?;
-            *self.accounts.write().expect("no panics while replacing") =
-                read_accounts(&mut st).await?;
-            ring.loaded = Some(loaded);
-            ring.generation = generation;
-            self.send_changes(&mut st, ring).await?;
+            self.reload_if_behind(ring, &mut st).await?;
+            let changes = new_changes(&mut st, ring.last_seq).await?;
+            self.announce(ring, changes);
         }
         Ok(())
     }
 
-    /// Sends subscribers every change logged after the last one sent.
-    async fn send_changes(&self, st: &mut State, ring: &mut Ring) -> Result<(), StateError> {
-        loop {
-            let batch = st.changes_after(ring.last_seq, 500).await?;
-            let Some(last) = batch.last() else {
-                return Ok(());
-            };
+    /// Reads the ring and the accounts again from `st` unless the ring in
+    /// memory matches the generation `st` sees.
+    async fn reload_if_behind(&self, ring: &mut Ring, st: &mut State) -> Result<(), StateError> {
+        let generation = st.generation().await?;
+        if ring.loaded.is_none() || generation != ring.generation {
+            ring.loaded = None;
+            ring.loaded = Some(st.load(Scope::All).await?);
+            *self.accounts.write().expect("no panics while replacing") = read_accounts(st).await?;
+            ring.generation = generation;
+        }
+        Ok(())
+    }
+
+    /// Sends subscribers `changes` (read from the file, oldest first).
+    fn announce(&self, ring: &mut Ring, changes: Vec<Change>) {
+        if let Some(last) = changes.last() {
             ring.last_seq = last.seq;
-            for c in batch {
-                // Nobody listening is fine.
-                let _ = self.events.send(Arc::new(c));
-            }
+        }
+        for c in changes {
+            // Nobody listening is fine.
+            let _ = self.events.send(Arc::new(c));
         }
     }
 
@@ -243,30 +247,30 @@ impl Shared {
     /// ring in memory up to what the file holds.
     pub(super) async fn begin_write(&self, ring: &mut Ring) -> Result<State, ApiError> {
         let mut st = State::open(&self.path, Access::Write).await?;
-        let generation = st.generation().await?;
-        if ring.loaded.is_none() || generation != ring.generation {
-            ring.loaded = None;
-            ring.loaded = Some(st.load(Scope::All).await?);
-            *self.accounts.write().expect("no panics while replacing") =
-                read_accounts(&mut st).await?;
-            ring.generation = generation;
-        }
+        self.reload_if_behind(ring, &mut st).await?;
         Ok(st)
     }
 
     /// Commits a write begun by [`Shared::begin_write`] and sends the
-    /// changes it logged to the subscribers. A commit that fails drops the
-    /// ring in memory, to be read again.
+    /// changes it logged to the subscribers (read inside the transaction,
+    /// sent once it commits). A commit that fails drops the ring in
+    /// memory, to be read again.
     pub(super) async fn commit_and_announce(
         &self,
         ring: &mut Ring,
-        st: State,
+        mut st: State,
     ) -> Result<(), ApiError> {
+        let changes = match new_changes(&mut st, ring.last_seq).await {
+            Ok(c) => c,
+            Err(e) => {
+                ring.loaded = None;
+                return Err(e.into());
+            }
+        };
         match st.commit().await {
             Ok(()) => {
                 ring.generation += 1;
-                let mut reader = State::open(&self.path, Access::Read).await?;
-                self.send_changes(&mut reader, ring).await?;
+                self.announce(ring, changes);
                 Ok(())
             }
             Err(e) => {
@@ -285,7 +289,7 @@ impl Shared {
         ctx: &WriteCtx,
     ) -> Result<(), ApiError> {
         st.save(loaded).await?;
-        forget_written(st, &ctx.forget_lost).await?;
+        st.forget_lost_keys(&ctx.forget_lost).await?;
         if let Some((node, keys)) = &ctx.lost {
             st.record_lost(node, keys).await?;
         }
@@ -339,22 +343,18 @@ pub struct WriteCtx {
     pub lost: Option<(String, Vec<Arc<str>>)>,
 }
 
-/// Keys written again are no longer lost.
-pub(super) async fn forget_written(st: &mut State, keys: &[String]) -> Result<(), StateError> {
-    if keys.is_empty() {
-        return Ok(());
-    }
-    let lost = st.lost().await?;
-    if lost.is_empty() {
-        return Ok(());
-    }
-    let written: std::collections::HashSet<&str> = keys.iter().map(String::as_str).collect();
-    for l in lost {
-        if written.contains(l.key.as_str()) {
-            st.forget_lost(&l.key).await?;
+/// Every change logged after `after`, oldest first.
+async fn new_changes(st: &mut State, after: i64) -> Result<Vec<Change>, StateError> {
+    let mut all = Vec::new();
+    loop {
+        let batch = st
+            .changes_after(all.last().map_or(after, |c: &Change| c.seq), 500)
+            .await?;
+        if batch.is_empty() {
+            return Ok(all);
         }
+        all.extend(batch);
     }
-    Ok(())
 }
 
 async fn read_accounts(st: &mut State) -> Result<Accounts, StateError> {

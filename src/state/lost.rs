@@ -53,9 +53,19 @@ impl State {
 
     /// Forgets `key` as lost (it was written again, or deleted).
     pub async fn forget_lost(&mut self, key: &str) -> Result<(), StateError> {
+        self.forget_lost_keys(&[key]).await
+    }
+
+    /// Forgets every key of `keys` as lost (written again, or deleted):
+    /// one read and at most one write of the list, however many keys.
+    pub async fn forget_lost_keys(&mut self, keys: &[impl AsRef<str>]) -> Result<(), StateError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
         let mut list = self.lost().await?;
         let before = list.len();
-        list.retain(|l| l.key != key);
+        let gone: std::collections::HashSet<&str> = keys.iter().map(AsRef::as_ref).collect();
+        list.retain(|l| !gone.contains(l.key.as_str()));
         if list.len() == before {
             return Ok(());
         }
