@@ -8,6 +8,7 @@ pub mod build;
 pub mod circle;
 pub mod fail;
 pub mod load;
+pub mod members;
 pub mod pages;
 pub mod view;
 

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Args;
 use dht::app::build::{self, Built};
 use dht::app::circle::Circle;
-use dht::app::{fail, show_node, view};
+use dht::app::{fail, members, view};
 use dht::chord::{Bits, Params};
 use dht::state::{Access, Reading, Scope, State, StateError};
 use std::io::Write;
@@ -89,30 +89,14 @@ pub async fn join(path: &Path, a: JoinArgs, out: &mut impl Write) -> anyhow::Res
     let via = a.via.as_deref().map(|v| node_named(w, v)).transpose()?;
     let names: Vec<String> = match a.name {
         Some(n) => vec![n],
-        None => {
-            let mut names = Vec::new();
-            let mut i = 0;
-            while names.len() < a.count as usize {
-                let name = format!("node-{i}");
-                if w.find(&name).is_err() {
-                    names.push(name);
-                }
-                i += 1;
-            }
-            names
-        }
+        None => members::free_names(w, a.count as usize),
     };
     let mut joined = Vec::new();
-    let names_joined = names.clone();
-    for name in names {
-        let (id, lookup) = w.join(&name, None, via)?;
-        let succ = lookup
-            .map(|l| show_node(w, l.successor))
-            .unwrap_or_else(|| "itself".into());
-        joined.push(format!("joined {}; successor {succ}", show_node(w, id)));
+    for name in &names {
+        joined.push(members::join(w, name, via)?);
     }
     st.save(&mut loaded).await?;
-    commit(st, "join", &names_joined.join(" "), "").await?;
+    commit(st, "join", &names.join(" "), "").await?;
     for line in joined {
         writeln!(out, "{line}")?;
     }
@@ -130,16 +114,11 @@ pub async fn leave(path: &Path, a: NodeArgs, out: &mut impl Write) -> anyhow::Re
     let (mut st, mut loaded) = open(path, Access::Write, Scope::All).await?;
     let w = &mut loaded.world;
     let id = node_named(w, &a.node)?;
-    let keys = w.node(id).map(|n| n.store.len()).unwrap_or(0);
-    let shown = show_node(w, id);
-    w.leave(id)
-        .with_context(|| format!("{shown} cannot leave"))?;
+    let left = members::leave(w, id)
+        .map_err(|(shown, e)| anyhow::Error::new(e).context(format!("{shown} cannot leave")))?;
     st.save(&mut loaded).await?;
     commit(st, "leave", &a.node, "").await?;
-    writeln!(
-        out,
-        "{shown} left; its {keys} stored entries were handed over"
-    )?;
+    writeln!(out, "{left}")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -167,22 +146,7 @@ pub async fn fail(path: &Path, a: FailArgs, out: &mut impl Write) -> anyhow::Res
         &format!("{} keys lost", crashed.lost.len()),
     )
     .await?;
-    write!(
-        out,
-        "{} crashed, taking {} stored entries with it; ",
-        crashed.node, crashed.entries
-    )?;
-    if crashed.lost.is_empty() {
-        writeln!(out, "replicas remain elsewhere")?;
-    } else {
-        let keys: Vec<String> = crashed.lost.iter().map(|k| format!("{k:?}")).collect();
-        writeln!(
-            out,
-            "{} keys had no other copy and are lost: {}",
-            keys.len(),
-            keys.join(", ")
-        )?;
-    }
+    writeln!(out, "{}", members::crashed(&crashed, true))?;
     Ok(ExitCode::SUCCESS)
 }
 

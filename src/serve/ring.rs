@@ -8,9 +8,9 @@ use super::keys::PageQuery;
 use super::shared::Logged;
 use crate::app::build::CONVERGE_LIMIT;
 use crate::app::circle::Circle;
-use crate::app::fail;
 use crate::app::pages::{self, Page};
 use crate::app::view::{self, NodeRow};
+use crate::app::{fail, members};
 use crate::chord::Id;
 use crate::state::Role;
 use axum::Json;
@@ -177,16 +177,9 @@ pub async fn join(
             let via = req.via.as_deref().map(|v| w.find(v)).transpose()?;
             let name = match &req.name {
                 Some(n) => n.clone(),
-                None => (0..)
-                    .map(|i| format!("node-{i}"))
-                    .find(|n| w.find(n).is_err())
-                    .expect("a free name"),
+                None => members::free_names(w, 1).remove(0),
             };
-            let (id, lookup) = w.join(&name, None, via)?;
-            let succ = lookup
-                .map(|l| crate::app::show_node(w, l.successor))
-                .unwrap_or_else(|| "itself".into());
-            let message = format!("joined {}; successor {succ}", crate::app::show_node(w, id));
+            let message = members::join(w, &name, via)?;
             Ok((Done { message }, Logged::new("join", &name, "")))
         })
         .await?;
@@ -213,10 +206,7 @@ pub async fn leave(
                     "{name} is the last node: it cannot leave"
                 )));
             }
-            let keys = w.node(id).map(|n| n.store.len()).unwrap_or(0);
-            let shown = crate::app::show_node(w, id);
-            w.leave(id)?;
-            let message = format!("{shown} left; its {keys} stored entries were handed over");
+            let message = members::leave(w, id).map_err(|(_, e)| e)?;
             Ok((Done { message }, Logged::new("leave", &name, "")))
         })
         .await?;
@@ -262,18 +252,7 @@ pub async fn crash(
         .write(caller.author(), |w, ctx| {
             let id = w.find(&name)?;
             let crashed = fail::crash(w, id, force)?;
-            let mut message = format!(
-                "{} crashed, taking {} stored entries with it; ",
-                crashed.node, crashed.entries
-            );
-            if crashed.lost.is_empty() {
-                message.push_str("replicas remain elsewhere");
-            } else {
-                message.push_str(&format!(
-                    "{} keys had no other copy and are lost",
-                    crashed.lost.len()
-                ));
-            }
+            let message = members::crashed(&crashed, false);
             let detail = format!("{} keys lost", crashed.lost.len());
             ctx.lost = Some((crashed.node.clone(), crashed.lost));
             Ok((Done { message }, Logged::new("fail", &name, detail)))

@@ -1,0 +1,55 @@
+//! Membership changes as people see them: new nodes' default names, and
+//! the sentences join, leave and fail answer with, the same from the
+//! command line and the server.
+
+use super::show_node;
+use crate::chord::NodeId;
+use crate::sim::{World, WorldError};
+
+/// The first `count` names `node-<i>` no live node has, lowest first.
+pub fn free_names(world: &World, count: usize) -> Vec<String> {
+    (0..)
+        .map(|i| format!("node-{i}"))
+        .filter(|n| world.find(n).is_err())
+        .take(count)
+        .collect()
+}
+
+/// Joins `name` through `via` (or a node the seed picks) and says so.
+pub fn join(world: &mut World, name: &str, via: Option<NodeId>) -> Result<String, WorldError> {
+    let (id, lookup) = world.join(name, None, via)?;
+    let succ = lookup
+        .map(|l| show_node(world, l.successor))
+        .unwrap_or_else(|| "itself".into());
+    Ok(format!("joined {}; successor {succ}", show_node(world, id)))
+}
+
+/// `id` leaves gracefully, handing its entries over, and says so.
+pub fn leave(world: &mut World, id: NodeId) -> Result<String, (String, WorldError)> {
+    let entries = world.node(id).map(|n| n.store.len()).unwrap_or(0);
+    let shown = show_node(world, id);
+    match world.leave(id) {
+        Ok(()) => Ok(format!(
+            "{shown} left; its {entries} stored entries were handed over"
+        )),
+        Err(e) => Err((shown, e)),
+    }
+}
+
+/// What a crash did, in words; `list_lost` names every lost key.
+pub fn crashed(c: &super::fail::Crashed, list_lost: bool) -> String {
+    let head = format!(
+        "{} crashed, taking {} stored entries with it; ",
+        c.node, c.entries
+    );
+    if c.lost.is_empty() {
+        return head + "replicas remain elsewhere";
+    }
+    let mut s = format!("{head}{} keys had no other copy and are lost", c.lost.len());
+    if list_lost {
+        let keys: Vec<String> = c.lost.iter().map(|k| format!("{k:?}")).collect();
+        s.push_str(": ");
+        s.push_str(&keys.join(", "));
+    }
+    s
+}
