@@ -53,3 +53,41 @@ pub fn crashed(c: &super::fail::Crashed, list_lost: bool) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chord::Params;
+
+    #[test]
+    fn the_sentences_name_what_happened() {
+        let mut w = World::bulk(
+            Params::new(16, 1),
+            1,
+            ["node-0", "node-2"].map(|n| (n.to_owned(), None)),
+        )
+        .unwrap();
+        assert_eq!(free_names(&w, 2), ["node-1", "node-3"]);
+        let said = join(&mut w, "node-1", None).unwrap();
+        assert!(
+            said.starts_with("joined node-1 (") && said.contains("; successor "),
+            "{said}"
+        );
+        w.converge(50).unwrap();
+        w.put("k", serde_json::json!(1), None).unwrap();
+        let holder = w.nodes().find(|n| n.store.len() == 1).unwrap().id;
+        let c = crate::app::fail::crash(&mut w, holder, true).unwrap();
+        let said = crashed(&c, true);
+        assert!(
+            said.ends_with("1 keys had no other copy and are lost: \"k\""),
+            "{said}"
+        );
+        assert!(!crashed(&c, false).contains("\"k\""));
+        let id = w.find("node-0").unwrap();
+        let said = leave(&mut w, id).unwrap();
+        assert!(
+            said.contains(") left; its ") && said.ends_with("stored entries were handed over"),
+            "{said}"
+        );
+    }
+}
