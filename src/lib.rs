@@ -15,6 +15,7 @@
 pub mod alloc;
 pub mod app;
 pub mod chord;
+pub mod experiments;
 pub mod serve;
 pub mod sim;
 pub mod source;

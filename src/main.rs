@@ -36,8 +36,11 @@ fn main() -> ExitCode {
         }
     }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        // The SQL Server driver logs each server error it returns (dht says
+        // it once, in its own words) and warns about `--encrypt off`, which
+        // the user chose: its events stay out unless RUST_LOG asks.
         tracing_subscriber::EnvFilter::new(match args.verbose {
-            0 => "warn",
+            0 => "warn,tiberius=off",
             1 => "dht=info",
             2 => "dht=debug",
             _ => "dht=trace",

@@ -31,6 +31,10 @@ pub enum DbKind {
     Postgres,
     /// MySQL or MariaDB.
     Mysql,
+    /// Microsoft SQL Server or Azure SQL (default port 1433, user sa,
+    /// database master, tables in schema dbo).
+    #[value(alias = "sqlserver")]
+    Mssql,
     /// SQLite (a file: --database PATH).
     Sqlite,
 }
@@ -168,28 +172,40 @@ pub struct LoadArgs {
     /// A read-only SELECT to run instead of reading a whole table (sql).
     #[arg(long)]
     pub query: Option<String>,
-    /// Database URL (sql): sqlite://FILE, postgres://USER@HOST:PORT/DB or
-    /// mysql://USER@HOST:PORT/DB. Default: the SQLite database data/items.db.
-    /// Put no password here if others can see your command line: use
-    /// DHT_DB_PASSWORD.
+    /// Database URL (sql): sqlite://FILE, postgres://USER@HOST:PORT/DB,
+    /// mysql://USER@HOST:PORT/DB or mssql://USER@HOST:PORT/DB. Default: the
+    /// SQLite database data/items.db. Put no password here if others can see
+    /// your command line: use DHT_DB_PASSWORD.
     #[arg(long, env = "DHT_DB_URL", conflicts_with_all = ["db_kind", "host", "port", "user", "database"])]
     pub url: Option<String>,
     /// Server kind, with the connection given as separate flags (the
-    /// password comes from DHT_DB_PASSWORD, or PGPASSWORD / MYSQL_PWD).
+    /// password comes from DHT_DB_PASSWORD, or PGPASSWORD / MYSQL_PWD /
+    /// SQLCMDPASSWORD).
     #[arg(long, value_enum)]
     pub db_kind: Option<DbKind>,
     /// Server host (default localhost).
     #[arg(long, requires = "db_kind")]
     pub host: Option<String>,
-    /// Server port (default 5432 for PostgreSQL, 3306 for MySQL).
+    /// Server port (default 5432 for PostgreSQL, 3306 for MySQL, 1433 for
+    /// SQL Server).
     #[arg(long, requires = "db_kind")]
     pub port: Option<u16>,
-    /// User name (default postgres / root).
+    /// User name (default postgres / root / sa).
     #[arg(long, requires = "db_kind")]
     pub user: Option<String>,
     /// Database name (for SQLite: the file).
     #[arg(long, requires = "db_kind")]
     pub database: Option<String>,
+    /// How much of a SQL Server connection is encrypted: on (all of it; the
+    /// default), login (the login, and the rest if the server requires it)
+    /// or off (nothing: for servers without TLS; the password is sent in the
+    /// clear). In a URL: ?encrypt=...
+    #[arg(long, value_name = "on|login|off")]
+    pub encrypt: Option<String>,
+    /// Accept a SQL Server's certificate without checking it (a fresh
+    /// server's self-signed one). In a URL: ?trust_cert=true
+    #[arg(long)]
+    pub trust_cert: bool,
     /// Column holding the key (default: the first of exactly two columns).
     #[arg(long, value_name = "COLUMN")]
     pub key_col: Option<String>,
@@ -307,9 +323,10 @@ fn input_from_args(a: &LoadArgs, path: Option<&Path>) -> anyhow::Result<Input> {
             let server_kind = match a.db_kind {
                 Some(DbKind::Postgres) => Some(server::Kind::Postgres),
                 Some(DbKind::Mysql) => Some(server::Kind::Mysql),
+                Some(DbKind::Mssql) => Some(server::Kind::Mssql),
                 Some(DbKind::Sqlite) | None => None,
             };
-            match (&a.url, server_kind) {
+            let input = match (&a.url, server_kind) {
                 (Some(url), _) if url.starts_with("sqlite:") => Input::Sqlite {
                     url: url.clone(),
                     select,
@@ -336,13 +353,32 @@ fn input_from_args(a: &LoadArgs, path: Option<&Path>) -> anyhow::Result<Input> {
                     },
                     select,
                 },
-            }
+            };
+            with_tls(input, a)?
         }
     })
 }
 
-/// Reads every record, with a spinner counting rows from sources that
-/// stream.
+/// Applies --encrypt and --trust-cert, which only a SQL Server connection
+/// has; given for any other source they are refused, not ignored.
+fn with_tls(mut input: Input, a: &LoadArgs) -> anyhow::Result<Input> {
+    if a.encrypt.is_none() && !a.trust_cert {
+        return Ok(input);
+    }
+    match &mut input {
+        Input::Server { target, .. } if target.kind == server::Kind::Mssql => {
+            if let Some(e) = &a.encrypt {
+                target.tls.encrypt = e
+                    .parse()
+                    .map_err(|e: String| anyhow::anyhow!("--encrypt: {e}"))?;
+            }
+            target.tls.trust_cert |= a.trust_cert;
+            Ok(input)
+        }
+        _ => anyhow::bail!("--encrypt and --trust-cert apply to SQL Server (mssql://) only"),
+    }
+}
+
 /// The files `--path` names, globs expanded (in name order), in the order
 /// given.
 fn expand_paths(given: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {

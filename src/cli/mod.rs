@@ -5,6 +5,7 @@ mod data;
 mod load;
 mod ring;
 mod share;
+mod sim;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use dht::state::{Access, Reading, Scope, State};
@@ -61,9 +62,9 @@ Examples:
   dht init --nodes 100000 --force                         large rings are built directly, converged")]
     Init(ring::InitArgs),
     /// Load records from a CSV, TSV, Parquet, Arrow IPC, JSON or NDJSON
-    /// file, a spreadsheet (xlsx, xls, ods), a table of SQLite, PostgreSQL
-    /// or MySQL/MariaDB, or a JSON object into the ring, creating the ring
-    /// if there is none.
+    /// file, a spreadsheet (xlsx, xls, ods), a table of SQLite, PostgreSQL,
+    /// MySQL/MariaDB or SQL Server, or a JSON object into the ring, creating
+    /// the ring if there is none.
     #[command(after_help = "\
 Examples:
   dht load --source sql --table items                      the SQLite database shipped in data/
@@ -73,6 +74,7 @@ Examples:
   dht load --source ndjson --path data/items.ndjson --key-col sku   the rest of each row is the value
   dht load --path book.xlsx --sheet Prices --key-col name  one sheet of a workbook
   dht load --path export.csv.gz --delimiter ';' --null-value NA
+  dht load --source sql --url mssql://sa@db:1433/Northwind --table 'Order Details' --key-col OrderID
   psql -c \"COPY items TO STDOUT CSV HEADER\" | dht load --source csv --path -")]
     Load(load::LoadArgs),
     /// Print every stored key and value with the node responsible for it.
@@ -147,6 +149,11 @@ Examples:
   curl -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:8080/api/v1/keys/apple
   dht serve --bind 0.0.0.0:8080 --insecure-http    on a trusted network")]
     Serve(share::ServeArgs),
+    /// Run the Chord papers' experiments on the real protocol code and
+    /// print each figure beside the published numbers (no state file is
+    /// read or written).
+    #[command(subcommand)]
+    Sim(sim::Experiment),
     /// Manage the accounts of a served ring.
     #[command(subcommand)]
     User(share::UserCommand),
@@ -209,6 +216,7 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
         Command::Ring(a) => ring::show(state, reading, a, out).await,
         Command::Check(a) => ring::check(state, a, out).await,
         Command::Serve(a) => share::serve(state, a, out).await,
+        Command::Sim(e) => sim::run(e, out),
         Command::User(c) => share::user(state, c, out).await,
         Command::Log(a) => share::log(state, a, out).await,
         Command::Completions(a) => {

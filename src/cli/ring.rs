@@ -311,7 +311,7 @@ fn draw(
 
 /// Writes `bytes` to `file` through a temporary file beside it, so that a
 /// failure leaves no half-written picture.
-fn write_whole(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(super) fn write_whole(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut tmp = file.as_os_str().to_owned();
     tmp.push(format!(".tmp-{}", std::process::id()));
     let tmp = PathBuf::from(tmp);

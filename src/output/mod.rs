@@ -4,6 +4,8 @@
 //! directly and the formats stay out of the logic.
 
 mod entries;
+pub mod figure;
+pub mod plot;
 mod reports;
 pub mod svg;
 mod table;

@@ -12,35 +12,133 @@ pub enum Select {
     Query(String),
 }
 
-/// Checks `name` or `schema.name` and quotes each part for SQL (double
-/// quotes, as SQLite and PostgreSQL want).
-pub fn quote_table(name: &str) -> Result<String, String> {
-    quote_table_with(name, '"')
+/// How a server quotes identifiers. Inside the quotes the closing quote
+/// character is doubled, so any name, however odd, stays one name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quote {
+    /// `"name"`: SQLite and PostgreSQL (standard SQL).
+    Double,
+    /// `` `name` ``: MySQL and MariaDB.
+    Backtick,
+    /// `[name]`: SQL Server.
+    Bracket,
 }
 
-/// As [`quote_table`], with the server's identifier quote (MySQL: backtick).
-/// The identifier check leaves no character that could close the quote.
-pub fn quote_table_with(name: &str, q: char) -> Result<String, String> {
-    let parts: Vec<&str> = name.split('.').collect();
-    if parts.is_empty() || parts.len() > 2 {
-        return Err(format!("table {name:?} must be NAME or SCHEMA.NAME"));
+impl Quote {
+    /// `raw` as one quoted identifier.
+    pub fn ident(self, raw: &str) -> String {
+        match self {
+            Quote::Double => format!("\"{}\"", raw.replace('"', "\"\"")),
+            Quote::Backtick => format!("`{}`", raw.replace('`', "``")),
+            Quote::Bracket => format!("[{}]", raw.replace(']', "]]")),
+        }
     }
-    let mut out = Vec::new();
-    for p in parts {
-        let ok = !p.is_empty()
-            && p.chars()
-                .next()
-                .is_some_and(|c| c.is_alphabetic() || c == '_')
-            && p.chars()
-                .all(|c| c.is_alphanumeric() || c == '_' || c == '$');
-        if !ok {
+}
+
+/// A table name as the user gave it to `--table`: `NAME` or `SCHEMA.NAME`,
+/// each part either bare (any characters but a dot, spaces and Unicode
+/// included) or quoted in any server's style (`"..."`, `` `...` ``,
+/// `[...]`, the closing quote doubled inside), so a dot inside quotes is
+/// part of the name. The parts are kept unquoted; [`TableName::quoted`]
+/// quotes them the server's way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableName {
+    /// The schema (PostgreSQL schema, MySQL database, SQL Server schema),
+    /// if given.
+    pub schema: Option<String>,
+    /// The table itself.
+    pub name: String,
+}
+
+impl TableName {
+    /// Splits and unquotes `text`; refuses an empty part, more than two
+    /// parts, an unclosed quote and the NUL character (which no server
+    /// allows in a name).
+    pub fn parse(text: &str) -> Result<TableName, String> {
+        if text.contains('\0') {
             return Err(format!(
-                "table name {name:?} is not a plain identifier (letters, digits, _ and $, not starting with a digit)"
+                "table name {text:?} holds a NUL character, which no server allows"
             ));
         }
-        out.push(format!("{q}{p}{q}"));
+        let mut parts = Vec::new();
+        let mut chars = text.chars().peekable();
+        loop {
+            let close = match chars.peek() {
+                Some('"') => Some('"'),
+                Some('`') => Some('`'),
+                Some('[') => Some(']'),
+                _ => None,
+            };
+            let mut part = String::new();
+            match close {
+                Some(close) => {
+                    chars.next();
+                    loop {
+                        match chars.next() {
+                            Some(c) if c == close => {
+                                if chars.peek() == Some(&close) {
+                                    chars.next();
+                                    part.push(c);
+                                } else {
+                                    break;
+                                }
+                            }
+                            Some(c) => part.push(c),
+                            None => {
+                                return Err(format!(
+                                    "table name {text:?} opens a quote it does not close (write a quote inside a quoted name twice)"
+                                ));
+                            }
+                        }
+                    }
+                    if !matches!(chars.peek(), None | Some('.')) {
+                        return Err(format!(
+                            "table name {text:?}: a quoted part must be followed by '.' or the end"
+                        ));
+                    }
+                }
+                None => {
+                    while let Some(&c) = chars.peek() {
+                        if c == '.' {
+                            break;
+                        }
+                        part.push(c);
+                        chars.next();
+                    }
+                }
+            }
+            if part.is_empty() {
+                return Err(format!("table name {text:?} has an empty part"));
+            }
+            parts.push(part);
+            match chars.next() {
+                Some('.') => continue,
+                _ => break,
+            }
+        }
+        match <[String; 2]>::try_from(parts) {
+            Ok([schema, name]) => Ok(TableName {
+                schema: Some(schema),
+                name,
+            }),
+            Err(mut parts) if parts.len() == 1 => Ok(TableName {
+                schema: None,
+                name: parts.remove(0),
+            }),
+            Err(_) => Err(format!(
+                "table name {text:?} has more than two parts: write NAME or SCHEMA.NAME, and quote a name that holds a dot (\"a.b\")"
+            )),
+        }
     }
-    Ok(out.join("."))
+
+    /// The name for a statement, each part quoted by `q`; `default_schema`
+    /// fills in a schema the user left out (SQL Server's `dbo`).
+    pub fn quoted(&self, q: Quote, default_schema: Option<&str>) -> String {
+        match self.schema.as_deref().or(default_schema) {
+            Some(s) => format!("{}.{}", q.ident(s), q.ident(&self.name)),
+            None => q.ident(&self.name),
+        }
+    }
 }
 
 /// Refuses anything but one SELECT or WITH statement. The statement is
@@ -183,11 +281,15 @@ fn significant(q: &str, backslash_escapes: bool) -> Vec<Token> {
 }
 
 impl Select {
-    /// The statement, with identifiers quoted by `q` (`"` for SQLite and
-    /// PostgreSQL, `` ` `` for MySQL).
-    pub fn to_sql(&self, q: char) -> Result<String, String> {
+    /// The statement, with a table's name quoted by `q` (schema defaulting
+    /// to `default_schema`), or the user's query once it passes
+    /// [`check_query`].
+    pub fn to_sql(&self, q: Quote, default_schema: Option<&str>) -> Result<String, String> {
         match self {
-            Select::Table(t) => Ok(format!("SELECT * FROM {}", quote_table_with(t, q)?)),
+            Select::Table(t) => Ok(format!(
+                "SELECT * FROM {}",
+                TableName::parse(t)?.quoted(q, default_schema)
+            )),
             Select::Query(q) => {
                 check_query(q)?;
                 Ok(q.trim().trim_end_matches(';').to_owned())
@@ -209,19 +311,53 @@ mod tests {
     use super::*;
 
     #[test]
-    fn table_names_cannot_inject() {
-        assert_eq!(quote_table("items").unwrap(), "\"items\"");
-        assert_eq!(quote_table("public.items").unwrap(), "\"public\".\"items\"");
-        for bad in [
-            "items; DROP TABLE x",
-            "a\"b",
-            "1abc",
-            "",
-            "a.b.c",
-            "it ems",
-            "x--",
+    fn any_table_name_is_one_quoted_name() {
+        let q = |t: &str, quote| TableName::parse(t).map(|n| n.quoted(quote, None));
+        assert_eq!(q("items", Quote::Double).unwrap(), "\"items\"");
+        assert_eq!(
+            q("public.items", Quote::Double).unwrap(),
+            "\"public\".\"items\""
+        );
+        // Whatever the name holds stays inside one quoted identifier.
+        assert_eq!(
+            q("x; DROP TABLE y", Quote::Double).unwrap(),
+            "\"x; DROP TABLE y\""
+        );
+        assert_eq!(q("a\"b", Quote::Double).unwrap(), "\"a\"\"b\"");
+        assert_eq!(q("a`b", Quote::Backtick).unwrap(), "`a``b`");
+        assert_eq!(q("a]b", Quote::Bracket).unwrap(), "[a]]b]");
+        assert_eq!(
+            TableName::parse("Order Details")
+                .unwrap()
+                .quoted(Quote::Bracket, Some("dbo")),
+            "[dbo].[Order Details]"
+        );
+        assert_eq!(q("Ümlaut Tä", Quote::Backtick).unwrap(), "`Ümlaut Tä`");
+        // A dot inside the user's quotes (any server's style) is part of a name.
+        for given in [
+            "\"a.b\".\"c d\"",
+            "`a.b`.`c d`",
+            "[a.b].[c d]",
+            "\"a.b\".c d",
         ] {
-            assert!(quote_table(bad).is_err(), "{bad}");
+            assert_eq!(
+                TableName::parse(given).unwrap(),
+                TableName {
+                    schema: Some("a.b".into()),
+                    name: "c d".into()
+                },
+                "{given}"
+            );
+        }
+        assert_eq!(
+            TableName::parse("\"Odd \"\"Items\"\"\"").unwrap().name,
+            "Odd \"Items\""
+        );
+        assert_eq!(TableName::parse("[x]]y]").unwrap().name, "x]y");
+        for bad in [
+            "", "a..b", "a.b.c", ".a", "a.", "\"open", "\"a\"b", "a\0b", "[x",
+        ] {
+            assert!(TableName::parse(bad).is_err(), "{bad:?}");
         }
     }
 

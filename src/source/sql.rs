@@ -5,7 +5,7 @@
 //! The SQLite connection is opened read-only besides the checks on the
 //! statement.
 
-use super::select::Select;
+use super::select::{Quote, Select};
 use super::{Batch, Columns, Plan, SourceError, assemble, convert};
 use futures_util::TryStreamExt;
 use serde_json::Value;
@@ -39,7 +39,9 @@ pub async fn read_sqlite(
     cols: &Columns,
     skip_bad: bool,
 ) -> Result<Batch, SourceError> {
-    let sql = select.to_sql('"').map_err(SourceError::Sql)?;
+    let sql = select
+        .to_sql(Quote::Double, None)
+        .map_err(SourceError::Sql)?;
     let opts = SqliteConnectOptions::from_str(url)
         .map_err(|e| SourceError::Sql(format!("{url}: {e}")))?
         .read_only(true)

@@ -4,6 +4,7 @@
 
 mod census;
 mod commands;
+mod experiments;
 mod keys;
 mod membership;
 mod picture;

@@ -1,4 +1,5 @@
-//! SQL servers: PostgreSQL and MySQL/MariaDB through sqlx.
+//! SQL servers: PostgreSQL and MySQL/MariaDB through sqlx (here), SQL
+//! Server through tiberius ([`mssql`]).
 //!
 //! Rows are fetched with the text protocol (`raw_sql`), so the server renders
 //! every value as text and NUMERIC/DECIMAL columns keep every digit; each
@@ -8,186 +9,19 @@
 //! The password never appears in an error or a log line: connection details
 //! are described by kind, host, port, user and database only.
 
-use super::select::Select;
+mod mssql;
+mod target;
+
+pub use target::{Encrypt, Kind, Target, Tls, redact};
+
+use super::select::{Select, TableName};
 use super::{BadRow, Batch, Columns, Plan, SourceError, assemble, convert};
 use futures_util::TryStreamExt;
 use serde_json::Value;
 use sqlx::mysql::{MySqlConnectOptions, MySqlRow};
 use sqlx::postgres::{PgConnectOptions, PgRow};
 use sqlx::{Column, ConnectOptions, Connection, Row, TypeInfo, ValueRef};
-use std::str::FromStr;
 use std::time::Duration;
-
-/// Which server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// PostgreSQL.
-    Postgres,
-    /// MySQL or MariaDB.
-    Mysql,
-}
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Postgres => "PostgreSQL",
-            Kind::Mysql => "MySQL",
-        }
-    }
-
-    /// The character that quotes identifiers on this server.
-    pub fn identifier_quote(self) -> char {
-        match self {
-            Kind::Postgres => '"',
-            Kind::Mysql => '`',
-        }
-    }
-}
-
-/// Where to connect. Built from a URL or from separate details; the password
-/// is held separately so nothing that prints a target can print it.
-#[derive(Clone)]
-pub struct Target {
-    /// The server kind.
-    pub kind: Kind,
-    /// Host name or address.
-    pub host: String,
-    /// TCP port.
-    pub port: u16,
-    /// User name.
-    pub user: String,
-    /// Database name.
-    pub database: String,
-    password: Option<String>,
-}
-
-impl std::fmt::Debug for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.describe())
-    }
-}
-
-impl Target {
-    /// A target from a `postgres://` or `mysql://` URL. The password may come
-    /// from the URL; `password` (from `DHT_DB_PASSWORD`) overrides it.
-    pub fn from_url(url: &str, password: Option<String>) -> Result<Target, SourceError> {
-        let kind = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Kind::Postgres
-        } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
-            Kind::Mysql
-        } else {
-            return Err(SourceError::Sql(format!(
-                "{}: not a postgres:// or mysql:// URL",
-                redact(url)
-            )));
-        };
-        let url = url.replacen("mariadb://", "mysql://", 1);
-        let bad = |e: sqlx::Error| SourceError::Sql(format!("{}: {e}", redact(&url)));
-        // The two option types share these getters but no trait.
-        macro_rules! parts {
-            ($ty:ty) => {{
-                let o = <$ty>::from_str(&url).map_err(bad)?;
-                let db = o.get_database().unwrap_or("").to_owned();
-                (
-                    o.get_host().to_owned(),
-                    o.get_port(),
-                    o.get_username().to_owned(),
-                    db,
-                )
-            }};
-        }
-        let ((host, port, user, database), env_password) = match kind {
-            Kind::Postgres => (parts!(PgConnectOptions), "PGPASSWORD"),
-            Kind::Mysql => (parts!(MySqlConnectOptions), "MYSQL_PWD"),
-        };
-        Ok(Target {
-            kind,
-            host,
-            port,
-            user,
-            database,
-            password: password
-                .or_else(|| password_in_url(&url))
-                .or_else(|| std::env::var(env_password).ok()),
-        })
-    }
-
-    /// A target from separate details (server, port, user,
-    /// database). Missing ones take the server's defaults.
-    pub fn from_parts(
-        kind: Kind,
-        host: Option<String>,
-        port: Option<u16>,
-        user: Option<String>,
-        database: Option<String>,
-        password: Option<String>,
-    ) -> Target {
-        let (default_port, default_user, env_pw) = match kind {
-            Kind::Postgres => (5432, "postgres", "PGPASSWORD"),
-            Kind::Mysql => (3306, "root", "MYSQL_PWD"),
-        };
-        let user = user.unwrap_or_else(|| default_user.to_owned());
-        Target {
-            kind,
-            host: host.unwrap_or_else(|| "localhost".into()),
-            port: port.unwrap_or(default_port),
-            database: database.unwrap_or_else(|| user.clone()),
-            user,
-            password: password.or_else(|| std::env::var(env_pw).ok()),
-        }
-    }
-
-    /// The target as people may see it: never the password.
-    pub fn describe(&self) -> String {
-        format!(
-            "{} database {:?} at {}:{} as user {:?}",
-            self.kind.name(),
-            self.database,
-            self.host,
-            self.port,
-            self.user
-        )
-    }
-}
-
-/// A URL with any password replaced by `***`.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.find(':') {
-                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
-
-fn password_in_url(url: &str) -> Option<String> {
-    let s = url.find("://")? + 3;
-    let at = url[s..].find('@')? + s;
-    let creds = &url[s..at];
-    let c = creds.find(':')?;
-    let raw = &creds[c + 1..];
-    // Percent-decoding, as URLs require for special characters.
-    let mut out = Vec::new();
-    let b = raw.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 3 <= b.len()
-            && let Ok(x) = u8::from_str_radix(&raw[i + 1..i + 3], 16)
-        {
-            out.push(x);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
 
 /// One clear line for a failure to connect or read; the server's own words
 /// are kept only where they cannot contain the password.
@@ -226,7 +60,7 @@ fn explain(target: &Target, what: &str, e: &sqlx::Error) -> SourceError {
 
 /// How long to wait for a server to accept a connection and greet us:
 /// `DHT_DB_CONNECT_TIMEOUT` seconds, default 15.
-fn connect_timeout() -> Duration {
+pub(super) fn connect_timeout() -> Duration {
     let secs = std::env::var("DHT_DB_CONNECT_TIMEOUT")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -314,12 +148,9 @@ enum MyColumn {
 
 async fn mysql_columns(
     conn: &mut sqlx::MySqlConnection,
-    table: &str,
+    table: &TableName,
 ) -> Result<Vec<(String, MyColumn)>, sqlx::Error> {
-    let (schema, name) = match table.split_once('.') {
-        Some((s, n)) => (Some(s), n),
-        None => (None, table),
-    };
+    let (schema, name) = (table.schema.as_deref(), table.name.as_str());
     let cols: Vec<(String, String, Option<String>)> = sqlx::query_as(
         "SELECT CAST(column_name AS CHAR), CAST(data_type AS CHAR), CAST(character_set_name AS CHAR) FROM information_schema.columns
          WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ? ORDER BY ordinal_position",
@@ -435,7 +266,7 @@ macro_rules! options {
             .username(&t.user)
             .database(&t.database)
             .disable_statement_logging();
-        if let Some(p) = &t.password {
+        if let Some(p) = t.password() {
             o = o.password(p);
         }
         o
@@ -456,7 +287,16 @@ macro_rules! stream_rows {
             .map_err(|e| explain($target, $what, &e))?
         {
             n += 1;
-            take_row($origin, &mut plan, $cols, n, &row, $cell, $skip_bad, $out)?;
+            take_row(
+                $origin,
+                &mut plan,
+                $cols,
+                n,
+                || row.columns().iter().map(|c| c.name().to_owned()).collect(),
+                |i| $cell(&row, i),
+                $skip_bad,
+                $out,
+            )?;
             if n % 4096 == 0 {
                 $progress(n);
             }
@@ -475,7 +315,7 @@ pub async fn read(
     mut progress: impl FnMut(usize),
 ) -> Result<Batch, SourceError> {
     let sql = select
-        .to_sql(target.kind.identifier_quote())
+        .to_sql(target.kind.quote(), target.kind.default_schema())
         .map_err(SourceError::Sql)?;
     let what = select.describe();
     let origin = format!("{what} in {}", target.describe());
@@ -502,7 +342,10 @@ pub async fn read(
                 .await
                 .map_err(failed)?;
             let meta: Vec<(String, MyColumn)> = match select {
-                Select::Table(t) => mysql_columns(&mut conn, t).await.map_err(failed)?,
+                Select::Table(t) => {
+                    let name = TableName::parse(t).map_err(SourceError::Sql)?;
+                    mysql_columns(&mut conn, &name).await.map_err(failed)?
+                }
                 Select::Query(_) => Vec::new(),
             };
             let cell = |row: &MySqlRow, i: usize| {
@@ -514,31 +357,33 @@ pub async fn read(
             );
             let _ = sqlx::raw_sql("ROLLBACK").execute(&mut conn).await;
         }
+        Kind::Mssql => return mssql::read(target, &sql, &what, cols, skip_bad, progress).await,
     }
     Ok(out)
 }
 
+/// One row into `out`: the column plan made from the first row's
+/// `names`, each cell converted by `cell`, a cell that cannot be converted
+/// reported (or skipped) as a bad row naming its column. Shared by every
+/// driver.
 #[allow(clippy::too_many_arguments)]
-fn take_row<R: Row>(
+fn take_row(
     origin: &str,
     plan: &mut Option<Plan>,
     cols: &Columns,
     n: usize,
-    row: &R,
-    cell: &dyn Fn(&R, usize) -> Result<Value, String>,
+    names: impl FnOnce() -> Vec<String>,
+    cell: impl Fn(usize) -> Result<Value, String>,
     skip_bad: bool,
     out: &mut Batch,
 ) -> Result<(), SourceError> {
     let plan = match plan {
         Some(p) => p,
-        None => {
-            let names = row.columns().iter().map(|c| c.name().to_owned()).collect();
-            plan.insert(Plan::new(origin, names, cols)?)
-        }
+        None => plan.insert(Plan::new(origin, names(), cols)?),
     };
     let mut cells = Vec::with_capacity(plan.names.len());
     for i in 0..plan.names.len() {
-        match cell(row, i) {
+        match cell(i) {
             Ok(v) => cells.push(v),
             Err(reason) => {
                 let b = BadRow {

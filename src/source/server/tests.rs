@@ -10,7 +10,7 @@ fn passwords_never_show() {
     );
     assert_eq!(redact("mysql://u@h/db"), "mysql://u@h/db");
     let t = Target::from_url("postgres://u:s%40cret@h:5433/db", None).unwrap();
-    assert_eq!(t.password.as_deref(), Some("s@cret"));
+    assert_eq!(t.password(), Some("s@cret"));
     assert!(!format!("{t:?}").contains("cret"));
     assert_eq!(
         (
@@ -22,7 +22,7 @@ fn passwords_never_show() {
         ("h", 5433, "u", "db")
     );
     let t = Target::from_url("mysql://u:pw@h/db", Some("override".into())).unwrap();
-    assert_eq!(t.password.as_deref(), Some("override"));
+    assert_eq!(t.password(), Some("override"));
 }
 
 #[test]
@@ -62,5 +62,52 @@ fn text_cells_map_by_type() {
         cell("POINT", Some("(1,2)".into()), none)
             .unwrap_err()
             .contains("POINT")
+    );
+}
+
+#[test]
+fn sql_server_urls() {
+    let t = Target::from_url(
+        "mssql://app%40corp:p%C3%A4ss@[::1]:14330/Sales%20DB?encrypt=login&trust_cert=true",
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            t.kind,
+            t.host.as_str(),
+            t.port,
+            t.user.as_str(),
+            t.database.as_str()
+        ),
+        (Kind::Mssql, "::1", 14330, "app@corp", "Sales DB")
+    );
+    assert_eq!(t.password(), Some("päss"));
+    assert_eq!(
+        t.tls,
+        Tls {
+            encrypt: Encrypt::Login,
+            trust_cert: true
+        }
+    );
+    assert!(!format!("{t:?}").contains("päss"));
+    let d = Target::from_url("sqlserver://db.example", Some("pw".into())).unwrap();
+    assert_eq!(
+        (d.port, d.user.as_str(), d.database.as_str()),
+        (1433, "sa", "master")
+    );
+    assert_eq!(d.tls, Tls::default());
+    assert_eq!(d.password(), Some("pw"));
+    for bad in [
+        "mssql://h/db?encrypt=maybe",
+        "mssql://h/db?timeout=5",
+        "mssql:///db",
+    ] {
+        assert!(Target::from_url(bad, None).is_err(), "{bad}");
+    }
+    assert_eq!(
+        redact("mssql://u:se@cret@h/db"),
+        "mssql://u:***@h/db",
+        "a password holding @ is hidden whole"
     );
 }

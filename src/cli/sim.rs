@@ -1,0 +1,217 @@
+//! `dht sim`: the Chord papers' experiments ([`dht::experiments`]), each a
+//! subcommand whose flags default to the paper's setup.
+
+use crate::output::figure::{self, RunCost, SimFormat};
+use crate::output::plot;
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use dht::chord::Bits;
+use dht::experiments::{Figure, load_balance, path_length, published, timeouts};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// The experiments.
+#[derive(Debug, Subcommand)]
+pub enum Experiment {
+    /// Keys per node (SIGCOMM Fig. 8): N nodes, K keys in steps, 20 seeds;
+    /// with --vnodes, keys per real node with V virtual nodes each (Fig. 9).
+    #[command(after_help = "\
+Examples:
+  dht sim load-balance                                 the paper's setup: 10^4 nodes, 10^5..10^6 keys, 20 seeds
+  dht sim load-balance --vnodes 1,2,5,10,20            Fig. 9: 10^6 keys over 10^4 real nodes
+  dht sim load-balance --nodes 100 --keys 1000,5000 --seeds 2 --format csv")]
+    LoadBalance(LoadBalanceArgs),
+    /// Path length (SIGCOMM Fig. 10): rings of 2^3..2^14 nodes, 100·N
+    /// lookups each from random nodes, and the density at 2^12.
+    #[command(after_help = "\
+Examples:
+  dht sim path-length
+  dht sim path-length --sizes 64,1024 --plot path.svg")]
+    PathLength(PathLengthArgs),
+    /// Lookups through dead nodes (ToN Table II): 1,000 nodes with
+    /// successor lists of 20, each failing with probability p, no
+    /// stabilization afterwards, 10^4 lookups: path length and timeouts.
+    #[command(after_help = "\
+Examples:
+  dht sim timeouts
+  dht sim timeouts --p 0,0.25,0.5 --format json")]
+    Timeouts(TimeoutsArgs),
+}
+
+/// Flags every experiment has.
+#[derive(Debug, Args)]
+pub struct Common {
+    /// Seed of every random choice: the same seed gives the same numbers.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Identifier width m (the papers do not give one; 160 is SHA-1's).
+    #[arg(long, default_value_t = 160, value_parser = clap::value_parser!(u32).range(1..=160))]
+    pub bits: u32,
+    /// How to print the result.
+    #[arg(long, value_enum, default_value_t = SimFormat::Table)]
+    pub format: SimFormat,
+    /// Also draw the figure, as the paper does, into this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadBalanceArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Real nodes N.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub nodes: u64,
+    /// Numbers of keys K (with --vnodes, the largest is used).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "100000,200000,300000,400000,500000,600000,700000,800000,900000,1000000"
+    )]
+    pub keys: Vec<u64>,
+    /// Virtual nodes per real node to compare (Fig. 9), e.g. 1,2,5,10,20.
+    #[arg(long, value_delimiter = ',')]
+    pub vnodes: Vec<usize>,
+    /// Independent rings to pool (default: 20 as in Fig. 8; 1 with --vnodes,
+    /// where the paper gives no number).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub seeds: Option<u64>,
+    /// The K whose density of keys per node is reported (Fig. 8b).
+    #[arg(long, default_value_t = 500_000)]
+    pub pdf_at: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct PathLengthArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Ring sizes N.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "8,16,32,64,128,256,512,1024,2048,4096,8192,16384"
+    )]
+    pub sizes: Vec<usize>,
+    /// Lookups per node: 100·N keys, each looked up once.
+    #[arg(long, default_value_t = 100)]
+    pub keys_per_node: u64,
+    /// The N whose density of path lengths is reported (Fig. 10b).
+    #[arg(long, default_value_t = 4096)]
+    pub pdf_at: usize,
+    /// Successor-list length (the papers' simulator: 1 unless said).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=64))]
+    pub successors: u8,
+}
+
+#[derive(Debug, Args)]
+pub struct TimeoutsArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Nodes N before the failures.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub nodes: u64,
+    /// Successor-list length r.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u8).range(1..=64))]
+    pub successors: u8,
+    /// Failure probabilities p.
+    #[arg(long, value_delimiter = ',', default_value = "0,0.1,0.2,0.3,0.4,0.5")]
+    pub p: Vec<f64>,
+    /// Lookups after the failures.
+    #[arg(long, default_value_t = 10_000)]
+    pub lookups: u64,
+}
+
+/// Runs one experiment and prints (and draws) its figure.
+pub fn run(e: Experiment, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} {human_pos}/{human_len} lookups [{bar:30}] eta {eta}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    let mut progress = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let start = Instant::now();
+    let bits = |c: &Common| Bits::new(c.bits).expect("range checked by clap");
+    let (fig, common): (Figure, &Common) = match &e {
+        Experiment::LoadBalance(a) => {
+            bar.set_message("load-balance");
+            let s = load_balance::Setup {
+                nodes: a.nodes as usize,
+                keys: a.keys.clone(),
+                vnodes: a.vnodes.clone(),
+                seeds: a.seeds.unwrap_or(if a.vnodes.is_empty() { 20 } else { 1 }),
+                seed: a.common.seed,
+                pdf_at: a.pdf_at,
+                bits: bits(&a.common),
+            };
+            (load_balance::run(&s, &mut progress)?, &a.common)
+        }
+        Experiment::PathLength(a) => {
+            bar.set_message("path-length");
+            let s = path_length::Setup {
+                sizes: a.sizes.clone(),
+                keys_per_node: a.keys_per_node,
+                pdf_at: a.pdf_at,
+                successors: a.successors,
+                seed: a.common.seed,
+                bits: bits(&a.common),
+            };
+            (path_length::run(&s, &mut progress)?, &a.common)
+        }
+        Experiment::Timeouts(a) => {
+            bar.set_message("timeouts");
+            let s = timeouts::Setup {
+                nodes: a.nodes as usize,
+                successors: a.successors,
+                probabilities: a.p.clone(),
+                lookups: a.lookups,
+                seed: a.common.seed,
+                bits: bits(&a.common),
+            };
+            (timeouts::run(&s, &mut progress)?, &a.common)
+        }
+    };
+    bar.finish_and_clear();
+    let cost = RunCost {
+        seconds: start.elapsed().as_secs_f64(),
+        peak_bytes: peak_memory(),
+    };
+    // The paper's numbers are shown only beside a run of the paper's setup.
+    let found = published::for_figure(&fig.experiment, &fig.reproduces);
+    let differs = found
+        .as_ref()
+        .map(|p| p.differences(&fig.setup))
+        .unwrap_or_default();
+    let paper = found.filter(|_| differs.is_empty());
+    if let Some(file) = &common.plot {
+        let doc = plot::svg(&fig, paper.as_ref())
+            .map_err(|e| anyhow::anyhow!("cannot draw the figure: {e}"))?;
+        super::ring::write_whole(file, doc.as_bytes())
+            .with_context(|| format!("cannot write {}", file.display()))?;
+    }
+    figure::write(&fig, paper.as_ref(), cost, common.format, out)?;
+    if !differs.is_empty() {
+        eprintln!(
+            "not compared with the paper: this setup differs: {}",
+            differs.join(", ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The process's peak resident memory, in bytes.
+fn peak_memory() -> u64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return 0;
+    }
+    // Linux reports kilobytes.
+    usage.ru_maxrss as u64 * 1024
+}

@@ -1,0 +1,133 @@
+//! The Chord papers' experiments (Stoica et al., SIGCOMM 2001 §6 and
+//! IEEE/ACM ToN 2003 §V), run on the real protocol code in a simulated
+//! world: rings built with [`crate::sim::World`], lookups through
+//! [`crate::chord::find_successor`], failures through the network.
+//!
+//! Each experiment takes its setup (the paper's by default) and returns a
+//! [`Figure`]: the points the paper plots, measured, beside what the paper
+//! published ([`published`]). Nothing here prints or reads a clock; a
+//! caller passes a [`Progress`] callback to follow long runs.
+
+pub mod load_balance;
+pub mod path_length;
+pub mod published;
+pub mod stats;
+pub mod timeouts;
+
+use crate::chord::{Bits, Id};
+use serde::Serialize;
+pub use stats::{Histogram, Summary};
+
+/// One measured point: at `x`, the mean and (where the paper shows them)
+/// the 1st and 99th percentiles.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Point {
+    /// Where on the x axis (keys, nodes, a fraction, a rate).
+    pub x: f64,
+    /// The mean.
+    pub mean: f64,
+    /// The 1st percentile, if the figure shows one.
+    pub p1: Option<f64>,
+    /// The 99th percentile, if the figure shows one.
+    pub p99: Option<f64>,
+}
+
+impl Point {
+    /// A point with percentiles, from a summary.
+    pub fn summarised(x: f64, s: Summary) -> Point {
+        Point {
+            x,
+            mean: s.mean,
+            p1: Some(s.p1),
+            p99: Some(s.p99),
+        }
+    }
+}
+
+/// One quantity a figure plots against its x axis.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Measure {
+    /// What was measured ("keys per node", "path length").
+    pub name: String,
+    /// One point per x.
+    pub points: Vec<Point>,
+}
+
+/// A probability density, as the papers' (b) panels show.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Pdf {
+    /// What it is the density of, and where ("keys per node, K = 500000").
+    pub label: String,
+    /// (value, probability) for every value from 0 to the largest seen.
+    pub points: Vec<(u64, f64)>,
+}
+
+/// An experiment's result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Figure {
+    /// The subcommand that made it (`load-balance`, ...).
+    pub experiment: String,
+    /// The paper's figure or table it reproduces.
+    pub reproduces: String,
+    /// What the x axis is.
+    pub x_label: String,
+    /// The measured quantities.
+    pub measures: Vec<Measure>,
+    /// A density, where the paper shows one.
+    pub pdf: Option<Pdf>,
+    /// The setup, flag by flag, so a reader can run it again.
+    pub setup: Vec<(String, String)>,
+}
+
+/// Progress of a long run: `done` of `total` units of work (lookups,
+/// mostly).
+pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
+
+/// Why an experiment could not run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExperimentError {
+    /// A setting makes no sense (no nodes, a fraction above 1).
+    #[error("{0}")]
+    Setup(String),
+    /// The simulated world refused something (ids collided on a narrow
+    /// ring, ...).
+    #[error("the simulation failed: {0}")]
+    World(String),
+}
+
+impl From<crate::sim::WorldError> for ExperimentError {
+    fn from(e: crate::sim::WorldError) -> Self {
+        ExperimentError::World(e.to_string())
+    }
+}
+
+/// The names and ids of a ring's nodes for one seed: node `i` of seed `s` is
+/// named `s{s}-n{i}`, its id the hash of the name (with virtual nodes,
+/// `s{s}-n{i}#{v}`, as `dht init --vnodes` names them). Returns
+/// (name, id, real node index), sorted by id.
+pub fn ring_ids(bits: Bits, seed: u64, nodes: usize, vnodes: usize) -> Vec<(String, Id, u32)> {
+    let mut out: Vec<(String, Id, u32)> = (0..nodes)
+        .flat_map(|i| {
+            (0..vnodes).map(move |v| {
+                let name = if vnodes == 1 {
+                    format!("s{seed}-n{i}")
+                } else {
+                    format!("s{seed}-n{i}#{v}")
+                };
+                (name, i as u32)
+            })
+        })
+        .map(|(name, i)| {
+            let id = bits.hash(&name);
+            (name, id, i)
+        })
+        .collect();
+    out.sort_unstable_by_key(|e| e.1);
+    out.dedup_by_key(|e| e.1);
+    out
+}
+
+/// The id of key `j` of seed `s`: the hash of `s{s}-k{j}`.
+pub fn key_id(bits: Bits, seed: u64, j: u64) -> Id {
+    bits.hash(&format!("s{seed}-k{j}"))
+}

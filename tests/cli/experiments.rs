@@ -1,0 +1,203 @@
+//! `dht sim`: each experiment at a reduced size, checked for what must hold
+//! whatever the seed (several seeds each), and replayed: the same seed
+//! gives the same numbers.
+
+use super::Env;
+use serde_json::Value;
+
+fn sim(e: &Env, args: &[&str]) -> Value {
+    let mut a = vec!["sim"];
+    a.extend_from_slice(args);
+    a.extend_from_slice(&["--format", "json"]);
+    serde_json::from_str(&e.ok(&a)).unwrap()
+}
+
+/// (x, mean, p1, p99) of measure `i`.
+fn points(v: &Value, i: usize) -> Vec<(f64, f64, f64, f64)> {
+    v["figure"]["measures"][i]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let f = |k: &str| p[k].as_f64().unwrap_or(f64::NAN);
+            (f("x"), f("mean"), f("p1"), f("p99"))
+        })
+        .collect()
+}
+
+fn ordered(pts: &[(f64, f64, f64, f64)], seed: u64) {
+    for &(x, mean, p1, p99) in pts {
+        assert!(
+            p1 <= mean && mean <= p99,
+            "seed {seed}: at {x}: p1 {p1}, mean {mean}, p99 {p99} out of order"
+        );
+    }
+}
+
+fn pdf_sums_to_one(v: &Value, seed: u64) {
+    let total: f64 = v["figure"]["pdf"]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[1].as_f64().unwrap())
+        .sum();
+    assert!(
+        (total - 1.0).abs() < 1e-9,
+        "seed {seed}: density sums to {total}"
+    );
+}
+
+#[test]
+fn load_balance_counts_every_key_once() {
+    let e = Env::new();
+    for seed in 1..=3u64 {
+        let s = seed.to_string();
+        let args = [
+            "load-balance",
+            "--nodes",
+            "200",
+            "--keys",
+            "2000,10000",
+            "--seeds",
+            "3",
+            "--pdf-at",
+            "4000",
+            "--seed",
+            &s,
+        ];
+        let v = sim(&e, &args);
+        let pts = points(&v, 0);
+        ordered(&pts, seed);
+        // Keys per node average K/N exactly: every key counted once.
+        assert_eq!(
+            pts.iter().map(|p| (p.0, p.1)).collect::<Vec<_>>(),
+            [(2000.0, 10.0), (10000.0, 50.0)],
+            "seed {seed}"
+        );
+        pdf_sums_to_one(&v, seed);
+        assert_eq!(sim(&e, &args)["figure"], v["figure"], "seed {seed} replays");
+    }
+    // Virtual nodes even the load out per real node (Fig. 9).
+    let v = sim(
+        &e,
+        &[
+            "load-balance",
+            "--nodes",
+            "200",
+            "--keys",
+            "20000",
+            "--vnodes",
+            "1,10",
+        ],
+    );
+    let pts = points(&v, 0);
+    ordered(&pts, 1);
+    assert!(pts[1].3 < pts[0].3 && pts[1].2 >= pts[0].2, "{pts:?}");
+    assert!(pts.iter().all(|p| p.1 == 100.0));
+}
+
+#[test]
+fn path_length_is_about_half_log2_n() {
+    let e = Env::new();
+    for seed in 1..=3u64 {
+        let s = seed.to_string();
+        let v = sim(
+            &e,
+            &[
+                "path-length",
+                "--sizes",
+                "1024,4096",
+                "--keys-per-node",
+                "10",
+                "--pdf-at",
+                "1024",
+                "--seed",
+                &s,
+            ],
+        );
+        let pts = points(&v, 0);
+        ordered(&pts, seed);
+        for &(n, mean, _, _) in &pts {
+            let half = n.log2() / 2.0;
+            assert!(
+                (mean - half).abs() <= 0.1 * half,
+                "seed {seed}: N = {n}: mean {mean} not within 10% of {half}"
+            );
+        }
+        pdf_sums_to_one(&v, seed);
+    }
+}
+
+#[test]
+fn timeouts_none_without_failures_and_every_lookup_resolves() {
+    let e = Env::new();
+    for seed in 1..=3u64 {
+        let s = seed.to_string();
+        let args = [
+            "timeouts",
+            "--nodes",
+            "300",
+            "--successors",
+            "10",
+            "--p",
+            "0,0.3",
+            "--lookups",
+            "2000",
+            "--seed",
+            &s,
+        ];
+        let v = sim(&e, &args);
+        let path = points(&v, 0);
+        let timeouts = points(&v, 1);
+        let failed = points(&v, 2);
+        ordered(&path, seed);
+        ordered(&timeouts, seed);
+        assert_eq!((timeouts[0].1, timeouts[0].3), (0.0, 0.0), "seed {seed}");
+        assert!(timeouts[1].1 > 0.0, "seed {seed}: dead nodes cost timeouts");
+        assert!(failed.iter().all(|p| p.1 == 0.0), "seed {seed}: {failed:?}");
+        assert_eq!(sim(&e, &args)["figure"], v["figure"], "seed {seed} replays");
+    }
+}
+
+#[test]
+fn sim_draws_and_refuses_bad_setups() {
+    let e = Env::new();
+    let svg = e.dir.path().join("fig.svg");
+    let out = e.ok(&[
+        "sim",
+        "timeouts",
+        "--nodes",
+        "100",
+        "--successors",
+        "5",
+        "--lookups",
+        "200",
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(out.contains("timeouts (ToN 2003 Table II)"), "{out}");
+    let doc = std::fs::read_to_string(&svg).unwrap();
+    assert!(doc.starts_with("<svg") && doc.contains("failure probability p"));
+    // Another setup than the paper's: its numbers are not put beside ours.
+    let out = e
+        .dht()
+        .args(["sim", "timeouts", "--nodes", "100", "--lookups", "100"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("paper mean"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nodes 100 (the paper: 1000)"));
+    for (args, what) in [
+        (vec!["timeouts", "--p", "1.5"], "not between 0 and 1"),
+        (vec!["load-balance", "--vnodes", "0"], "at least 1"),
+        (vec!["path-length", "--sizes", "0"], "at least one node"),
+    ] {
+        let out = e.dht().arg("sim").args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(what),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
