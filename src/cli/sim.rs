@@ -2,11 +2,11 @@
 //! subcommand whose flags default to the paper's setup.
 
 use crate::output::figure::{self, RunCost, SimFormat};
-use crate::output::plot;
+use crate::output::{plot, report};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use dht::chord::Bits;
-use dht::experiments::{Figure, load_balance, path_length, published, timeouts};
+use dht::experiments::{self, Figure, load_balance, path_length, published, timeouts};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
 use std::path::PathBuf;
@@ -39,6 +39,30 @@ Examples:
   dht sim timeouts
   dht sim timeouts --p 0,0.25,0.5 --format json")]
     Timeouts(TimeoutsArgs),
+    /// Every experiment above at the paper's sizes, written as a report: an
+    /// SVG, a CSV and a JSON file per figure and index.html showing each
+    /// figure with the paper's numbers beside ours and the difference.
+    #[command(after_help = "\
+Examples:
+  dht sim paper --out report/              the paper's sizes (minutes in a release build)
+  dht sim paper --out quick/ --scale 0.01  a hundredth of the nodes and keys: a quick look")]
+    Paper(PaperArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PaperArgs {
+    /// The directory to write (created if missing; files of the same names
+    /// are replaced).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Multiply every node and key count by this (1: the paper's setup).
+    /// The paper's numbers are shown only where a run's setup is the
+    /// paper's: path length per N still is; the others are not.
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f64,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 /// Flags every experiment has.
@@ -176,19 +200,14 @@ pub fn run(e: Experiment, out: &mut impl Write) -> anyhow::Result<ExitCode> {
             };
             (timeouts::run(&s, &mut progress)?, &a.common)
         }
+        Experiment::Paper(a) => return paper(a, out),
     };
     bar.finish_and_clear();
     let cost = RunCost {
         seconds: start.elapsed().as_secs_f64(),
         peak_bytes: peak_memory(),
     };
-    // The paper's numbers are shown only beside a run of the paper's setup.
-    let found = published::for_figure(&fig.experiment, &fig.reproduces);
-    let differs = found
-        .as_ref()
-        .map(|p| p.differences(&fig.setup))
-        .unwrap_or_default();
-    let paper = found.filter(|_| differs.is_empty());
+    let (paper, differs) = compared(&fig);
     if let Some(file) = &common.plot {
         let doc = plot::svg(&fig, paper.as_ref())
             .map_err(|e| anyhow::anyhow!("cannot draw the figure: {e}"))?;
@@ -205,13 +224,98 @@ pub fn run(e: Experiment, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The process's peak resident memory, in bytes.
-fn peak_memory() -> u64 {
-    // SAFETY: getrusage only writes the struct it is given.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
-        return 0;
+/// The paper's numbers for `fig`, shown only beside a run of the paper's
+/// setup, and how the setup differed otherwise.
+fn compared(fig: &Figure) -> (Option<published::Paper>, Vec<String>) {
+    let found = published::for_figure(&fig.experiment, &fig.reproduces);
+    let differs = found
+        .as_ref()
+        .map(|p| p.differences(&fig.setup))
+        .unwrap_or_default();
+    (found.filter(|_| differs.is_empty()), differs)
+}
+
+/// `dht sim paper`: every experiment, one after another, into a report.
+fn paper(a: &PaperArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    if !(a.scale > 0.0 && a.scale <= 1.0) {
+        anyhow::bail!("--scale must be above 0 and at most 1, not {}", a.scale);
     }
-    // Linux reports kilobytes.
-    usage.ru_maxrss as u64 * 1024
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("cannot create {}", a.out.display()))?;
+    let mut entries = Vec::new();
+    let mut t = crate::output::Table::new(&["FIGURE", "REPRODUCES", "SECONDS", "PEAK MB"]);
+    for (name, setup) in experiments::paper_runs(a.scale, a.seed) {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{msg} {human_pos}/{human_len} lookups [{bar:30}] eta {eta}",
+            )
+            .expect("template")
+            .progress_chars("=> "),
+        );
+        bar.set_message(name);
+        reset_peak_memory();
+        let start = Instant::now();
+        let fig = setup.run(&mut |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        })?;
+        bar.finish_and_clear();
+        let cost = RunCost {
+            seconds: start.elapsed().as_secs_f64(),
+            peak_bytes: peak_memory(),
+        };
+        let (paper, differs) = compared(&fig);
+        let file = |ext: &str| a.out.join(format!("{name}.{ext}"));
+        let write = |path: PathBuf, bytes: &[u8]| {
+            super::ring::write_whole(&path, bytes)
+                .with_context(|| format!("cannot write {}", path.display()))
+        };
+        let svg = plot::svg(&fig, paper.as_ref())
+            .map_err(|e| anyhow::anyhow!("cannot draw {name}: {e}"))?;
+        write(file("svg"), svg.as_bytes())?;
+        for (ext, format) in [("csv", SimFormat::Csv), ("json", SimFormat::Json)] {
+            let mut buf = Vec::new();
+            figure::write(&fig, paper.as_ref(), cost, format, &mut buf)?;
+            write(file(ext), &buf)?;
+        }
+        t.row(vec![
+            name.to_owned(),
+            fig.reproduces.clone(),
+            format!("{:.1}", cost.seconds),
+            (cost.peak_bytes / 1_000_000).to_string(),
+        ]);
+        entries.push(report::Entry {
+            name: name.to_owned(),
+            figure: fig,
+            paper,
+            differs,
+            cost,
+        });
+    }
+    let index = a.out.join("index.html");
+    super::ring::write_whole(&index, report::index_html(&entries).as_bytes())
+        .with_context(|| format!("cannot write {}", index.display()))?;
+    t.write_to(out)?;
+    writeln!(out, "wrote {}", index.display())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Starts measuring peak memory afresh (Linux: clear_refs 5 resets the
+/// high-water mark), so each experiment of a report has its own.
+fn reset_peak_memory() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The process's peak resident memory since the last reset, in bytes
+/// (`VmHWM`; 0 where the system does not say).
+fn peak_memory() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
 }

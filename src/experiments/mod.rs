@@ -131,3 +131,78 @@ pub fn ring_ids(bits: Bits, seed: u64, nodes: usize, vnodes: usize) -> Vec<(Stri
 pub fn key_id(bits: Bits, seed: u64, j: u64) -> Id {
     bits.hash(&format!("s{seed}-k{j}"))
 }
+
+/// Any experiment's setup, for running several in one go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Setup {
+    /// Keys per node (Fig. 8, or Fig. 9 with virtual nodes).
+    LoadBalance(load_balance::Setup),
+    /// Path length (Fig. 10).
+    PathLength(path_length::Setup),
+    /// Lookups through dead nodes (Table II).
+    Timeouts(timeouts::Setup),
+}
+
+impl Setup {
+    /// Runs it.
+    pub fn run(&self, progress: Progress) -> Result<Figure, ExperimentError> {
+        match self {
+            Setup::LoadBalance(s) => load_balance::run(s, progress),
+            Setup::PathLength(s) => path_length::run(s, progress),
+            Setup::Timeouts(s) => timeouts::run(s, progress),
+        }
+    }
+}
+
+/// The paper's experiments, each under a short name (`fig8`, `fig9`,
+/// `fig10`, `table2`), at the paper's sizes times `scale` (node and key
+/// counts; 1 is the paper's setup).
+pub fn paper_runs(scale: f64, seed: u64) -> Vec<(&'static str, Setup)> {
+    let n = |x: usize| ((x as f64 * scale).round() as usize).max(2);
+    let k = |x: u64| ((x as f64 * scale).round() as u64).max(1);
+    let lb = load_balance::Setup::default();
+    let fig8 = load_balance::Setup {
+        nodes: n(lb.nodes),
+        keys: lb.keys.iter().map(|&x| k(x)).collect(),
+        pdf_at: k(lb.pdf_at),
+        seed,
+        ..lb.clone()
+    };
+    let fig9 = load_balance::Setup {
+        keys: vec![k(1_000_000)],
+        vnodes: vec![1, 2, 5, 10, 20],
+        seeds: 1,
+        ..fig8.clone()
+    };
+    let pl = path_length::Setup::default();
+    // Fig. 10's sizes are 2^3 … 2^14; a smaller scale drops the largest.
+    let sizes: Vec<usize> = pl
+        .sizes
+        .iter()
+        .copied()
+        .filter(|&s| s as f64 <= (pl.sizes[pl.sizes.len() - 1] as f64 * scale).max(8.0))
+        .collect();
+    let fig10 = path_length::Setup {
+        pdf_at: if sizes.contains(&pl.pdf_at) {
+            pl.pdf_at
+        } else {
+            sizes[sizes.len() - 1]
+        },
+        sizes,
+        seed,
+        ..pl
+    };
+    let to = timeouts::Setup::default();
+    let table2 = timeouts::Setup {
+        nodes: n(to.nodes).max(usize::from(to.successors) + 1),
+        lookups: k(to.lookups),
+        seed,
+        ..to
+    };
+    vec![
+        ("fig8", Setup::LoadBalance(fig8)),
+        ("fig9", Setup::LoadBalance(fig9)),
+        ("fig10", Setup::PathLength(fig10)),
+        ("table2", Setup::Timeouts(table2)),
+    ]
+}

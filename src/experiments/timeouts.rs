@@ -167,7 +167,7 @@ pub fn run(s: &Setup, progress: Progress) -> Result<Figure, ExperimentError> {
             ("nodes".to_owned(), s.nodes.to_string()),
             ("successors".to_owned(), s.successors.to_string()),
             (
-                "probabilities".to_owned(),
+                "p".to_owned(),
                 s.probabilities
                     .iter()
                     .map(f64::to_string)

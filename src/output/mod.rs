@@ -6,6 +6,7 @@
 mod entries;
 pub mod figure;
 pub mod plot;
+pub mod report;
 mod reports;
 pub mod svg;
 mod table;

@@ -36,6 +36,7 @@ pub fn svg(fig: &Figure, paper: Option<&Paper>) -> Result<String, String> {
                 .map_err(|e| e.to_string())?;
             chart
                 .configure_mesh()
+                .x_label_formatter(&tick)
                 .x_desc(pdf.label.split(',').next().unwrap_or(""))
                 .y_desc("probability")
                 .draw()
@@ -86,6 +87,7 @@ fn draw_measure<DB: DrawingBackend>(
             let mut chart = $chart;
             chart
                 .configure_mesh()
+                .x_label_formatter(&tick)
                 .x_desc(fig.x_label.as_str())
                 .y_desc(m.name.as_str())
                 .draw()?;
@@ -144,4 +146,13 @@ fn draw_measure<DB: DrawingBackend>(
         body!(b.build_cartesian_2d(x0 - pad..x1 + pad, 0.0..top)?);
     }
     Ok(())
+}
+
+/// An axis label: whole numbers without a point.
+fn tick(v: &f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{}", (v * 1000.0).round() / 1000.0)
+    }
 }

@@ -201,3 +201,52 @@ fn sim_draws_and_refuses_bad_setups() {
         );
     }
 }
+
+#[test]
+fn sim_paper_writes_a_report() {
+    let e = Env::new();
+    let dir = e.dir.path().join("report");
+    let out = e.ok(&[
+        "sim",
+        "paper",
+        "--out",
+        dir.to_str().unwrap(),
+        "--scale",
+        "0.005",
+    ]);
+    assert!(out.contains("wrote"), "{out}");
+    let index = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    for name in ["fig8", "fig9", "fig10", "table2"] {
+        for ext in ["svg", "csv", "json"] {
+            let f = dir.join(format!("{name}.{ext}"));
+            assert!(f.exists(), "{} missing", f.display());
+            assert!(
+                index.contains(&format!("{name}.{ext}")),
+                "index misses {name}.{ext}"
+            );
+        }
+        let v: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap(),
+        )
+        .unwrap();
+        // A scaled-down run is not the paper's setup and is not compared;
+        // path length at each N is the paper's setup for that N whatever
+        // the largest N run.
+        assert_eq!(v["paper"].is_null(), name != "fig10", "{name}");
+        assert!(v["run"]["seconds"].as_f64().unwrap() >= 0.0);
+    }
+    assert!(index.contains("Not compared with the paper"));
+    let out = e
+        .dht()
+        .args([
+            "sim",
+            "paper",
+            "--out",
+            dir.to_str().unwrap(),
+            "--scale",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
