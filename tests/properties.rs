@@ -30,6 +30,17 @@ proptest! {
             prop_assert!(false, "{}", e);
         }
     }
+
+    /// Successor lists longer than the replication factor (the papers'
+    /// failure setup: keys on fewer nodes than the list names): the same
+    /// churn, the same invariants, every key on exactly its r holders.
+    #[test]
+    fn longer_successor_lists_keep_invariants_and_data(seed in any::<u64>(), r in 1u8..=3, extra in 1u8..=4) {
+        let shape = Shape { replicas: r, successors: r + extra, ..Shape::default() };
+        if let Err(e) = scenario::run(seed, shape) {
+            prop_assert!(false, "{}", e);
+        }
+    }
 }
 
 #[test]

@@ -187,8 +187,8 @@ pub fn check_ring(nodes: &BTreeMap<NodeId, &Node>) -> Vec<Violation> {
     // or below it, a successor list spans the whole ring and one copied by a
     // newcomer wraps past the newcomer until stabilize repairs it.
     let members = cycles.iter().map(Vec::len).max().unwrap_or(0);
-    let r = nodes.values().next().map_or(0, |n| n.params.r());
-    if members > r + 1 {
+    let s = nodes.values().next().map_or(0, |n| n.params.s());
+    if members > s + 1 {
         for n in nodes.values() {
             if !successor_list_ordered(n, nodes) {
                 out.push(Violation::SuccessorListDisordered(n.id, n.succs.clone()));

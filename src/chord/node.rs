@@ -17,8 +17,20 @@ pub struct Params {
     /// Identifier width m.
     pub bits: Bits,
     /// Replication factor r: a key lives on r nodes, and successor lists hold
-    /// r entries. Zave's stable base is r + 1 nodes.
+    /// r entries (or [`Params::successors`], if more). Zave's stable base is
+    /// s + 1 nodes for successor lists of s.
     pub replicas: u8,
+    /// Successor-list length s when it is longer than r; 0 (the default,
+    /// and what rings saved before this setting read back) means r. A longer
+    /// list survives more simultaneous failures without storing more copies:
+    /// the papers' failure experiments keep each key on one node with lists
+    /// of 2·log2 N.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub successors: u8,
+}
+
+fn is_zero(v: &u8) -> bool {
+    *v == 0
 }
 
 /// Which neighbourhood a node's replicas were last pushed for: a
@@ -55,12 +67,26 @@ impl Params {
         Params {
             bits: Bits::new(m).expect("ring width between 1 and 160"),
             replicas: r,
+            successors: 0,
+        }
+    }
+
+    /// These settings with successor lists of `s` (at least r whatever `s`).
+    pub fn with_successors(self, s: u8) -> Params {
+        Params {
+            successors: if s > self.replicas { s } else { 0 },
+            ..self
         }
     }
 
     /// r as a count.
     pub fn r(self) -> usize {
         usize::from(self.replicas)
+    }
+
+    /// The successor-list length s: r, or longer if set so.
+    pub fn s(self) -> usize {
+        usize::from(self.successors.max(self.replicas))
     }
 }
 
@@ -163,9 +189,19 @@ impl Node {
     /// Successor list of a node whose successor is `s` with list `s_list`:
     /// s followed by s's list, cut to r (the paper's and Zave's rule).
     pub fn list_through(&self, s: NodeId, s_list: &[NodeId]) -> Vec<NodeId> {
-        let mut v = Vec::with_capacity(self.params.r());
-        v.push(s);
-        v.extend(s_list.iter().copied().take(self.params.r() - 1));
+        Self::list_of(self.params.s(), s, s_list)
+    }
+
+    /// A predecessor list through `p`: p, then p's own list, r in all (the
+    /// predecessor list only says which replicas to keep).
+    pub fn preds_through(&self, p: NodeId, p_list: &[NodeId]) -> Vec<NodeId> {
+        Self::list_of(self.params.r(), p, p_list)
+    }
+
+    fn list_of(len: usize, first: NodeId, rest: &[NodeId]) -> Vec<NodeId> {
+        let mut v = Vec::with_capacity(len);
+        v.push(first);
+        v.extend(rest.iter().copied().take(len - 1));
         v
     }
 
@@ -316,7 +352,7 @@ impl Node {
                 if let Some(pos) = self.succs.iter().position(|&s| s == leaving) {
                     let mut list: Vec<NodeId> = self.succs[..pos].to_vec();
                     list.extend(succs.into_iter().filter(|&s| s != leaving));
-                    list.truncate(self.params.r());
+                    list.truncate(self.params.s());
                     if list.is_empty() {
                         list.push(self.id);
                     }

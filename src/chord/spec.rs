@@ -43,11 +43,12 @@ impl<'a> Ideal<'a> {
         self.ids[self.successor_index(key)]
     }
 
-    /// The r nodes after n, cyclically (repeating on rings of r nodes or fewer).
+    /// The s nodes after n, cyclically (repeating on rings of s nodes or
+    /// fewer).
     pub fn succs(&self, n: NodeId) -> Vec<NodeId> {
         let i = self.index_of(n);
         let len = self.ids.len();
-        (1..=self.params.r())
+        (1..=self.params.s())
             .map(|k| self.ids[(i + k) % len])
             .collect()
     }

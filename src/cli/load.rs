@@ -463,6 +463,7 @@ pub async fn run(state: &Path, a: LoadArgs, out: &mut impl Write) -> anyhow::Res
         let params = Params {
             bits,
             replicas: a.ring.replicas,
+            successors: 0,
         };
         let n = a.nodes.unwrap_or(8);
         let nodes = build::planned_nodes(bits, n, &[])?;

@@ -42,6 +42,7 @@ pub async fn init(path: &Path, a: InitArgs, out: &mut impl Write) -> anyhow::Res
     let params = Params {
         bits,
         replicas: a.ring.replicas,
+        successors: 0,
     };
     let nodes = build::planned_nodes(bits, a.nodes, &a.ids)?;
     let n = nodes.len();

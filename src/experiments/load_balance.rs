@@ -65,7 +65,11 @@ pub fn key_counts(
     progress: &mut dyn FnMut(u64),
 ) -> Result<Vec<Vec<u32>>, ExperimentError> {
     let ids = ring_ids(bits, seed, nodes, vnodes);
-    let params = Params { bits, replicas: 1 };
+    let params = Params {
+        bits,
+        replicas: 1,
+        successors: 0,
+    };
     let mut world = World::bulk(
         params,
         seed,

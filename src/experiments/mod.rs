@@ -8,6 +8,7 @@
 //! published ([`published`]). Nothing here prints or reads a clock; a
 //! caller passes a [`Progress`] callback to follow long runs.
 
+pub mod failures;
 pub mod load_balance;
 pub mod path_length;
 pub mod published;
@@ -141,6 +142,8 @@ pub enum Setup {
     PathLength(path_length::Setup),
     /// Lookups through dead nodes (Table II).
     Timeouts(timeouts::Setup),
+    /// Keys lost to simultaneous failures (Fig. 11).
+    Failures(failures::Setup),
 }
 
 impl Setup {
@@ -150,12 +153,13 @@ impl Setup {
             Setup::LoadBalance(s) => load_balance::run(s, progress),
             Setup::PathLength(s) => path_length::run(s, progress),
             Setup::Timeouts(s) => timeouts::run(s, progress),
+            Setup::Failures(s) => failures::run(s, progress),
         }
     }
 }
 
 /// The paper's experiments, each under a short name (`fig8`, `fig9`,
-/// `fig10`, `table2`), at the paper's sizes times `scale` (node and key
+/// `fig10`, `fig11`, `table2`), at the paper's sizes times `scale` (node and key
 /// counts; 1 is the paper's setup).
 pub fn paper_runs(scale: f64, seed: u64) -> Vec<(&'static str, Setup)> {
     let n = |x: usize| ((x as f64 * scale).round() as usize).max(2);
@@ -199,10 +203,18 @@ pub fn paper_runs(scale: f64, seed: u64) -> Vec<(&'static str, Setup)> {
         seed,
         ..to
     };
+    let fa = failures::Setup::default();
+    let fig11 = failures::Setup {
+        nodes: n(fa.nodes),
+        keys: k(fa.keys),
+        seed,
+        ..fa
+    };
     vec![
         ("fig8", Setup::LoadBalance(fig8)),
         ("fig9", Setup::LoadBalance(fig9)),
         ("fig10", Setup::PathLength(fig10)),
+        ("fig11", Setup::Failures(fig11)),
         ("table2", Setup::Timeouts(table2)),
     ]
 }

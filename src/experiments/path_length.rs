@@ -53,10 +53,13 @@ pub fn hops(
     progress: &mut dyn FnMut(u64),
 ) -> Result<Histogram, ExperimentError> {
     let ids = ring_ids(bits, seed, nodes, 1);
+    // No keys are stored: one copy, and the successor list the setup says.
     let params = Params {
         bits,
-        replicas: successors,
-    };
+        replicas: 1,
+        successors: 0,
+    }
+    .with_successors(successors);
     let mut world = World::bulk(
         params,
         seed,

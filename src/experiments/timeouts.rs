@@ -63,10 +63,13 @@ pub fn measure(
     progress: &mut dyn FnMut(u64),
 ) -> Result<Outcome, ExperimentError> {
     let ids = ring_ids(s.bits, s.seed, s.nodes, 1);
+    // No keys are stored: one copy, and the successor list the setup says.
     let params = Params {
         bits: s.bits,
-        replicas: s.successors,
-    };
+        replicas: 1,
+        successors: 0,
+    }
+    .with_successors(s.successors);
     let mut world = World::bulk(
         params,
         s.seed,

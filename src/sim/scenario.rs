@@ -28,6 +28,8 @@ pub struct Shape {
     pub bits: u32,
     /// Replication factor.
     pub replicas: u8,
+    /// Successor-list length when longer than r (0: r).
+    pub successors: u8,
     /// Nodes before the first churn period.
     pub initial_nodes: usize,
     /// Churn periods, each followed by a quiet period.
@@ -45,6 +47,7 @@ impl Default for Shape {
         Shape {
             bits: 32,
             replicas: 3,
+            successors: 0,
             initial_nodes: 6,
             periods: 4,
             actions: 40,
@@ -81,7 +84,7 @@ pub struct Summary {
 }
 
 impl Shape {
-    /// The default shape with any of `DHT_R`, `DHT_BITS`, `DHT_NODES`,
+    /// The default shape with any of `DHT_R`, `DHT_S`, `DHT_BITS`, `DHT_NODES`,
     /// `DHT_PERIODS`, `DHT_ACTIONS` from the environment, as a failure's
     /// replay line sets them, and `DHT_TRACE_KEY` to follow one key.
     pub fn from_env() -> Shape {
@@ -94,6 +97,7 @@ impl Shape {
         let d = Shape::default();
         Shape {
             replicas: var("DHT_R", d.replicas),
+            successors: var("DHT_S", d.successors),
             bits: var("DHT_BITS", d.bits),
             initial_nodes: var("DHT_NODES", d.initial_nodes),
             periods: var("DHT_PERIODS", d.periods),
@@ -138,7 +142,9 @@ impl Run {
         let params = Params {
             bits: Bits::new(shape.bits).map_err(|e| e.to_string())?,
             replicas: shape.replicas,
-        };
+            successors: 0,
+        }
+        .with_successors(shape.successors);
         Ok(Run {
             seed,
             world: World::new(params, seed),
@@ -156,8 +162,13 @@ impl Run {
     fn fail(&self, what: String) -> String {
         let (seed, shape) = (self.seed, &self.shape);
         format!(
-            "seed {seed}: {what}\n  replay: DHT_SEED={seed} DHT_R={} DHT_BITS={} DHT_NODES={} DHT_PERIODS={} DHT_ACTIONS={} cargo test --test properties replay_seed",
-            shape.replicas, shape.bits, shape.initial_nodes, shape.periods, shape.actions
+            "seed {seed}: {what}\n  replay: DHT_SEED={seed} DHT_R={} DHT_S={} DHT_BITS={} DHT_NODES={} DHT_PERIODS={} DHT_ACTIONS={} cargo test --test properties replay_seed",
+            shape.replicas,
+            shape.successors,
+            shape.bits,
+            shape.initial_nodes,
+            shape.periods,
+            shape.actions
         )
     }
 

@@ -185,8 +185,9 @@ fn sim_draws_and_refuses_bad_setups() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("paper mean"));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("nodes 100 (the paper: 1000)"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("paper mean"));
+    assert!(text.contains("nodes 100 (the paper: 1000)"), "{text}");
     for (args, what) in [
         (vec!["timeouts", "--p", "1.5"], "not between 0 and 1"),
         (vec!["load-balance", "--vnodes", "0"], "at least 1"),
@@ -216,7 +217,7 @@ fn sim_paper_writes_a_report() {
     ]);
     assert!(out.contains("wrote"), "{out}");
     let index = std::fs::read_to_string(dir.join("index.html")).unwrap();
-    for name in ["fig8", "fig9", "fig10", "table2"] {
+    for name in ["fig8", "fig9", "fig10", "fig11", "table2"] {
         for ext in ["svg", "csv", "json"] {
             let f = dir.join(format!("{name}.{ext}"));
             assert!(f.exists(), "{} missing", f.display());
@@ -249,4 +250,42 @@ fn sim_paper_writes_a_report() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn failures_lose_about_p_with_one_copy_and_p_to_the_r_with_more() {
+    let e = Env::new();
+    for seed in 1..=2u64 {
+        let s = seed.to_string();
+        let one = [
+            "failures",
+            "--nodes",
+            "300",
+            "--keys",
+            "20000",
+            "--p",
+            "0,0.1,0.3",
+            "--seed",
+            &s,
+        ];
+        let v = sim(&e, &one);
+        let lost = points(&v, 0);
+        assert_eq!(lost[0].1, 0.0, "seed {seed}: nothing lost without failures");
+        for &(p, f, _, _) in &lost[1..] {
+            assert!((f - p).abs() < 0.1, "seed {seed}: p = {p}, lost {f}");
+        }
+        let rounds = points(&v, 2);
+        assert!(
+            rounds[1].1 > 0.0,
+            "seed {seed}: the ring stabilized after failures"
+        );
+        assert_eq!(sim(&e, &one)["figure"], v["figure"], "seed {seed} replays");
+        let mut two = one.to_vec();
+        two.extend_from_slice(&["--replicas", "2"]);
+        let lost2 = points(&sim(&e, &two), 0);
+        assert_eq!(lost2[0].1, 0.0);
+        for (a, b) in lost.iter().zip(&lost2).skip(1) {
+            assert!(b.1 < a.1, "seed {seed}: two copies lose less: {a:?} {b:?}");
+        }
+    }
 }

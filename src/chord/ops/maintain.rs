@@ -67,7 +67,7 @@ pub fn check_predecessor<T: Transport>(t: &mut T, n: NodeId) -> Result<(), OpErr
     match t.call(n, p, Request::GetNeighbours) {
         Ok(Response::Neighbours { preds, .. }) => {
             let node = me(t, n)?;
-            let list = node.list_through(p, &preds);
+            let list = node.preds_through(p, &preds);
             node.preds = list;
             Ok(())
         }
@@ -86,7 +86,7 @@ pub fn check_predecessor<T: Transport>(t: &mut T, n: NodeId) -> Result<(), OpErr
             match alive {
                 Some((c, preds)) => {
                     node.pred = Some(c);
-                    node.preds = node.list_through(c, &preds);
+                    node.preds = node.preds_through(c, &preds);
                     // As in rectify, the keys the new predecessor now answers
                     // for move to it; versions make sending extra harmless.
                     let handoff = node.store.entries_in(n.id(), c.id());
