@@ -6,7 +6,9 @@ use crate::output::{plot, report};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use dht::chord::Bits;
-use dht::experiments::{self, Figure, failures, load_balance, path_length, published, timeouts};
+use dht::experiments::{
+    self, Figure, churn, failures, load_balance, path_length, published, timeouts,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
 use std::path::PathBuf;
@@ -49,6 +51,15 @@ Examples:
   dht sim failures --replicas 2                 what the paper predicts: about p^2
   dht sim failures --nodes 1000 --keys 100000 --p 0.1,0.2")]
     Failures(FailuresArgs),
+    /// Lookups during churn, in virtual time (ToN Table III): from 1,000
+    /// nodes with successor lists of 20, lookups at 1/s, joins and leaves
+    /// each at rate R, every node maintaining at intervals uniform in
+    /// [15, 45] s: path length, timeouts, failed lookups per 10^4.
+    #[command(after_help = "\
+Examples:
+  dht sim churn                                  the paper's setup: R = 0.05 .. 0.40, 10^4 lookups each
+  dht sim churn --rates 0.1,0.4 --lookups 2000 --plot churn.svg")]
+    Churn(ChurnArgs),
     /// Every experiment above at the paper's sizes, written as a report: an
     /// SVG, a CSV and a JSON file per figure and index.html showing each
     /// figure with the paper's numbers beside ours and the difference.
@@ -183,6 +194,46 @@ pub struct FailuresArgs {
     pub successors: Option<u8>,
 }
 
+#[derive(Debug, Args)]
+pub struct ChurnArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Nodes at the start.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(2..=1_000_000))]
+    pub nodes: u64,
+    /// Successor-list length.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u8).range(1..))]
+    pub successors: u8,
+    /// Join rates R per second (leaves come at the same rate).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "0.05,0.1,0.15,0.2,0.25,0.3,0.35,0.4"
+    )]
+    pub rates: Vec<f64>,
+    /// Lookups per rate.
+    #[arg(long, default_value_t = 10_000)]
+    pub lookups: u64,
+    /// Lookups per second.
+    #[arg(long, default_value_t = 1.0)]
+    pub lookup_rate: f64,
+    /// Each node maintains at intervals uniform in MIN,MAX seconds.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        num_args = 2,
+        default_value = "15,45",
+        value_name = "MIN,MAX"
+    )]
+    pub stabilize: Vec<f64>,
+    /// Mean one-way message delay, seconds (exponential).
+    #[arg(long, default_value_t = 0.05)]
+    pub delay: f64,
+    /// Seconds a request to a dead node costs before it counts as failed.
+    #[arg(long, default_value_t = 0.5)]
+    pub timeout: f64,
+}
+
 /// Runs one experiment and prints (and draws) its figure.
 pub fn run(e: Experiment, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let bar = ProgressBar::new(0);
@@ -248,6 +299,22 @@ pub fn run(e: Experiment, out: &mut impl Write) -> anyhow::Result<ExitCode> {
                 ..failures::Setup::default()
             };
             (failures::run(&s, &mut progress)?, &a.common)
+        }
+        Experiment::Churn(a) => {
+            bar.set_message("churn");
+            let s = churn::Setup {
+                nodes: a.nodes as usize,
+                successors: a.successors,
+                rates: a.rates.clone(),
+                lookups: a.lookups,
+                lookup_rate: a.lookup_rate,
+                stabilize: (a.stabilize[0], a.stabilize[1]),
+                delay: a.delay,
+                timeout: a.timeout,
+                seed: a.common.seed,
+                bits: bits(&a.common),
+            };
+            (churn::run(&s, &mut progress)?, &a.common)
         }
         Experiment::Paper(a) => return paper(a, out),
     };

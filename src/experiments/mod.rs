@@ -8,6 +8,7 @@
 //! published ([`published`]). Nothing here prints or reads a clock; a
 //! caller passes a [`Progress`] callback to follow long runs.
 
+pub mod churn;
 pub mod failures;
 pub mod load_balance;
 pub mod path_length;
@@ -144,6 +145,8 @@ pub enum Setup {
     Timeouts(timeouts::Setup),
     /// Keys lost to simultaneous failures (Fig. 11).
     Failures(failures::Setup),
+    /// Lookups during churn, in virtual time (Table III).
+    Churn(churn::Setup),
 }
 
 impl Setup {
@@ -154,12 +157,13 @@ impl Setup {
             Setup::PathLength(s) => path_length::run(s, progress),
             Setup::Timeouts(s) => timeouts::run(s, progress),
             Setup::Failures(s) => failures::run(s, progress),
+            Setup::Churn(s) => churn::run(s, progress),
         }
     }
 }
 
 /// The paper's experiments, each under a short name (`fig8`, `fig9`,
-/// `fig10`, `fig11`, `table2`), at the paper's sizes times `scale` (node and key
+/// `fig10`, `fig11`, `table2`, `table3`), at the paper's sizes times `scale` (node and key
 /// counts; 1 is the paper's setup).
 pub fn paper_runs(scale: f64, seed: u64) -> Vec<(&'static str, Setup)> {
     let n = |x: usize| ((x as f64 * scale).round() as usize).max(2);
@@ -210,11 +214,19 @@ pub fn paper_runs(scale: f64, seed: u64) -> Vec<(&'static str, Setup)> {
         seed,
         ..fa
     };
+    let ch = churn::Setup::default();
+    let table3 = churn::Setup {
+        nodes: n(ch.nodes).max(usize::from(ch.successors) + 2),
+        lookups: k(ch.lookups),
+        seed,
+        ..ch
+    };
     vec![
         ("fig8", Setup::LoadBalance(fig8)),
         ("fig9", Setup::LoadBalance(fig9)),
         ("fig10", Setup::PathLength(fig10)),
         ("fig11", Setup::Failures(fig11)),
         ("table2", Setup::Timeouts(table2)),
+        ("table3", Setup::Churn(table3)),
     ]
 }

@@ -217,7 +217,7 @@ fn sim_paper_writes_a_report() {
     ]);
     assert!(out.contains("wrote"), "{out}");
     let index = std::fs::read_to_string(dir.join("index.html")).unwrap();
-    for name in ["fig8", "fig9", "fig10", "fig11", "table2"] {
+    for name in ["fig8", "fig9", "fig10", "fig11", "table2", "table3"] {
         for ext in ["svg", "csv", "json"] {
             let f = dir.join(format!("{name}.{ext}"));
             assert!(f.exists(), "{} missing", f.display());
@@ -287,5 +287,38 @@ fn failures_lose_about_p_with_one_copy_and_p_to_the_r_with_more() {
         for (a, b) in lost.iter().zip(&lost2).skip(1) {
             assert!(b.1 < a.1, "seed {seed}: two copies lose less: {a:?} {b:?}");
         }
+    }
+}
+
+#[test]
+fn churn_runs_in_virtual_time_and_fails_nothing_without_churn() {
+    let e = Env::new();
+    for seed in 1..=2u64 {
+        let s = seed.to_string();
+        let args = [
+            "churn",
+            "--nodes",
+            "150",
+            "--successors",
+            "8",
+            "--rates",
+            "0,0.3",
+            "--lookups",
+            "600",
+            "--seed",
+            &s,
+        ];
+        let v = sim(&e, &args);
+        let path = points(&v, 0);
+        let timeouts = points(&v, 1);
+        let failed = points(&v, 2);
+        let latency = points(&v, 3);
+        ordered(&path, seed);
+        ordered(&timeouts, seed);
+        ordered(&latency, seed);
+        assert_eq!(failed[0].1, 0.0, "seed {seed}: no churn, no failed lookup");
+        assert_eq!(timeouts[0].3, 0.0, "seed {seed}: no churn, no timeout");
+        assert!(latency[0].1 > 0.0, "seed {seed}: messages take time");
+        assert_eq!(sim(&e, &args)["figure"], v["figure"], "seed {seed} replays");
     }
 }
