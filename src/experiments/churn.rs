@@ -232,7 +232,7 @@ pub fn measure(
                     Err(_) => out.failed += 1,
                 }
                 out.lookups += 1;
-                if out.lookups.is_multiple_of(256) {
+                if out.lookups % 256 == 0 {
                     progress(256);
                 }
                 sched.poisson(s.lookup_rate, Event::Lookup);
