@@ -236,12 +236,7 @@ pub struct ChurnArgs {
 
 /// Runs one experiment and prints (and draws) its figure.
 pub fn run(e: Experiment, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("{msg} {human_pos}/{human_len} lookups [{bar:30}] eta {eta}")
-            .expect("template")
-            .progress_chars("=> "),
-    );
+    let bar = lookup_bar();
     let mut progress = |done: u64, total: u64| {
         bar.set_length(total);
         bar.set_position(done);
@@ -347,6 +342,18 @@ pub fn run(e: Experiment, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A progress bar counting an experiment's lookups (its length is set as
+/// the experiment reports it).
+fn lookup_bar() -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} {human_pos}/{human_len} lookups [{bar:30}] eta {eta}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
 /// The paper's numbers for `fig`, shown only beside a run of the paper's
 /// setup, and how the setup differed otherwise.
 fn compared(fig: &Figure) -> (Option<published::Paper>, Vec<String>) {
@@ -368,14 +375,7 @@ fn paper(a: &PaperArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let mut entries = Vec::new();
     let mut t = crate::output::Table::new(&["FIGURE", "REPRODUCES", "SECONDS", "PEAK MB"]);
     for (name, setup) in experiments::paper_runs(a.scale, a.seed) {
-        let bar = ProgressBar::new(0);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{msg} {human_pos}/{human_len} lookups [{bar:30}] eta {eta}",
-            )
-            .expect("template")
-            .progress_chars("=> "),
-        );
+        let bar = lookup_bar();
         bar.set_message(name);
         reset_peak_memory();
         let start = Instant::now();

@@ -12,9 +12,10 @@
 //! the churn around it. Message delays (exponential, mean 50 ms; a request
 //! to a dead node costs the 500 ms timeout) give each lookup its latency.
 
-use super::{ExperimentError, Figure, Histogram, Measure, Point, Progress, key_id, ring_ids};
-use crate::chord::{Bits, Id, NodeId, Params};
-use crate::sim::World;
+use super::{
+    ExperimentError, Figure, Histogram, Measure, Point, Progress, converged_ring, flag_list, key_id,
+};
+use crate::chord::{Bits, Id, NodeId};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::cmp::Reverse;
@@ -150,18 +151,7 @@ pub fn measure(
     round: u64,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Outcome, ExperimentError> {
-    let ids = ring_ids(s.bits, s.seed, s.nodes, 1);
-    let params = Params {
-        bits: s.bits,
-        replicas: 1,
-        successors: 0,
-    }
-    .with_successors(s.successors);
-    let mut world = World::bulk(
-        params,
-        s.seed,
-        ids.iter().map(|(name, id, _)| (name.clone(), Some(*id))),
-    )?;
+    let (mut world, _) = converged_ring(s.bits, s.seed, s.nodes, 1, 1, s.successors)?;
     let mut sched = Scheduler {
         queue: BinaryHeap::new(),
         seq: 0,
@@ -289,7 +279,6 @@ pub fn run(s: &Setup, progress: Progress) -> Result<Figure, ExperimentError> {
             p99: Some(ms.p99 / 1000.0),
         });
     }
-    let list = |v: &[f64]| v.iter().map(f64::to_string).collect::<Vec<_>>().join(",");
     Ok(Figure {
         experiment: "churn".into(),
         reproduces: "ToN 2003 Table III".into(),
@@ -316,7 +305,7 @@ pub fn run(s: &Setup, progress: Progress) -> Result<Figure, ExperimentError> {
         setup: vec![
             ("nodes".to_owned(), s.nodes.to_string()),
             ("successors".to_owned(), s.successors.to_string()),
-            ("rates".to_owned(), list(&s.rates)),
+            ("rates".to_owned(), flag_list(&s.rates)),
             ("lookups".to_owned(), s.lookups.to_string()),
             ("seed".to_owned(), s.seed.to_string()),
             ("bits".to_owned(), s.bits.to_string()),

@@ -11,11 +11,10 @@
 //! node, about p; with r copies, about p^r (the paper predicts but does not
 //! plot it).
 
-use super::{ExperimentError, Figure, Measure, Point, Progress, key_id, ring_ids};
+use super::{ExperimentError, Figure, Measure, Point, Progress, converged_ring, flag_list, key_id};
 use crate::chord::spec::Ideal;
 use crate::chord::store::Key;
-use crate::chord::{Bits, NodeId, Params};
-use crate::sim::World;
+use crate::chord::{Bits, NodeId};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -89,18 +88,8 @@ pub fn measure(
     round: u64,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Outcome, ExperimentError> {
-    let ids = ring_ids(s.bits, s.seed, s.nodes, 1);
-    let params = Params {
-        bits: s.bits,
-        replicas: s.replicas,
-        successors: 0,
-    }
-    .with_successors(s.list_length());
-    let mut world = World::bulk(
-        params,
-        s.seed,
-        ids.iter().map(|(name, id, _)| (name.clone(), Some(*id))),
-    )?;
+    let (mut world, _) = converged_ring(s.bits, s.seed, s.nodes, 1, s.replicas, s.list_length())?;
+    let params = world.params();
     let members: Vec<NodeId> = world.member_ids().to_vec();
     {
         let ideal = Ideal::new(&members, params);
@@ -195,14 +184,7 @@ pub fn run(s: &Setup, progress: Progress) -> Result<Figure, ExperimentError> {
         setup: vec![
             ("nodes".to_owned(), s.nodes.to_string()),
             ("keys".to_owned(), s.keys.to_string()),
-            (
-                "p".to_owned(),
-                s.fractions
-                    .iter()
-                    .map(f64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
+            ("p".to_owned(), flag_list(&s.fractions)),
             ("replicas".to_owned(), s.replicas.to_string()),
             ("successors".to_owned(), s.list_length().to_string()),
             ("seed".to_owned(), s.seed.to_string()),

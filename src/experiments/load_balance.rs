@@ -10,9 +10,11 @@
 //! With virtual nodes, each real node runs V Chord nodes and its keys are
 //! those of all of them (Fig. 9).
 
-use super::{ExperimentError, Figure, Histogram, Measure, Pdf, Point, Progress, key_id, ring_ids};
-use crate::chord::{Bits, Id, NodeId, Params};
-use crate::sim::World;
+use super::{
+    ExperimentError, Figure, Histogram, Measure, Pdf, Point, Progress, converged_ring, flag_list,
+    key_id,
+};
+use crate::chord::{Bits, Id, NodeId};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -64,17 +66,7 @@ pub fn key_counts(
     checkpoints: &[u64],
     progress: &mut dyn FnMut(u64),
 ) -> Result<Vec<Vec<u32>>, ExperimentError> {
-    let ids = ring_ids(bits, seed, nodes, vnodes);
-    let params = Params {
-        bits,
-        replicas: 1,
-        successors: 0,
-    };
-    let mut world = World::bulk(
-        params,
-        seed,
-        ids.iter().map(|(name, id, _)| (name.clone(), Some(*id))),
-    )?;
+    let (mut world, ids) = converged_ring(bits, seed, nodes, vnodes, 1, 1)?;
     let members: Vec<NodeId> = world.member_ids().to_vec();
     let owner_of = |id: Id| -> usize {
         let i = members
@@ -148,14 +140,7 @@ pub fn run(s: &Setup, progress: Progress) -> Result<Figure, ExperimentError> {
             }
             points.push(Point::summarised(v as f64, h.summary()));
         }
-        setup.push((
-            "vnodes".to_owned(),
-            s.vnodes
-                .iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(","),
-        ));
+        setup.push(("vnodes".to_owned(), flag_list(&s.vnodes)));
         Ok(Figure {
             experiment: "load-balance".into(),
             reproduces: "SIGCOMM 2001 Fig. 9".into(),
@@ -191,14 +176,7 @@ fn run_keys(
         }
     }
     let pdf = hists.pop().expect("pdf_at was pushed");
-    setup.push((
-        "keys".to_owned(),
-        s.keys
-            .iter()
-            .map(u64::to_string)
-            .collect::<Vec<_>>()
-            .join(","),
-    ));
+    setup.push(("keys".to_owned(), flag_list(&s.keys)));
     setup.push(("pdf-at".to_owned(), s.pdf_at.to_string()));
     Ok(Figure {
         experiment: "load-balance".into(),

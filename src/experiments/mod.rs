@@ -103,11 +103,14 @@ impl From<crate::sim::WorldError> for ExperimentError {
     }
 }
 
+/// A ring's nodes as (name, id, real node index), sorted by id.
+pub type RingIds = Vec<(String, Id, u32)>;
+
 /// The names and ids of a ring's nodes for one seed: node `i` of seed `s` is
 /// named `s{s}-n{i}`, its id the hash of the name (with virtual nodes,
 /// `s{s}-n{i}#{v}`, as `dht init --vnodes` names them). Returns
 /// (name, id, real node index), sorted by id.
-pub fn ring_ids(bits: Bits, seed: u64, nodes: usize, vnodes: usize) -> Vec<(String, Id, u32)> {
+pub fn ring_ids(bits: Bits, seed: u64, nodes: usize, vnodes: usize) -> RingIds {
     let mut out: Vec<(String, Id, u32)> = (0..nodes)
         .flat_map(|i| {
             (0..vnodes).map(move |v| {
@@ -127,6 +130,42 @@ pub fn ring_ids(bits: Bits, seed: u64, nodes: usize, vnodes: usize) -> Vec<(Stri
     out.sort_unstable_by_key(|e| e.1);
     out.dedup_by_key(|e| e.1);
     out
+}
+
+/// A converged ring of `nodes` (times `vnodes`) for `seed` with `replicas`
+/// copies of each key and successor lists of `successors` (at least the
+/// replicas), built directly (no messages), and the ring's
+/// (name, id, real node) triples from [`ring_ids`].
+pub fn converged_ring(
+    bits: Bits,
+    seed: u64,
+    nodes: usize,
+    vnodes: usize,
+    replicas: u8,
+    successors: u8,
+) -> Result<(crate::sim::World, RingIds), ExperimentError> {
+    let ids = ring_ids(bits, seed, nodes, vnodes);
+    let params = crate::chord::Params {
+        bits,
+        replicas,
+        successors: 0,
+    }
+    .with_successors(successors);
+    let world = crate::sim::World::bulk(
+        params,
+        seed,
+        ids.iter().map(|(name, id, _)| (name.clone(), Some(*id))),
+    )?;
+    Ok((world, ids))
+}
+
+/// A list flag's value as the command line takes it: `1,2,5`.
+pub fn flag_list<T: ToString>(values: &[T]) -> String {
+    values
+        .iter()
+        .map(T::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The id of key `j` of seed `s`: the hash of `s{s}-k{j}`.

@@ -3,9 +3,11 @@
 //! 100·N lookups of random keys, each from a random node; the path length
 //! is the number of nodes asked after the start ([`crate::chord::Lookup::hops`]).
 
-use super::{ExperimentError, Figure, Histogram, Measure, Pdf, Point, Progress, key_id, ring_ids};
-use crate::chord::{Bits, NodeId, Params};
-use crate::sim::World;
+use super::{
+    ExperimentError, Figure, Histogram, Measure, Pdf, Point, Progress, converged_ring, flag_list,
+    key_id,
+};
+use crate::chord::{Bits, NodeId};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -52,19 +54,8 @@ pub fn hops(
     lookups: u64,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Histogram, ExperimentError> {
-    let ids = ring_ids(bits, seed, nodes, 1);
     // No keys are stored: one copy, and the successor list the setup says.
-    let params = Params {
-        bits,
-        replicas: 1,
-        successors: 0,
-    }
-    .with_successors(successors);
-    let mut world = World::bulk(
-        params,
-        seed,
-        ids.iter().map(|(name, id, _)| (name.clone(), Some(*id))),
-    )?;
+    let (mut world, _) = converged_ring(bits, seed, nodes, 1, 1, successors)?;
     let members: Vec<NodeId> = world.member_ids().to_vec();
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ nodes as u64);
     let mut h = Histogram::new();
@@ -140,14 +131,7 @@ pub fn run(s: &Setup, progress: Progress) -> Result<Figure, ExperimentError> {
         }],
         pdf,
         setup: vec![
-            (
-                "sizes".to_owned(),
-                s.sizes
-                    .iter()
-                    .map(usize::to_string)
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
+            ("sizes".to_owned(), flag_list(&s.sizes)),
             ("keys-per-node".to_owned(), s.keys_per_node.to_string()),
             ("pdf-at".to_owned(), s.pdf_at.to_string()),
             ("successors".to_owned(), s.successors.to_string()),

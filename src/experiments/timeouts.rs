@@ -5,9 +5,10 @@
 //! (requests sent to dead nodes, routed around) per lookup; every lookup
 //! must still find the live successor of its key.
 
-use super::{ExperimentError, Figure, Histogram, Measure, Point, Progress, key_id, ring_ids};
-use crate::chord::{Bits, Id, NodeId, Params};
-use crate::sim::World;
+use super::{
+    ExperimentError, Figure, Histogram, Measure, Point, Progress, converged_ring, flag_list, key_id,
+};
+use crate::chord::{Bits, Id, NodeId};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -62,19 +63,8 @@ pub fn measure(
     round: u64,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Outcome, ExperimentError> {
-    let ids = ring_ids(s.bits, s.seed, s.nodes, 1);
     // No keys are stored: one copy, and the successor list the setup says.
-    let params = Params {
-        bits: s.bits,
-        replicas: 1,
-        successors: 0,
-    }
-    .with_successors(s.successors);
-    let mut world = World::bulk(
-        params,
-        s.seed,
-        ids.iter().map(|(name, id, _)| (name.clone(), Some(*id))),
-    )?;
+    let (mut world, _) = converged_ring(s.bits, s.seed, s.nodes, 1, 1, s.successors)?;
     let mut rng = ChaCha8Rng::seed_from_u64(s.seed.wrapping_add(round << 32));
     let all: Vec<NodeId> = world.member_ids().to_vec();
     let mut dead = 0;
@@ -169,14 +159,7 @@ pub fn run(s: &Setup, progress: Progress) -> Result<Figure, ExperimentError> {
         setup: vec![
             ("nodes".to_owned(), s.nodes.to_string()),
             ("successors".to_owned(), s.successors.to_string()),
-            (
-                "p".to_owned(),
-                s.probabilities
-                    .iter()
-                    .map(f64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
+            ("p".to_owned(), flag_list(&s.probabilities)),
             ("lookups".to_owned(), s.lookups.to_string()),
             ("seed".to_owned(), s.seed.to_string()),
             ("bits".to_owned(), s.bits.to_string()),
