@@ -70,9 +70,9 @@ fn draw_measure<DB: DrawingBackend>(
         .iter()
         .map(|p| p.p99.unwrap_or(p.mean))
         .chain(theirs.iter().filter_map(|p| p.p99.or(p.mean)))
-        .fold(0.0, f64::max)
-        .max(1.0)
-        * 1.1;
+        .fold(0.0, f64::max);
+    // Room above the highest bar; an all-zero measure still gets an axis.
+    let top = if top > 0.0 { top * 1.1 } else { 1.0 };
     // Ring sizes double: a log axis spaces them evenly, as Fig. 10 does.
     let log_x = x0 > 0.0 && x1 / x0 >= 64.0;
     let pad = if x1 > x0 { (x1 - x0) * 0.05 } else { 1.0 };
