@@ -16,6 +16,7 @@ use super::{
     ExperimentError, Figure, Histogram, Measure, Point, Progress, converged_ring, flag_list, key_id,
 };
 use crate::chord::{Bits, Id, NodeId};
+use crate::sim::World;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::cmp::Reverse;
@@ -134,6 +135,9 @@ pub struct Outcome {
     pub latency_ms: Histogram,
     /// Lookups that failed.
     pub failed: u64,
+    /// Of those, lookups whose key belongs to a newcomer its predecessor
+    /// does not point to yet: they reach the previous owner.
+    pub unlinked: u64,
     /// Lookups run.
     pub lookups: u64,
     /// Joins and leaves that happened.
@@ -218,6 +222,9 @@ pub fn measure(
                     Ok(l) => {
                         out.failed += 1;
                         out.timeouts.add(u64::from(l.timeouts));
+                        if !linked_in(&world, owner) {
+                            out.unlinked += 1;
+                        }
                     }
                     Err(_) => out.failed += 1,
                 }
@@ -232,6 +239,18 @@ pub fn measure(
     progress(out.lookups % 256);
     out.seconds = sched.now as f64 / 1e6;
     Ok(out)
+}
+
+/// Whether the member before `n` has `n` as its successor: a newcomer is
+/// not linked in until its predecessor stabilizes.
+fn linked_in(world: &World, n: NodeId) -> bool {
+    let members = world.member_ids();
+    let i = members.partition_point(|m| m.id() < n.id());
+    let pred = members[(i + members.len() - 1) % members.len()];
+    world
+        .node(pred)
+        .and_then(|p| p.succs.first())
+        .is_some_and(|&s| s == n)
 }
 
 /// successor(key) among `members` (sorted by id).
@@ -256,8 +275,8 @@ pub fn run(s: &Setup, progress: Progress) -> Result<Figure, ExperimentError> {
     }
     let total = s.lookups * s.rates.len() as u64;
     let mut done = 0;
-    let (mut path, mut timeouts, mut failed, mut latency) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut path, mut timeouts, mut failed, mut unlinked, mut latency) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (i, &r) in s.rates.iter().enumerate() {
         let o = measure(s, r, i as u64, &mut |k| {
             done += k;
@@ -268,6 +287,12 @@ pub fn run(s: &Setup, progress: Progress) -> Result<Figure, ExperimentError> {
         failed.push(Point {
             x: r,
             mean: o.failed as f64 * 10_000.0 / o.lookups as f64,
+            p1: None,
+            p99: None,
+        });
+        unlinked.push(Point {
+            x: r,
+            mean: o.unlinked as f64 * 10_000.0 / o.lookups as f64,
             p1: None,
             p99: None,
         });
@@ -295,6 +320,10 @@ pub fn run(s: &Setup, progress: Progress) -> Result<Figure, ExperimentError> {
             Measure {
                 name: "failed lookups per 10^4".into(),
                 points: failed,
+            },
+            Measure {
+                name: "of which to an unlinked newcomer's keys".into(),
+                points: unlinked,
             },
             Measure {
                 name: "lookup latency (s)".into(),

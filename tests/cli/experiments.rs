@@ -312,7 +312,7 @@ fn churn_runs_in_virtual_time_and_fails_nothing_without_churn() {
         let path = points(&v, 0);
         let timeouts = points(&v, 1);
         let failed = points(&v, 2);
-        let latency = points(&v, 3);
+        let latency = points(&v, 4);
         ordered(&path, seed);
         ordered(&timeouts, seed);
         ordered(&latency, seed);
