@@ -236,6 +236,26 @@ pub struct ChurnArgs {
 
 /// Runs one experiment and prints (and draws) its figure.
 pub fn run(e: Experiment, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    // A long run should not end in a file it cannot write: check the
+    // picture's directory first.
+    let plot_file = match &e {
+        Experiment::LoadBalance(a) => a.common.plot.as_ref(),
+        Experiment::PathLength(a) => a.common.plot.as_ref(),
+        Experiment::Timeouts(a) => a.common.plot.as_ref(),
+        Experiment::Failures(a) => a.common.plot.as_ref(),
+        Experiment::Churn(a) => a.common.plot.as_ref(),
+        Experiment::Paper(_) => None,
+    };
+    if let Some(dir) = plot_file
+        .and_then(|f| f.parent())
+        .filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        anyhow::bail!(
+            "cannot write the figure into {}: no such directory",
+            dir.display()
+        );
+    }
     let bar = lookup_bar();
     let mut progress = |done: u64, total: u64| {
         bar.set_length(total);
@@ -369,6 +389,9 @@ fn compared(fig: &Figure) -> (Option<published::Paper>, Vec<String>) {
 fn paper(a: &PaperArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     if !(a.scale > 0.0 && a.scale <= 1.0) {
         anyhow::bail!("--scale must be above 0 and at most 1, not {}", a.scale);
+    }
+    if a.out.exists() && !a.out.is_dir() {
+        anyhow::bail!("{} exists and is not a directory", a.out.display());
     }
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create {}", a.out.display()))?;

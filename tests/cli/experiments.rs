@@ -188,7 +188,16 @@ fn sim_draws_and_refuses_bad_setups() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("paper mean"));
     assert!(text.contains("nodes 100 (the paper: 1000)"), "{text}");
+    let missing = e.dir.path().join("no/such/dir/fig.svg");
     for (args, what) in [
+        (
+            vec!["timeouts", "--plot", missing.to_str().unwrap()],
+            "no such directory",
+        ),
+        (
+            vec!["paper", "--out", svg.to_str().unwrap(), "--scale", "0.01"],
+            "not a directory",
+        ),
         (vec!["timeouts", "--p", "1.5"], "not between 0 and 1"),
         (vec!["load-balance", "--vnodes", "0"], "at least 1"),
         (vec!["path-length", "--sizes", "0"], "at least one node"),
