@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use dht::chord::Bits;
 use dht::experiments::{
-    self, Figure, churn, failures, load_balance, path_length, published, timeouts,
+    self, Figure, Setup, churn, failures, load_balance, path_length, published, timeouts,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
@@ -236,37 +236,11 @@ pub struct ChurnArgs {
 
 /// Runs one experiment and prints (and draws) its figure.
 pub fn run(e: Experiment, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    // A long run should not end in a file it cannot write: check the
-    // picture's directory first.
-    let plot_file = match &e {
-        Experiment::LoadBalance(a) => a.common.plot.as_ref(),
-        Experiment::PathLength(a) => a.common.plot.as_ref(),
-        Experiment::Timeouts(a) => a.common.plot.as_ref(),
-        Experiment::Failures(a) => a.common.plot.as_ref(),
-        Experiment::Churn(a) => a.common.plot.as_ref(),
-        Experiment::Paper(_) => None,
-    };
-    if let Some(dir) = plot_file
-        .and_then(|f| f.parent())
-        .filter(|d| !d.as_os_str().is_empty())
-        && !dir.is_dir()
-    {
-        anyhow::bail!(
-            "cannot write the figure into {}: no such directory",
-            dir.display()
-        );
-    }
-    let bar = lookup_bar();
-    let mut progress = |done: u64, total: u64| {
-        bar.set_length(total);
-        bar.set_position(done);
-    };
-    let start = Instant::now();
     let bits = |c: &Common| Bits::new(c.bits).expect("range checked by clap");
-    let (fig, common): (Figure, &Common) = match &e {
-        Experiment::LoadBalance(a) => {
-            bar.set_message("load-balance");
-            let s = load_balance::Setup {
+    let (setup, common) = match &e {
+        Experiment::Paper(a) => return paper(a, out),
+        Experiment::LoadBalance(a) => (
+            Setup::LoadBalance(load_balance::Setup {
                 nodes: a.nodes as usize,
                 keys: a.keys.clone(),
                 vnodes: a.vnodes.clone(),
@@ -274,36 +248,33 @@ pub fn run(e: Experiment, out: &mut impl Write) -> anyhow::Result<ExitCode> {
                 seed: a.common.seed,
                 pdf_at: a.pdf_at,
                 bits: bits(&a.common),
-            };
-            (load_balance::run(&s, &mut progress)?, &a.common)
-        }
-        Experiment::PathLength(a) => {
-            bar.set_message("path-length");
-            let s = path_length::Setup {
+            }),
+            &a.common,
+        ),
+        Experiment::PathLength(a) => (
+            Setup::PathLength(path_length::Setup {
                 sizes: a.sizes.clone(),
                 keys_per_node: a.keys_per_node,
                 pdf_at: a.pdf_at,
                 successors: a.successors,
                 seed: a.common.seed,
                 bits: bits(&a.common),
-            };
-            (path_length::run(&s, &mut progress)?, &a.common)
-        }
-        Experiment::Timeouts(a) => {
-            bar.set_message("timeouts");
-            let s = timeouts::Setup {
+            }),
+            &a.common,
+        ),
+        Experiment::Timeouts(a) => (
+            Setup::Timeouts(timeouts::Setup {
                 nodes: a.nodes as usize,
                 successors: a.successors,
                 probabilities: a.p.clone(),
                 lookups: a.lookups,
                 seed: a.common.seed,
                 bits: bits(&a.common),
-            };
-            (timeouts::run(&s, &mut progress)?, &a.common)
-        }
-        Experiment::Failures(a) => {
-            bar.set_message("failures");
-            let s = failures::Setup {
+            }),
+            &a.common,
+        ),
+        Experiment::Failures(a) => (
+            Setup::Failures(failures::Setup {
                 nodes: a.nodes as usize,
                 keys: a.keys,
                 fractions: a.p.clone(),
@@ -312,12 +283,11 @@ pub fn run(e: Experiment, out: &mut impl Write) -> anyhow::Result<ExitCode> {
                 seed: a.common.seed,
                 bits: bits(&a.common),
                 ..failures::Setup::default()
-            };
-            (failures::run(&s, &mut progress)?, &a.common)
-        }
-        Experiment::Churn(a) => {
-            bar.set_message("churn");
-            let s = churn::Setup {
+            }),
+            &a.common,
+        ),
+        Experiment::Churn(a) => (
+            Setup::Churn(churn::Setup {
                 nodes: a.nodes as usize,
                 successors: a.successors,
                 rates: a.rates.clone(),
@@ -328,11 +298,31 @@ pub fn run(e: Experiment, out: &mut impl Write) -> anyhow::Result<ExitCode> {
                 timeout: a.timeout,
                 seed: a.common.seed,
                 bits: bits(&a.common),
-            };
-            (churn::run(&s, &mut progress)?, &a.common)
-        }
-        Experiment::Paper(a) => return paper(a, out),
+            }),
+            &a.common,
+        ),
     };
+    // A long run should not end in a file it cannot write: check the
+    // picture's directory first.
+    if let Some(dir) = common
+        .plot
+        .as_ref()
+        .and_then(|f| f.parent())
+        .filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        anyhow::bail!(
+            "cannot write the figure into {}: no such directory",
+            dir.display()
+        );
+    }
+    let bar = lookup_bar();
+    bar.set_message(setup.name());
+    let start = Instant::now();
+    let fig = setup.run(&mut |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })?;
     bar.finish_and_clear();
     let cost = RunCost {
         seconds: start.elapsed().as_secs_f64(),

@@ -15,7 +15,8 @@
 use super::{
     ExperimentError, Figure, Histogram, Measure, Point, Progress, converged_ring, flag_list, key_id,
 };
-use crate::chord::{Bits, Id, NodeId};
+use crate::chord::spec::Ideal;
+use crate::chord::{Bits, NodeId};
 use crate::sim::World;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -206,7 +207,7 @@ pub fn measure(
                 let key = key_id(s.bits, salt, out.lookups);
                 let members = world.member_ids();
                 let start = members[sched.rng.random_range(0..members.len())];
-                let owner = successor_of(members, key);
+                let owner = Ideal::new(members, world.params()).successor(key);
                 match world.lookup(key, Some(start)) {
                     Ok(l) if l.successor == owner => {
                         out.hops.add(l.hops() as u64);
@@ -244,19 +245,11 @@ pub fn measure(
 /// Whether the member before `n` has `n` as its successor: a newcomer is
 /// not linked in until its predecessor stabilizes.
 fn linked_in(world: &World, n: NodeId) -> bool {
-    let members = world.member_ids();
-    let i = members.partition_point(|m| m.id() < n.id());
-    let pred = members[(i + members.len() - 1) % members.len()];
-    world
-        .node(pred)
+    Ideal::new(world.member_ids(), world.params())
+        .pred(n)
+        .and_then(|p| world.node(p))
         .and_then(|p| p.succs.first())
         .is_some_and(|&s| s == n)
-}
-
-/// successor(key) among `members` (sorted by id).
-fn successor_of(members: &[NodeId], key: Id) -> NodeId {
-    let i = members.partition_point(|n| n.id() < key);
-    members[i % members.len()]
 }
 
 /// Runs the experiment.

@@ -11,7 +11,9 @@
 //! node, about p; with r copies, about p^r (the paper predicts but does not
 //! plot it).
 
-use super::{ExperimentError, Figure, Measure, Point, Progress, converged_ring, flag_list, key_id};
+use super::{
+    ExperimentError, Figure, Measure, Point, Progress, converged_ring, flag_list, key_text,
+};
 use crate::chord::spec::Ideal;
 use crate::chord::store::Key;
 use crate::chord::{Bits, NodeId};
@@ -94,8 +96,8 @@ pub fn measure(
     {
         let ideal = Ideal::new(&members, params);
         for j in 0..s.keys {
-            let text = format!("s{}-k{j}", s.seed);
-            let key = Key::new(key_id(s.bits, s.seed, j), text);
+            let text = key_text(s.seed, j);
+            let key = Key::new(s.bits.hash(&text), text);
             for h in ideal.holders(key.id) {
                 let node = world.node_mut(h).expect("a member");
                 node.store.insert(key.clone(), Value::Null, 1);
@@ -114,8 +116,7 @@ pub fn measure(
     let mut failed = 0;
     for j in 0..s.keys {
         let start = live[rng.random_range(0..live.len())];
-        let text = format!("s{}-k{j}", s.seed);
-        match world.get(&text, Some(start)) {
+        match world.get(&key_text(s.seed, j), Some(start)) {
             Ok(o) if o.result.is_some() => {}
             _ => failed += 1,
         }

@@ -170,7 +170,12 @@ pub fn flag_list<T: ToString>(values: &[T]) -> String {
 
 /// The id of key `j` of seed `s`: the hash of `s{s}-k{j}`.
 pub fn key_id(bits: Bits, seed: u64, j: u64) -> Id {
-    bits.hash(&format!("s{seed}-k{j}"))
+    bits.hash(&key_text(seed, j))
+}
+
+/// The text of key `j` of seed `s`: `s{s}-k{j}`.
+pub fn key_text(seed: u64, j: u64) -> String {
+    format!("s{seed}-k{j}")
 }
 
 /// Any experiment's setup, for running several in one go.
@@ -189,6 +194,17 @@ pub enum Setup {
 }
 
 impl Setup {
+    /// The experiment's subcommand name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Setup::LoadBalance(_) => "load-balance",
+            Setup::PathLength(_) => "path-length",
+            Setup::Timeouts(_) => "timeouts",
+            Setup::Failures(_) => "failures",
+            Setup::Churn(_) => "churn",
+        }
+    }
+
     /// Runs it.
     pub fn run(&self, progress: Progress) -> Result<Figure, ExperimentError> {
         match self {

@@ -8,6 +8,7 @@
 use super::{
     ExperimentError, Figure, Histogram, Measure, Point, Progress, converged_ring, flag_list, key_id,
 };
+use crate::chord::spec::Ideal;
 use crate::chord::{Bits, Id, NodeId};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -76,10 +77,7 @@ pub fn measure(
         }
     }
     let live: Vec<NodeId> = world.member_ids().to_vec();
-    let owner = |key: Id| -> NodeId {
-        let i = live.partition_point(|n| n.id() < key);
-        live[i % live.len()]
-    };
+    let ideal = Ideal::new(&live, world.params());
     let mut out = Outcome {
         dead,
         ..Outcome::default()
@@ -96,7 +94,7 @@ pub fn measure(
     for chunk in queries.chunks(1 << 12) {
         for (r, &(key, _)) in world.lookup_many(chunk).into_iter().zip(chunk) {
             match r {
-                Ok(l) if l.successor == owner(key) => {
+                Ok(l) if l.successor == ideal.successor(key) => {
                     out.hops.add(l.hops() as u64);
                     out.timeouts.add(u64::from(l.timeouts));
                 }

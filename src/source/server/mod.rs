@@ -23,17 +23,23 @@ use sqlx::postgres::{PgConnectOptions, PgRow};
 use sqlx::{Column, ConnectOptions, Connection, Row, TypeInfo, ValueRef};
 use std::time::Duration;
 
+/// A connection that could not be opened, in one line (every driver).
+pub(super) fn refused(target: &Target, e: &std::io::Error) -> SourceError {
+    let t = target.describe();
+    SourceError::Sql(match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => {
+            format!("cannot connect to {t}: connection refused (is the server running?)")
+        }
+        _ => format!("cannot connect to {t}: {e}"),
+    })
+}
+
 /// One clear line for a failure to connect or read; the server's own words
 /// are kept only where they cannot contain the password.
 fn explain(target: &Target, what: &str, e: &sqlx::Error) -> SourceError {
     let t = target.describe();
     let msg = match e {
-        sqlx::Error::Io(io) => match io.kind() {
-            std::io::ErrorKind::ConnectionRefused => {
-                format!("cannot connect to {t}: connection refused (is the server running?)")
-            }
-            _ => format!("cannot connect to {t}: {io}"),
-        },
+        sqlx::Error::Io(io) => return refused(target, io),
         sqlx::Error::Tls(_) => format!("cannot connect to {t}: TLS failed"),
         sqlx::Error::PoolTimedOut => format!("cannot connect to {t}: timed out"),
         sqlx::Error::Database(db) => {
@@ -60,12 +66,19 @@ fn explain(target: &Target, what: &str, e: &sqlx::Error) -> SourceError {
 
 /// How long to wait for a server to accept a connection and greet us:
 /// `DHT_DB_CONNECT_TIMEOUT` seconds, default 15.
-pub(super) fn connect_timeout() -> Duration {
-    let secs = std::env::var("DHT_DB_CONNECT_TIMEOUT")
+fn connect_timeout() -> Duration {
+    seconds_from_env("DHT_DB_CONNECT_TIMEOUT", 15.0)
+}
+
+/// A duration in seconds from the environment variable `var` (fractions
+/// allowed, at least 0.1 s, at most a day), `default` when unset or not a
+/// number.
+pub(super) fn seconds_from_env(var: &str, default: f64) -> Duration {
+    let secs = std::env::var(var)
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(15.0f64);
-    Duration::from_secs_f64(secs.max(0.1))
+        .unwrap_or(default);
+    Duration::from_secs_f64(f64::clamp(secs, 0.1, 86_400.0))
 }
 
 /// A cell of a text-protocol row as JSON, by the column's type name.
@@ -238,11 +251,23 @@ fn mysql_cell(row: &MySqlRow, i: usize, meta: Option<MyColumn>) -> Result<Value,
     }
 }
 
-/// Waits for a connection, at most `DHT_DB_CONNECT_TIMEOUT` seconds.
+/// Waits for a sqlx connection, at most `DHT_DB_CONNECT_TIMEOUT` seconds.
 async fn connect<C>(
     target: &Target,
     what: &str,
     attempt: impl std::future::Future<Output = Result<C, sqlx::Error>>,
+) -> Result<C, SourceError> {
+    within_connect_timeout(target, async {
+        attempt.await.map_err(|e| explain(target, what, &e))
+    })
+    .await
+}
+
+/// Runs a connection `attempt` of any driver for at most
+/// `DHT_DB_CONNECT_TIMEOUT` seconds.
+pub(super) async fn within_connect_timeout<C>(
+    target: &Target,
+    attempt: impl std::future::Future<Output = Result<C, SourceError>>,
 ) -> Result<C, SourceError> {
     tokio::time::timeout(connect_timeout(), attempt)
         .await
@@ -252,7 +277,6 @@ async fn connect<C>(
                 target.describe()
             ))
         })?
-        .map_err(|e| explain(target, what, &e))
 }
 
 /// Connection options of either driver from a target; the two option types

@@ -14,7 +14,7 @@
 //! Server prints.
 
 use super::super::{Batch, Columns, SourceError, convert};
-use super::{Encrypt, Target, connect_timeout, take_row};
+use super::{Encrypt, Target, refused, seconds_from_env, take_row, within_connect_timeout};
 use futures_util::TryStreamExt;
 use serde_json::Value;
 use tiberius::{AuthMethod, Client, ColumnData, ColumnType, Config, EncryptionLevel, QueryItem};
@@ -54,45 +54,28 @@ pub(super) async fn read(
 ) -> Result<Batch, SourceError> {
     let origin = format!("{what} in {}", target.describe());
     let failed = |e: tiberius::error::Error| explain(target, what, &e);
-    let mut client = tokio::time::timeout(connect_timeout(), connect(target))
-        .await
-        .map_err(|_| {
-            SourceError::Sql(format!(
-                "cannot connect to {}: timed out",
-                target.describe()
-            ))
-        })??;
-    exec(&mut client, BEGIN_SNAPSHOT).await.map_err(failed)?;
+    let mut client = within_connect_timeout(target, connect(target)).await?;
     let mut out = Batch::default();
-    let rows = match stream(
-        &mut client,
-        sql,
-        &origin,
-        cols,
-        skip_bad,
-        &mut out,
-        &mut progress,
-    )
-    .await
-    {
-        Err(e) if e.code() == Some(code::NO_SNAPSHOT) => {
-            exec(&mut client, BEGIN_READ_COMMITTED)
-                .await
-                .map_err(failed)?;
-            out = Batch::default();
-            stream(
-                &mut client,
-                sql,
-                &origin,
-                cols,
-                skip_bad,
-                &mut out,
-                &mut progress,
-            )
-            .await
+    let mut rows = Err(tiberius::error::Error::Protocol("not run".into()));
+    // SNAPSHOT first; where the database refuses it (before any row),
+    // again at READ COMMITTED.
+    for begin in [BEGIN_SNAPSHOT, BEGIN_READ_COMMITTED] {
+        exec(&mut client, begin).await.map_err(failed)?;
+        out = Batch::default();
+        rows = stream(
+            &mut client,
+            sql,
+            &origin,
+            cols,
+            skip_bad,
+            &mut out,
+            &mut progress,
+        )
+        .await;
+        if !matches!(&rows, Err(e) if e.code() == Some(code::NO_SNAPSHOT)) {
+            break;
         }
-        other => other,
-    };
+    }
     match rows {
         Ok(Ok(())) => {}
         Ok(Err(bad)) => return Err(bad),
@@ -148,11 +131,7 @@ async fn connect(target: &Target) -> Result<Conn, SourceError> {
 /// How long a read waits for the server's next reply before giving up:
 /// `DHT_DB_READ_TIMEOUT` seconds, default 30.
 fn read_timeout() -> std::time::Duration {
-    let secs = std::env::var("DHT_DB_READ_TIMEOUT")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(30.0f64);
-    std::time::Duration::from_secs_f64(secs.clamp(0.1, 86_400.0))
+    seconds_from_env("DHT_DB_READ_TIMEOUT", 30.0)
 }
 
 /// Runs a statement that returns no rows, reading its whole reply.
@@ -209,17 +188,6 @@ async fn stream(
         }
     }
     Ok(Ok(()))
-}
-
-/// A connection that could not be opened, in one line.
-fn refused(target: &Target, e: &std::io::Error) -> SourceError {
-    let t = target.describe();
-    SourceError::Sql(match e.kind() {
-        std::io::ErrorKind::ConnectionRefused => {
-            format!("cannot connect to {t}: connection refused (is the server running?)")
-        }
-        _ => format!("cannot connect to {t}: {e}"),
-    })
 }
 
 /// One clear line for a failure; the server's own words are kept only where
