@@ -13,7 +13,8 @@
 //! to a dead node costs the 500 ms timeout) give each lookup its latency.
 
 use super::{
-    ExperimentError, Figure, Histogram, Measure, Point, Progress, converged_ring, flag_list, key_id,
+    ExperimentError, Figure, Histogram, Measure, Point, Progress, converged_ring, flag_list,
+    key_id, sweep,
 };
 use crate::chord::spec::Ideal;
 use crate::chord::{Bits, NodeId};
@@ -266,37 +267,26 @@ pub fn run(s: &Setup, progress: Progress) -> Result<Figure, ExperimentError> {
             "rates must be at least 0, the lookup rate above 0, and the stabilization interval a range of positive seconds".into(),
         ));
     }
-    let total = s.lookups * s.rates.len() as u64;
-    let mut done = 0;
-    let (mut path, mut timeouts, mut failed, mut unlinked, mut latency) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (i, &r) in s.rates.iter().enumerate() {
-        let o = measure(s, r, i as u64, &mut |k| {
-            done += k;
-            progress(done, total)
-        })?;
-        path.push(Point::summarised(r, o.hops.summary()));
-        timeouts.push(Point::summarised(r, o.timeouts.summary()));
-        failed.push(Point {
-            x: r,
-            mean: o.failed as f64 * 10_000.0 / o.lookups as f64,
-            p1: None,
-            p99: None,
-        });
-        unlinked.push(Point {
-            x: r,
-            mean: o.unlinked as f64 * 10_000.0 / o.lookups as f64,
-            p1: None,
-            p99: None,
-        });
+    let runs = sweep(&s.rates, s.lookups, progress, |r, i, tally| {
+        measure(s, r, i, tally)
+    })?;
+    let points = |f: &dyn Fn(f64, &Outcome) -> Point| -> Vec<Point> {
+        runs.iter().map(|(r, o)| f(*r, o)).collect()
+    };
+    let per_10k = |n: u64, o: &Outcome| n as f64 * 10_000.0 / o.lookups as f64;
+    let path = points(&|r, o| Point::summarised(r, o.hops.summary()));
+    let timeouts = points(&|r, o| Point::summarised(r, o.timeouts.summary()));
+    let failed = points(&|r, o| Point::mean_only(r, per_10k(o.failed, o)));
+    let unlinked = points(&|r, o| Point::mean_only(r, per_10k(o.unlinked, o)));
+    let latency = points(&|r, o| {
         let ms = o.latency_ms.summary();
-        latency.push(Point {
+        Point {
             x: r,
             mean: ms.mean / 1000.0,
             p1: Some(ms.p1 / 1000.0),
             p99: Some(ms.p99 / 1000.0),
-        });
-    }
+        }
+    });
     Ok(Figure {
         experiment: "churn".into(),
         reproduces: "ToN 2003 Table III".into(),

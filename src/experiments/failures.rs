@@ -12,7 +12,7 @@
 //! plot it).
 
 use super::{
-    ExperimentError, Figure, Measure, Point, Progress, converged_ring, flag_list, key_text,
+    ExperimentError, Figure, Measure, Point, Progress, converged_ring, flag_list, key_text, sweep,
 };
 use crate::chord::spec::Ideal;
 use crate::chord::store::Key;
@@ -145,24 +145,17 @@ pub fn run(s: &Setup, progress: Progress) -> Result<Figure, ExperimentError> {
             "failing fraction {p} is not at least 0 and below 1"
         )));
     }
-    let total = s.keys * s.fractions.len() as u64;
-    let mut done = 0;
-    let (mut failed, mut predicted, mut rounds) = (Vec::new(), Vec::new(), Vec::new());
-    for (i, &p) in s.fractions.iter().enumerate() {
-        let o = measure(s, p, i as u64, &mut |k| {
-            done += k;
-            progress(done, total)
-        })?;
-        let point = |mean| Point {
-            x: p,
-            mean,
-            p1: None,
-            p99: None,
-        };
-        failed.push(point(o.failed as f64 / o.lookups as f64));
-        predicted.push(point(p.powi(i32::from(s.replicas))));
-        rounds.push(point(o.rounds as f64));
-    }
+    let runs = sweep(&s.fractions, s.keys, progress, |p, i, tally| {
+        measure(s, p, i, tally)
+    })?;
+    let points = |f: &dyn Fn(f64, &Outcome) -> f64| -> Vec<Point> {
+        runs.iter()
+            .map(|(p, o)| Point::mean_only(*p, f(*p, o)))
+            .collect()
+    };
+    let failed = points(&|_, o| o.failed as f64 / o.lookups as f64);
+    let predicted = points(&|p, _| p.powi(i32::from(s.replicas)));
+    let rounds = points(&|_, o| o.rounds as f64);
     Ok(Figure {
         experiment: "failures".into(),
         reproduces: "SIGCOMM 2001 Fig. 11".into(),

@@ -35,6 +35,16 @@ pub struct Point {
 }
 
 impl Point {
+    /// A point with a mean only (a fraction, a count).
+    pub fn mean_only(x: f64, mean: f64) -> Point {
+        Point {
+            x,
+            mean,
+            p1: None,
+            p99: None,
+        }
+    }
+
     /// A point with percentiles, from a summary.
     pub fn summarised(x: f64, s: Summary) -> Point {
         Point {
@@ -101,6 +111,27 @@ impl From<crate::sim::WorldError> for ExperimentError {
     fn from(e: crate::sim::WorldError) -> Self {
         ExperimentError::World(e.to_string())
     }
+}
+
+/// Runs `measure(x, i, progress)` at every `x` of a sweep, each worth
+/// `per_x` units of work, reporting progress over the whole sweep.
+pub fn sweep<T>(
+    xs: &[f64],
+    per_x: u64,
+    progress: Progress,
+    mut measure: impl FnMut(f64, u64, &mut dyn FnMut(u64)) -> Result<T, ExperimentError>,
+) -> Result<Vec<(f64, T)>, ExperimentError> {
+    let total = per_x * xs.len() as u64;
+    let mut done = 0;
+    let mut out = Vec::with_capacity(xs.len());
+    for (i, &x) in xs.iter().enumerate() {
+        let o = measure(x, i as u64, &mut |k| {
+            done += k;
+            progress(done, total)
+        })?;
+        out.push((x, o));
+    }
+    Ok(out)
 }
 
 /// A ring's nodes as (name, id, real node index), sorted by id.

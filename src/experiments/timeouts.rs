@@ -6,7 +6,8 @@
 //! must still find the live successor of its key.
 
 use super::{
-    ExperimentError, Figure, Histogram, Measure, Point, Progress, converged_ring, flag_list, key_id,
+    ExperimentError, Figure, Histogram, Measure, Point, Progress, converged_ring, flag_list,
+    key_id, sweep,
 };
 use crate::chord::spec::Ideal;
 use crate::chord::{Bits, Id, NodeId};
@@ -118,23 +119,21 @@ pub fn run(s: &Setup, progress: Progress) -> Result<Figure, ExperimentError> {
             "failure probability {p} is not between 0 and 1"
         )));
     }
-    let total = s.lookups * s.probabilities.len() as u64;
-    let mut done = 0;
-    let (mut path, mut timeouts, mut failed) = (Vec::new(), Vec::new(), Vec::new());
-    for (i, &p) in s.probabilities.iter().enumerate() {
-        let o = measure(s, p, i as u64, &mut |k| {
-            done += k;
-            progress(done, total)
-        })?;
-        path.push(Point::summarised(p, o.hops.summary()));
-        timeouts.push(Point::summarised(p, o.timeouts.summary()));
-        failed.push(Point {
-            x: p,
-            mean: o.failed as f64,
-            p1: None,
-            p99: None,
-        });
-    }
+    let runs = sweep(&s.probabilities, s.lookups, progress, |p, i, tally| {
+        measure(s, p, i, tally)
+    })?;
+    let path = runs
+        .iter()
+        .map(|(p, o)| Point::summarised(*p, o.hops.summary()))
+        .collect();
+    let timeouts = runs
+        .iter()
+        .map(|(p, o)| Point::summarised(*p, o.timeouts.summary()))
+        .collect();
+    let failed = runs
+        .iter()
+        .map(|(p, o)| Point::mean_only(*p, o.failed as f64))
+        .collect();
     Ok(Figure {
         experiment: "timeouts".into(),
         reproduces: "ToN 2003 Table II".into(),
