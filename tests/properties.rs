@@ -43,6 +43,32 @@ proptest! {
     }
 }
 
+proptest! {
+    // Fewer cases: each physical node is several Chord nodes.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(96),
+        rng_seed: if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
+            ProptestConfig::default().rng_seed
+        } else {
+            proptest::test_runner::RngSeed::Fixed(20261202)
+        },
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Virtual nodes: physical nodes of V Chord nodes join, leave and crash
+    /// whole, fewer than r of them between quiet periods; after each quiet
+    /// period every invariant holds, every key reads back, and every key's r
+    /// copies are on r distinct physical nodes.
+    #[test]
+    fn virtual_nodes_keep_invariants_and_data(seed in any::<u64>(), r in 1u8..=3, v in 2u8..=4, extra in 0u8..=2) {
+        let shape = Shape { replicas: r, successors: r + extra, vnodes: v, initial_nodes: 4, ..Shape::default() };
+        if let Err(e) = scenario::run(seed, shape) {
+            prop_assert!(false, "{}", e);
+        }
+    }
+}
+
 #[test]
 fn replay_seed() {
     let Ok(seed) = std::env::var("DHT_SEED") else {

@@ -33,6 +33,11 @@ pub enum BuildError {
         /// The ring's width.
         bits: Bits,
     },
+    /// Explicit ids on a ring with virtual nodes.
+    #[error(
+        "--ids places one node at each id; with virtual nodes a node's positions are the hashes of NAME#0 … NAME#V-1"
+    )]
+    IdsWithVnodes,
     /// A join or the bulk build was refused (a name or id taken twice).
     #[error(transparent)]
     World(#[from] WorldError),
@@ -43,17 +48,27 @@ pub enum BuildError {
 
 /// Names and optional explicit ids for a new ring: `node-0` ... for a count,
 /// or `N<id>` for each id given (the paper's naming).
+///
+/// With virtual nodes these are the physical nodes, and the ring has V
+/// times as many Chord nodes (at most [`MAX_NODES`] in all); explicit ids
+/// are refused, since a virtual node's position is the hash of its name.
 pub fn planned_nodes(
-    bits: Bits,
+    params: Params,
     count: usize,
     ids: &[String],
 ) -> Result<Vec<(String, Option<Id>)>, BuildError> {
+    let bits = params.bits;
+    if params.has_vnodes() && !ids.is_empty() {
+        return Err(BuildError::IdsWithVnodes);
+    }
     if ids.is_empty() {
         if count == 0 {
             return Err(BuildError::NoNodes);
         }
-        if count > MAX_NODES {
-            return Err(BuildError::TooMany(count));
+        if count.saturating_mul(params.v() as usize) > MAX_NODES {
+            return Err(BuildError::TooMany(
+                count.saturating_mul(params.v() as usize),
+            ));
         }
         return Ok((0..count).map(|i| (format!("node-{i}"), None)).collect());
     }
@@ -69,6 +84,18 @@ pub fn planned_nodes(
             Ok((format!("N{}", s.trim()), Some(id)))
         })
         .collect()
+}
+
+/// A new ring's size in words: "8 nodes", or with virtual nodes "8
+/// physical nodes of 4 virtual nodes each (32 Chord nodes)".
+pub fn size_in_words(params: Params, physical: usize) -> String {
+    match params.v() {
+        1 => format!("{physical} nodes"),
+        v => format!(
+            "{physical} physical nodes of {v} virtual nodes each ({} Chord nodes)",
+            physical * v as usize
+        ),
+    }
 }
 
 /// How a ring was built.
@@ -99,13 +126,25 @@ pub fn build_ring(
     bulk: bool,
 ) -> Result<(World, Built), BuildError> {
     if bulk {
-        return Ok((World::bulk(params, seed, nodes)?, Built::Bulk));
+        // Virtual nodes in host order take consecutive incarnations: each
+        // host's V nodes one block, as `World::join_host` gives them.
+        let v = params.v();
+        let all = nodes.into_iter().flat_map(|(name, id)| match v {
+            1 => vec![(name, id)],
+            _ => (0..v)
+                .map(|i| (World::vnode_name(&name, i), None))
+                .collect(),
+        });
+        return Ok((World::bulk(params, seed, all)?, Built::Bulk));
     }
     let mut w = World::new(params, seed);
     let mut first = None;
     for (name, id) in nodes {
-        let (n, _) = w.join(&name, id, first)?;
-        first.get_or_insert(n);
+        let joined = match id {
+            Some(id) => vec![w.join(&name, Some(id), first)?],
+            None => w.join_host(&name, first)?,
+        };
+        first.get_or_insert(joined[0].0);
         w.round();
     }
     let rounds = w
@@ -120,29 +159,37 @@ mod tests {
 
     #[test]
     fn protocol_and_bulk_builds_agree() {
-        let params = Params::new(8, 3);
-        let nodes = planned_nodes(params.bits, 12, &[]).unwrap();
-        let (p, how) = build_ring(params, 1, nodes.clone(), false).unwrap();
-        assert!(matches!(how, Built::Protocol { .. }));
-        let (b, how) = build_ring(params, 1, nodes, true).unwrap();
-        assert_eq!(how, Built::Bulk);
-        let ids = |w: &World| w.members().map(|n| n.id()).collect::<Vec<_>>();
-        assert_eq!(ids(&p), ids(&b));
-        assert!(p.check().is_empty() && b.check().is_empty());
+        for params in [Params::new(8, 3), Params::new(20, 2).with_vnodes(3)] {
+            let nodes = planned_nodes(params, 12, &[]).unwrap();
+            let (p, how) = build_ring(params, 1, nodes.clone(), false).unwrap();
+            assert!(matches!(how, Built::Protocol { .. }));
+            let (b, how) = build_ring(params, 1, nodes, true).unwrap();
+            assert_eq!(how, Built::Bulk);
+            // The same addresses, hosts included.
+            let ids = |w: &World| w.members().collect::<Vec<_>>();
+            assert_eq!(ids(&p), ids(&b));
+            assert_eq!(p.len(), 12 * params.v() as usize);
+            assert!(p.check().is_empty(), "{:?}", p.check());
+            assert!(b.check().is_empty(), "{:?}", b.check());
+        }
     }
 
     #[test]
     fn bad_plans_are_refused() {
-        let bits = Bits::new(6).unwrap();
+        let params = Params::new(6, 3);
         assert!(matches!(
-            planned_nodes(bits, 0, &[]),
+            planned_nodes(params, 0, &[]),
             Err(BuildError::NoNodes)
         ));
         assert!(matches!(
-            planned_nodes(bits, 0, &["64".into()]),
+            planned_nodes(params, 0, &["64".into()]),
             Err(BuildError::BadId { .. })
         ));
-        let paper = planned_nodes(bits, 0, &["1".into(), "8".into()]).unwrap();
+        let paper = planned_nodes(params, 0, &["1".into(), "8".into()]).unwrap();
+        assert!(matches!(
+            planned_nodes(params.with_vnodes(2), 0, &["1".into()]),
+            Err(BuildError::IdsWithVnodes)
+        ));
         assert_eq!(paper[1].0, "N8");
     }
 }

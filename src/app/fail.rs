@@ -2,6 +2,7 @@
 //! the server share: refuse a crash that would lose keys or cut a node off
 //! the ring, unless forced, and say exactly which keys a forced crash lost.
 
+use super::members::show_host;
 use super::show_node;
 use crate::chord::NodeId;
 use crate::sim::{World, WorldError};
@@ -49,31 +50,31 @@ fn sample(keys: &[Arc<str>]) -> String {
     s.join(", ")
 }
 
-/// Why crashing `id` now is unsafe, if it is: the data precondition first
-/// (keys it alone holds), then Zave's pointer precondition, then the last
-/// node.
-pub fn refusal(world: &World, id: NodeId) -> Option<Refusal> {
-    refusal_given(world, id, world.sole_copies(id))
+/// Why crashing the physical node `ids` now is unsafe, if it is: the data
+/// precondition first (keys it alone holds), then Zave's pointer
+/// precondition, then the last node.
+pub fn refusal(world: &World, ids: &[NodeId]) -> Option<Refusal> {
+    refusal_given(world, ids, world.sole_copies_of(ids))
 }
 
-/// [`refusal`], with the keys `id` alone holds already known (finding them
+/// [`refusal`], with the keys `ids` alone hold already known (finding them
 /// reads every node's store).
-fn refusal_given(world: &World, id: NodeId, keys: Vec<Arc<str>>) -> Option<Refusal> {
+fn refusal_given(world: &World, ids: &[NodeId], keys: Vec<Arc<str>>) -> Option<Refusal> {
     if !keys.is_empty() {
         return Some(Refusal::SoleCopies {
-            node: show_node(world, id),
+            node: show_host(world, ids),
             keys,
         });
     }
-    if let Some(victim) = world.would_isolate(id) {
+    if let Some(victim) = world.would_isolate_any(ids) {
         return Some(Refusal::Isolates {
-            node: show_node(world, id),
+            node: show_host(world, ids),
             victim: show_node(world, victim),
         });
     }
-    if world.len() == 1 {
+    if world.len() == ids.len() {
         return Some(Refusal::LastNode {
-            node: show_node(world, id),
+            node: show_host(world, ids),
         });
     }
     None
@@ -101,18 +102,18 @@ pub enum CrashError {
     World(#[from] WorldError),
 }
 
-/// Crashes `id` unless [`refusal`] objects (or `force`), and says what was
-/// lost.
-pub fn crash(world: &mut World, id: NodeId, force: bool) -> Result<Crashed, CrashError> {
-    let lost = world.sole_copies(id);
-    if !force && let Some(r) = refusal_given(world, id, lost.clone()) {
+/// Crashes the physical node `ids` (all its virtual nodes at once) unless
+/// [`refusal`] objects (or `force`), and says what was lost.
+pub fn crash(world: &mut World, ids: &[NodeId], force: bool) -> Result<Crashed, CrashError> {
+    let lost = world.sole_copies_of(ids);
+    if !force && let Some(r) = refusal_given(world, ids, lost.clone()) {
         return Err(r.into());
     }
-    let node = show_node(world, id);
-    let gone = world.fail(id)?;
+    let node = show_host(world, ids);
+    let entries = world.fail_host(ids)?;
     Ok(Crashed {
         node,
-        entries: gone.store.len(),
+        entries,
         lost,
     })
 }
@@ -134,13 +135,13 @@ mod tests {
         w.put("k", serde_json::json!(1), None).unwrap();
         let holder = w.nodes().find(|n| n.store.len() == 1).unwrap().id;
         let Err(CrashError::Refused(Refusal::SoleCopies { keys, .. })) =
-            crash(&mut w, holder, false)
+            crash(&mut w, &[holder], false)
         else {
             panic!("crash of the only copy allowed")
         };
         assert_eq!(keys, vec![Arc::<str>::from("k")]);
         assert_eq!(w.len(), 4, "a refused crash changes nothing");
-        let done = crash(&mut w, holder, true).unwrap();
+        let done = crash(&mut w, &[holder], true).unwrap();
         assert_eq!(done.lost, vec![Arc::<str>::from("k")]);
         assert_eq!(w.len(), 3);
     }
@@ -150,7 +151,7 @@ mod tests {
         let mut w = World::bulk(Params::new(8, 3), 1, [("a".to_string(), None)]).unwrap();
         let a = w.find("a").unwrap();
         assert!(matches!(
-            crash(&mut w, a, false),
+            crash(&mut w, &[a], false),
             Err(CrashError::Refused(Refusal::LastNode { .. }))
         ));
     }

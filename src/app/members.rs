@@ -6,29 +6,64 @@ use super::show_node;
 use crate::chord::NodeId;
 use crate::sim::{World, WorldError};
 
-/// The first `count` names `node-<i>` no live node has, lowest first.
+/// The first `count` names `node-<i>` no live physical node has, lowest
+/// first.
 pub fn free_names(world: &World, count: usize) -> Vec<String> {
     (0..)
         .map(|i| format!("node-{i}"))
-        .filter(|n| world.find(n).is_err())
+        .filter(|n| world.physical(n).is_err() && world.find(n).is_err())
         .take(count)
         .collect()
 }
 
-/// Joins `name` through `via` (or a node the seed picks) and says so.
-pub fn join(world: &mut World, name: &str, via: Option<NodeId>) -> Result<String, WorldError> {
-    let (id, lookup) = world.join(name, None, via)?;
-    let succ = lookup
-        .map(|l| show_node(world, l.successor))
-        .unwrap_or_else(|| "itself".into());
-    Ok(format!("joined {}; successor {succ}", show_node(world, id)))
+/// A physical node as people see it: the node itself, or with virtual
+/// nodes its name and how many it runs.
+pub fn show_host(world: &World, ids: &[NodeId]) -> String {
+    match ids {
+        [one] if !world.params().has_vnodes() => show_node(world, *one),
+        _ => format!(
+            "{} ({} virtual nodes)",
+            ids.first()
+                .map_or_else(String::new, |&id| world.host_name(id)),
+            ids.len()
+        ),
+    }
 }
 
-/// `id` leaves gracefully, handing its entries over, and says so.
-pub fn leave(world: &mut World, id: NodeId) -> Result<String, (String, WorldError)> {
-    let entries = world.node(id).map(|n| n.store.len()).unwrap_or(0);
-    let shown = show_node(world, id);
-    match world.leave(id) {
+/// Joins the physical node `name` through `via` (or a node the seed picks)
+/// and says so.
+pub fn join(world: &mut World, name: &str, via: Option<NodeId>) -> Result<String, WorldError> {
+    let joined = world.join_host(name, via)?;
+    if let [(id, lookup)] = joined.as_slice()
+        && !world.params().has_vnodes()
+    {
+        let succ = lookup
+            .as_ref()
+            .map(|l| show_node(world, l.successor))
+            .unwrap_or_else(|| "itself".into());
+        return Ok(format!(
+            "joined {}; successor {succ}",
+            show_node(world, *id)
+        ));
+    }
+    let nodes: Vec<String> = joined.iter().map(|(id, _)| show_node(world, *id)).collect();
+    Ok(format!(
+        "joined {name} as {} virtual nodes: {}",
+        nodes.len(),
+        nodes.join(", ")
+    ))
+}
+
+/// The physical node `ids` leaves gracefully, handing its entries over,
+/// and says so; on failure, the node as shown and why.
+pub fn leave(world: &mut World, ids: &[NodeId]) -> Result<String, (String, WorldError)> {
+    let entries: usize = ids
+        .iter()
+        .filter_map(|&id| world.node(id))
+        .map(|n| n.store.len())
+        .sum();
+    let shown = show_host(world, ids);
+    match world.leave_host(ids) {
         Ok(()) => Ok(format!(
             "{shown} left; its {entries} stored entries were handed over"
         )),
@@ -76,15 +111,15 @@ mod tests {
         w.converge(50).unwrap();
         w.put("k", serde_json::json!(1), None).unwrap();
         let holder = w.nodes().find(|n| n.store.len() == 1).unwrap().id;
-        let c = crate::app::fail::crash(&mut w, holder, true).unwrap();
+        let c = crate::app::fail::crash(&mut w, &[holder], true).unwrap();
         let said = crashed(&c, true);
         assert!(
             said.ends_with("1 keys had no other copy and are lost: \"k\""),
             "{said}"
         );
         assert!(!crashed(&c, false).contains("\"k\""));
-        let id = w.find("node-0").unwrap();
-        let said = leave(&mut w, id).unwrap();
+        let ids = w.physical("node-0").unwrap();
+        let said = leave(&mut w, &ids).unwrap();
         assert!(
             said.contains(") left; its ") && said.ends_with("stored entries were handed over"),
             "{said}"

@@ -3,7 +3,7 @@
 //! million-key ring asks for what it shows.
 
 use super::view::{NodeRow, node_row};
-use crate::chord::{Id, NodeId};
+use crate::chord::{Id, NodeId, hosts};
 use crate::sim::World;
 use serde::Serialize;
 use serde_json::Value;
@@ -87,8 +87,13 @@ pub fn keys_where(
             (members[seg].id(), seg)
         };
         let mut found: BTreeMap<(Id, Arc<str>), Served> = BTreeMap::new();
-        for h in 0..r {
-            let holder = members[(owner + h) % n];
+        let holders: Vec<NodeId> = if world.params().has_vnodes() {
+            let after = (1..n).map(|k| members[(owner + k) % n]);
+            hosts::holders(world.params(), members[owner], after)
+        } else {
+            (0..r).map(|h| members[(owner + h) % n]).collect()
+        };
+        for holder in holders {
             let Some(node) = world.node(holder) else {
                 continue;
             };

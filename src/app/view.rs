@@ -47,6 +47,9 @@ pub struct FingerRun {
 /// One node of `dht ring`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NodeRow {
+    /// The physical node it runs on, on a ring with virtual nodes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     /// The node's name.
     pub node: String,
     /// Its id.
@@ -66,8 +69,11 @@ pub struct NodeRow {
 /// Every node in ring order, as `dht ring` shows it. `held` gives the
 /// positions of the live keys each node holds, by node name (the state file
 /// counts them without loading values).
+///
+/// With virtual nodes, rows are grouped under their physical node: hosts
+/// in the ring order of their first node, each host's nodes in ring order.
 pub fn ring_rows(world: &World, held: &BTreeMap<String, Vec<Id>>) -> Vec<NodeRow> {
-    world
+    let mut rows: Vec<NodeRow> = world
         .nodes()
         .map(|n| {
             let held = held
@@ -76,13 +82,25 @@ pub fn ring_rows(world: &World, held: &BTreeMap<String, Vec<Id>>) -> Vec<NodeRow
                 .unwrap_or(&[]);
             node_row(world, n, held)
         })
-        .collect()
+        .collect();
+    if world.params().has_vnodes() {
+        let mut order: BTreeMap<String, usize> = BTreeMap::new();
+        for r in &rows {
+            let next = order.len();
+            order
+                .entry(r.host.clone().unwrap_or_default())
+                .or_insert(next);
+        }
+        rows.sort_by_key(|r| order[r.host.as_deref().unwrap_or_default()]);
+    }
+    rows
 }
 
 /// One node as `dht ring` shows it, holding live keys at positions `held`.
 pub fn node_row(world: &World, n: &Node, held: &[Id]) -> NodeRow {
     let own = held.iter().filter(|k| n.responsible_for(**k)).count();
     NodeRow {
+        host: world.params().has_vnodes().then(|| world.host_name(n.id)),
         id: world.bits().show(n.id.id()),
         predecessor: n.pred.map(|p| world.name(p)),
         successors: n.succs.iter().map(|s| world.name(*s)).collect(),

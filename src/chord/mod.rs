@@ -15,6 +15,7 @@
 
 pub mod error;
 pub mod finger;
+pub mod hosts;
 pub mod id;
 pub mod invariants;
 pub mod lookup;

@@ -7,6 +7,7 @@
 //! [`crate::chord::ops`] and reach other nodes only through a transport.
 
 use super::finger::FingerTable;
+use super::hosts;
 use super::id::{Bits, Id, NodeId};
 use super::message::{Request, Response};
 use super::store::{Store, Versioned};
@@ -27,6 +28,13 @@ pub struct Params {
     /// of 2·log2 N.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub successors: u8,
+    /// Virtual nodes per physical node V; 0 (the default, and what rings
+    /// saved before this setting read back) means 1. With V > 1 the nodes
+    /// of one host take the V consecutive incarnations of one block (see
+    /// [`Params::host`]), successor lists skip nodes of a host already
+    /// counted, and a key's r copies live on r distinct hosts.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub vnodes: u8,
 }
 
 fn is_zero(v: &u8) -> bool {
@@ -68,7 +76,35 @@ impl Params {
             bits: Bits::new(m).expect("ring width between 1 and 160"),
             replicas: r,
             successors: 0,
+            vnodes: 0,
         }
+    }
+
+    /// These settings with `v` virtual nodes per physical node (1 if 0).
+    pub fn with_vnodes(self, v: u8) -> Params {
+        Params {
+            vnodes: if v > 1 { v } else { 0 },
+            ..self
+        }
+    }
+
+    /// Virtual nodes per physical node, V.
+    pub fn v(self) -> u32 {
+        u32::from(self.vnodes.max(1))
+    }
+
+    /// True when physical nodes run several Chord nodes each: lists and
+    /// replica placement then count hosts, not nodes.
+    pub fn has_vnodes(self) -> bool {
+        self.vnodes > 1
+    }
+
+    /// The physical node (host) `n` runs on. Every host takes a block of V
+    /// consecutive incarnations, so any node can tell the host of any
+    /// address it holds without asking; without virtual nodes every node is
+    /// its own host.
+    pub fn host(self, n: NodeId) -> u32 {
+        n.incarnation() / self.v()
     }
 
     /// These settings with successor lists of `s` (at least r whatever `s`).
@@ -188,14 +224,41 @@ impl Node {
 
     /// Successor list of a node whose successor is `s` with list `s_list`:
     /// s followed by s's list, cut to r (the paper's and Zave's rule).
+    /// With virtual nodes, the rule of [`hosts::successor_list`].
     pub fn list_through(&self, s: NodeId, s_list: &[NodeId]) -> Vec<NodeId> {
+        if self.params.has_vnodes() {
+            let candidates = std::iter::once(s).chain(s_list.iter().copied());
+            return hosts::successor_list(self.params, self.id, candidates);
+        }
         Self::list_of(self.params.s(), s, s_list)
     }
 
     /// A predecessor list through `p`: p, then p's own list, r in all (the
     /// predecessor list only says which replicas to keep).
+    /// With virtual nodes, the chain of [`hosts::predecessor_chain`].
     pub fn preds_through(&self, p: NodeId, p_list: &[NodeId]) -> Vec<NodeId> {
+        if self.params.has_vnodes() {
+            let candidates = std::iter::once(p).chain(p_list.iter().copied());
+            return hosts::predecessor_chain(self.params, self.id, candidates);
+        }
         Self::list_of(self.params.r(), p, p_list)
+    }
+
+    /// How many predecessors (nearest first) this node holds replicas for,
+    /// J: it keeps the keys in (preds[J], self]. None while the predecessor
+    /// list cannot tell (incomplete, or naming this node or a node twice):
+    /// only a settled list may shrink what a node keeps.
+    pub fn replicated_primaries(&self) -> Option<usize> {
+        let preds = &self.preds;
+        let distinct = (1..preds.len()).all(|i| !preds[..i].contains(&preds[i]));
+        if self.pred != preds.first().copied() || preds.contains(&self.id) || !distinct {
+            return None;
+        }
+        if self.params.has_vnodes() {
+            return hosts::replicated_primaries(self.params, self.id, preds);
+        }
+        let r = self.params.r();
+        (preds.len() == r).then_some(r - 1)
     }
 
     fn list_of(len: usize, first: NodeId, rest: &[NodeId]) -> Vec<NodeId> {
@@ -205,9 +268,27 @@ impl Node {
         v
     }
 
+    /// Where the span of keys this node keeps copies of begins (exclusive):
+    /// preds[J] once its predecessor list is settled, else the farthest
+    /// predecessor it knows, else itself (the whole ring).
+    pub fn kept_from(&self) -> NodeId {
+        match self.replicated_primaries() {
+            Some(j) => self.preds[j],
+            None => self
+                .preds
+                .last()
+                .or(self.pred.as_ref())
+                .map_or(self.id, |p| *p),
+        }
+    }
+
     /// Distinct successors other than this node, nearest first: the nodes
-    /// that should hold replicas of this node's keys.
+    /// that should hold replicas of this node's keys (with virtual nodes,
+    /// one per host other than ours).
     pub fn replica_targets(&self) -> Vec<NodeId> {
+        if self.params.has_vnodes() {
+            return hosts::replica_targets(self.params, self.id, &self.succs);
+        }
         let mut out: Vec<NodeId> = Vec::new();
         for &s in &self.succs {
             if s != self.id && !out.contains(&s) {
@@ -215,6 +296,16 @@ impl Node {
             }
         }
         out
+    }
+
+    /// Where a reader looks for a key this node should hold but does not:
+    /// the successor list, or with virtual nodes the replica targets (the
+    /// list's other entries are on hosts that hold no copy).
+    fn replica_holders(&self) -> Vec<NodeId> {
+        if self.params.has_vnodes() {
+            return self.replica_targets();
+        }
+        self.succs.clone()
     }
 
     /// The neighbourhood (predecessor and successor list) as it is now, to
@@ -266,7 +357,7 @@ impl Node {
                 None => match self.route_data(key.id, &dead) {
                     None => Response::Held {
                         entry: None,
-                        succs: self.succs.clone(),
+                        succs: self.replica_holders(),
                     },
                     Some(next) => Response::Redirect(next),
                 },
@@ -352,7 +443,11 @@ impl Node {
                 if let Some(pos) = self.succs.iter().position(|&s| s == leaving) {
                     let mut list: Vec<NodeId> = self.succs[..pos].to_vec();
                     list.extend(succs.into_iter().filter(|&s| s != leaving));
-                    list.truncate(self.params.s());
+                    if self.params.has_vnodes() {
+                        list = hosts::successor_list(self.params, self.id, list);
+                    } else {
+                        list.truncate(self.params.s());
+                    }
                     if list.is_empty() {
                         list.push(self.id);
                     }

@@ -6,6 +6,7 @@
 //! Pure functions of a sorted id list; nothing here sees a network.
 
 use super::finger::FingerTable;
+use super::hosts;
 use super::id::{Bits, Id, NodeId};
 use super::node::Params;
 
@@ -14,6 +15,8 @@ use super::node::Params;
 pub struct Ideal<'a> {
     ids: &'a [NodeId],
     params: Params,
+    /// Distinct hosts among the members (with virtual nodes; else unused).
+    hosts: usize,
 }
 
 impl<'a> Ideal<'a> {
@@ -21,7 +24,29 @@ impl<'a> Ideal<'a> {
     pub fn new(ids: &'a [NodeId], params: Params) -> Self {
         debug_assert!(!ids.is_empty());
         debug_assert!(ids.windows(2).all(|w| w[0] < w[1]));
-        Ideal { ids, params }
+        let hosts = if params.has_vnodes() {
+            let mut h: Vec<u32> = ids.iter().map(|&n| params.host(n)).collect();
+            h.sort_unstable();
+            h.dedup();
+            h.len()
+        } else {
+            0
+        };
+        Ideal { ids, params, hosts }
+    }
+
+    /// The members after n in ring order, once round (n excluded).
+    fn after(&self, n: NodeId) -> impl Iterator<Item = NodeId> + '_ {
+        let i = self.index_of(n);
+        let len = self.ids.len();
+        (1..len).map(move |k| self.ids[(i + k) % len])
+    }
+
+    /// The members before n, nearest first, once round (n excluded).
+    fn before(&self, n: NodeId) -> impl Iterator<Item = NodeId> + '_ {
+        let i = self.index_of(n);
+        let len = self.ids.len();
+        (1..len).map(move |k| self.ids[(i + len - k) % len])
     }
 
     fn bits(&self) -> Bits {
@@ -45,7 +70,28 @@ impl<'a> Ideal<'a> {
 
     /// The s nodes after n, cyclically (repeating on rings of s nodes or
     /// fewer).
+    ///
+    /// With virtual nodes, the list of [`hosts::successor_list`]: the next
+    /// node, then the first node of each host not yet counted. The walk
+    /// stops once every host is counted, which leaves the list as it is.
     pub fn succs(&self, n: NodeId) -> Vec<NodeId> {
+        if self.params.has_vnodes() {
+            if self.ids.len() == 1 {
+                return vec![n];
+            }
+            let (params, all) = (self.params, self.hosts);
+            let mut seen = vec![params.host(n)];
+            let mut first = true;
+            let walk = self.after(n).take_while(move |&x| {
+                let more = std::mem::take(&mut first) || seen.len() < all;
+                let h = params.host(x);
+                if !seen.contains(&h) {
+                    seen.push(h);
+                }
+                more
+            });
+            return hosts::successor_list(params, n, walk);
+        }
         let i = self.index_of(n);
         let len = self.ids.len();
         (1..=self.params.s())
@@ -63,10 +109,14 @@ impl<'a> Ideal<'a> {
         Some(self.ids[(i + self.ids.len() - 1) % self.ids.len()])
     }
 
-    /// The r nodes before n, cyclically; empty for a lone node.
+    /// The r nodes before n, cyclically; empty for a lone node. With
+    /// virtual nodes, the chain of [`hosts::predecessor_chain`].
     pub fn preds(&self, n: NodeId) -> Vec<NodeId> {
         if self.ids.len() == 1 {
             return Vec::new();
+        }
+        if self.params.has_vnodes() {
+            return hosts::predecessor_chain(self.params, n, self.before(n));
         }
         let i = self.index_of(n);
         let len = self.ids.len();
@@ -97,7 +147,14 @@ impl<'a> Ideal<'a> {
 
     /// The nodes that should hold `key`: its successor and the next r-1
     /// distinct nodes (all nodes, on a ring of fewer than r).
+    ///
+    /// With virtual nodes: its successor and the first r-1 replica targets
+    /// of that node, one per host.
     pub fn holders(&self, key: Id) -> Vec<NodeId> {
+        if self.params.has_vnodes() {
+            let first = self.successor(key);
+            return hosts::holders(self.params, first, self.succs(first));
+        }
         let i = self.successor_index(key);
         let len = self.ids.len();
         (0..self.params.r().min(len))

@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use dht::app::build;
 use dht::app::load::{self as loading, LoadPlan};
-use dht::chord::{Bits, Params};
+
 use dht::source::frame::CsvOptions;
 use dht::source::input::{self, Input};
 use dht::source::prepare::{Compression, TextEncoding};
@@ -459,14 +459,9 @@ pub async fn run(state: &Path, a: LoadArgs, out: &mut impl Write) -> anyhow::Res
         }
         st.load(Scope::All).await?
     } else {
-        let bits = Bits::new(a.ring.bits)?;
-        let params = Params {
-            bits,
-            replicas: a.ring.replicas,
-            successors: 0,
-        };
+        let params = a.ring.params()?;
         let n = a.nodes.unwrap_or(8);
-        let nodes = build::planned_nodes(bits, n, &[])?;
+        let nodes = build::planned_nodes(params, n, &[])?;
         let (world, _) =
             build::build_ring(params, a.ring.seed, nodes, build::use_bulk(n, false, false))?;
         st.create(params, world.counters()).await?;
@@ -495,6 +490,7 @@ pub async fn run(state: &Path, a: LoadArgs, out: &mut impl Write) -> anyhow::Res
     // What to show, gathered before the world goes to the state file.
     let (sample, keys_stored) = loading::stored_sample(&loaded.world, a.show);
     let nodes = loaded.world.len();
+    let loaded_params = loaded.world.params();
     let persist_start = Instant::now();
     let saving = ProgressBar::new_spinner();
     saving.set_message(format!("writing the ring to {}", state.display()));
@@ -533,7 +529,8 @@ pub async fn run(state: &Path, a: LoadArgs, out: &mut impl Write) -> anyhow::Res
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(n) = created {
-        writeln!(out, "created a ring of {n} nodes at {}", state.display())?;
+        let size = build::size_in_words(loaded_params, n);
+        writeln!(out, "created a ring of {size} at {}", state.display())?;
     }
     if !sample.is_empty() {
         let listing: Vec<Listed> = sample

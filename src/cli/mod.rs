@@ -192,6 +192,26 @@ pub struct NewRing {
     /// Seed of every random choice (start nodes, maintenance order).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Virtual nodes per physical node (the paper's remedy for uneven
+    /// load): each node NAME runs V Chord nodes at the hashes of NAME#0 …
+    /// NAME#V-1; join, leave and fail act on all of them, and a key's r
+    /// copies live on r distinct physical nodes.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=64))]
+    pub vnodes: u8,
+}
+
+impl NewRing {
+    /// The ring settings these flags ask for.
+    pub fn params(&self) -> anyhow::Result<dht::chord::Params> {
+        let bits = dht::chord::Bits::new(self.bits)?;
+        Ok(dht::chord::Params {
+            bits,
+            replicas: self.replicas,
+            successors: 0,
+            vnodes: 0,
+        }
+        .with_vnodes(self.vnodes))
+    }
 }
 
 /// Runs one command, writing its output to `out`.
@@ -250,6 +270,36 @@ fn node_named(world: &mut dht::sim::World, name: &str) -> anyhow::Result<dht::ch
         Err(e @ dht::sim::WorldError::NoSuchNode(_)) => e,
         Err(other) => return Err(other.into()),
     };
+    Err(with_names(world, e)?)
+}
+
+/// The nodes of the physical node `name` (one node, on a ring without
+/// virtual nodes), or an error listing some names. Needs the whole ring.
+fn host_named(world: &dht::sim::World, name: &str) -> anyhow::Result<Vec<dht::chord::NodeId>> {
+    match world.physical(name) {
+        Ok(ids) => Ok(ids),
+        Err(e @ dht::sim::WorldError::NoSuchNode(_)) => {
+            let hosts = world.host_names();
+            let shown: Vec<&str> = hosts.iter().take(8).map(String::as_str).collect();
+            let more = if hosts.len() > shown.len() {
+                ", ..."
+            } else {
+                ""
+            };
+            Err(anyhow::anyhow!(
+                "{e} (the ring's nodes: {}{more}; `dht ring` lists them)",
+                shown.join(", ")
+            ))
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// `e` with the first few names of the ring, read by rank.
+fn with_names(
+    world: &mut dht::sim::World,
+    e: dht::sim::WorldError,
+) -> anyhow::Result<anyhow::Error> {
     let mut names = Vec::new();
     for i in 0..world.len().min(8) {
         let id = world.member_at(i)?;
@@ -260,7 +310,7 @@ fn node_named(world: &mut dht::sim::World, name: &str) -> anyhow::Result<dht::ch
     } else {
         ""
     };
-    Err(anyhow::anyhow!(
+    Ok(anyhow::anyhow!(
         "{e} (the ring's nodes: {}{more}; `dht ring` lists them)",
         names.join(", ")
     ))

@@ -1,14 +1,14 @@
 //! Commands that change or show membership: init, join, leave, fail,
 //! maintain, ring, check.
 
-use super::{NewRing, commit, node_named, note, open};
+use super::{NewRing, commit, host_named, node_named, note, open};
 use crate::output::{self, svg};
 use anyhow::Context;
 use clap::Args;
 use dht::app::build::{self, Built};
 use dht::app::circle::Circle;
 use dht::app::{fail, members, view};
-use dht::chord::{Bits, Params};
+
 use dht::state::{Access, Reading, Scope, State, StateError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,12 +16,18 @@ use std::process::ExitCode;
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Number of nodes, named node-0, node-1, ...
+    /// Number of nodes, named node-0, node-1, ... (physical nodes, with
+    /// --vnodes)
     #[arg(long, default_value_t = 8, conflicts_with = "ids")]
     pub nodes: usize,
     /// Place nodes at these ids instead (named N<id>), e.g. the paper's
     /// 1,8,14,21,32,38,42,48,51,56 with --bits 6.
-    #[arg(long, value_delimiter = ',', value_name = "ID,...")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "ID,...",
+        conflicts_with = "vnodes"
+    )]
     pub ids: Vec<String>,
     #[command(flatten)]
     pub ring: NewRing,
@@ -38,13 +44,8 @@ pub struct InitArgs {
 }
 
 pub async fn init(path: &Path, a: InitArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let bits = Bits::new(a.ring.bits)?;
-    let params = Params {
-        bits,
-        replicas: a.ring.replicas,
-        successors: 0,
-    };
-    let nodes = build::planned_nodes(bits, a.nodes, &a.ids)?;
+    let params = a.ring.params()?;
+    let nodes = build::planned_nodes(params, a.nodes, &a.ids)?;
     let n = nodes.len();
     let bulk = build::use_bulk(n, a.bulk, a.protocol);
     let mut st = State::open(path, Access::Create).await?;
@@ -63,9 +64,10 @@ pub async fn init(path: &Path, a: InitArgs, out: &mut impl Write) -> anyhow::Res
         }
         Built::Bulk => "in its converged state (bulk build)".to_owned(),
     };
+    let size = build::size_in_words(params, n);
     writeln!(
         out,
-        "created a ring of {n} nodes (r={}, m={}, seed={}) {how}",
+        "created a ring of {size} (r={}, m={}, seed={}) {how}",
         a.ring.replicas, a.ring.bits, a.ring.seed
     )?;
     writeln!(out, "state: {}", path.display())?;
@@ -114,8 +116,8 @@ pub struct NodeArgs {
 pub async fn leave(path: &Path, a: NodeArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let (mut st, mut loaded) = open(path, Access::Write, Scope::All).await?;
     let w = &mut loaded.world;
-    let id = node_named(w, &a.node)?;
-    let left = members::leave(w, id)
+    let ids = host_named(w, &a.node)?;
+    let left = members::leave(w, &ids)
         .map_err(|(shown, e)| anyhow::Error::new(e).context(format!("{shown} cannot leave")))?;
     st.save(&mut loaded).await?;
     commit(st, "leave", &a.node, "").await?;
@@ -136,8 +138,8 @@ pub struct FailArgs {
 pub async fn fail(path: &Path, a: FailArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let (mut st, mut loaded) = open(path, Access::Write, Scope::All).await?;
     let w = &mut loaded.world;
-    let id = node_named(w, &a.node)?;
-    let crashed = fail::crash(w, id, a.force)?;
+    let ids = host_named(w, &a.node)?;
+    let crashed = fail::crash(w, &ids, a.force)?;
     st.save(&mut loaded).await?;
     st.record_lost(&crashed.node, &crashed.lost).await?;
     commit(
@@ -249,8 +251,15 @@ pub async fn show(
         writeln!(out)?;
         return Ok(ExitCode::SUCCESS);
     }
+    let on_hosts = match w.params().v() {
+        1 => String::new(),
+        v => format!(
+            " on {} physical nodes ({v} virtual nodes each)",
+            w.host_names().len()
+        ),
+    };
     let footer = format!(
-        "{} nodes, r={}, m={}",
+        "{} nodes{on_hosts}, r={}, m={}",
         w.len(),
         w.params().replicas,
         w.bits()
@@ -344,11 +353,7 @@ async fn show_node_row(
         .await?;
     let node = found?;
     let w = &loaded.world;
-    let from = node
-        .preds
-        .last()
-        .or(node.pred.as_ref())
-        .map_or(node.id, |p| *p);
+    let from = node.kept_from();
     let held = st
         .keys_held(&loaded, node.id, from.id(), node.id.id())
         .await?;
@@ -394,7 +399,8 @@ pub async fn check(path: &Path, a: CheckArgs, out: &mut impl Write) -> anyhow::R
             lost.key, lost.node
         ));
     }
-    output::check(out, &problems, w.len(), w.params().replicas)?;
+    let hosts = w.params().has_vnodes().then(|| w.host_names().len());
+    output::check(out, &problems, w.len(), w.params().replicas, hosts)?;
     Ok(if problems.is_empty() {
         ExitCode::SUCCESS
     } else {

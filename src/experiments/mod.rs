@@ -180,6 +180,7 @@ pub fn converged_ring(
         bits,
         replicas,
         successors: 0,
+        vnodes: 0,
     }
     .with_successors(successors);
     let world = crate::sim::World::bulk(

@@ -35,23 +35,44 @@ pub fn ring(
     fingers: bool,
     footer: &str,
 ) -> std::io::Result<()> {
-    let mut table = Table::new(&[
+    let grouped = rows.iter().any(|r| r.host.is_some());
+    let mut heads = vec![
         "NODE",
         "ID",
         "PREDECESSOR",
         "SUCCESSORS",
         "KEYS",
         "REPLICAS",
-    ]);
+    ];
+    if grouped {
+        heads.insert(0, "HOST");
+    }
+    let mut table = Table::new(&heads);
+    let mut last_host = None;
     for r in rows {
-        table.row(vec![
-            r.node.clone(),
-            r.id.clone(),
-            r.predecessor.clone().unwrap_or_else(|| "-".into()),
-            r.successors.join(" "),
-            r.keys.to_string(),
-            r.replicas.to_string(),
-        ]);
+        let mut cells = Vec::with_capacity(heads.len());
+        if grouped {
+            // A host's name heads its group; its other rows leave it blank.
+            let first = last_host != Some(&r.host);
+            last_host = Some(&r.host);
+            cells.push(match (&r.host, first) {
+                (Some(h), true) => h.clone(),
+                _ => String::new(),
+            });
+        }
+        table.row(
+            cells
+                .into_iter()
+                .chain([
+                    r.node.clone(),
+                    r.id.clone(),
+                    r.predecessor.clone().unwrap_or_else(|| "-".into()),
+                    r.successors.join(" "),
+                    r.keys.to_string(),
+                    r.replicas.to_string(),
+                ])
+                .collect(),
+        );
     }
     table.write_to(out)?;
     if fingers {
@@ -75,12 +96,19 @@ pub fn check(
     problems: &[String],
     nodes: usize,
     replicas: u8,
+    hosts: Option<usize>,
 ) -> std::io::Result<()> {
     if problems.is_empty() {
-        return writeln!(
-            out,
-            "ok: one ordered ring of {nodes} nodes; every pointer is where it should be; every key is on its {replicas} nodes"
-        );
+        return match hosts {
+            None => writeln!(
+                out,
+                "ok: one ordered ring of {nodes} nodes; every pointer is where it should be; every key is on its {replicas} nodes"
+            ),
+            Some(h) => writeln!(
+                out,
+                "ok: one ordered ring of {nodes} nodes on {h} physical nodes; every pointer is where it should be; every key is on its {replicas} nodes, each on a different physical node"
+            ),
+        };
     }
     for p in problems {
         writeln!(out, "{p}")?;
@@ -190,6 +218,7 @@ mod tests {
             id: "8".into(),
             predecessor: None,
             successors: vec!["N14".into(), "N21".into()],
+            host: None,
             keys: 2,
             replicas: 0,
             fingers: vec![
@@ -215,8 +244,8 @@ mod tests {
 
     #[test]
     fn check_lists_problems_or_says_ok() {
-        assert!(text(|o| check(o, &[], 4, 3)).starts_with("ok: one ordered ring of 4 nodes"));
-        let t = text(|o| check(o, &["a is wrong".into()], 4, 3));
+        assert!(text(|o| check(o, &[], 4, 3, None)).starts_with("ok: one ordered ring of 4 nodes"));
+        let t = text(|o| check(o, &["a is wrong".into()], 4, 3, None));
         assert_eq!(
             t,
             "a is wrong\n1 problems; `dht maintain --until-stable` repairs what maintenance can\n"

@@ -63,9 +63,10 @@ impl From<WorldError> for ApiError {
     fn from(e: WorldError) -> ApiError {
         let status = match &e {
             WorldError::NoSuchNode(_) => StatusCode::NOT_FOUND,
-            WorldError::NameTaken(_) | WorldError::IdTaken { .. } | WorldError::BadName(..) => {
-                StatusCode::BAD_REQUEST
-            }
+            WorldError::NameTaken(_)
+            | WorldError::IdTaken { .. }
+            | WorldError::BadName(..)
+            | WorldError::VirtualNode { .. } => StatusCode::BAD_REQUEST,
             WorldError::NotRead => StatusCode::INTERNAL_SERVER_ERROR,
             WorldError::Empty | WorldError::Op(_) | WorldError::NotConverged { .. } => {
                 StatusCode::CONFLICT

@@ -200,13 +200,13 @@ pub async fn leave(
     let done = server
         .shared
         .write(caller.author(), |w, _| {
-            let id = w.find(&name)?;
-            if w.len() == 1 {
+            let ids = w.physical(&name)?;
+            if w.len() == ids.len() {
                 return Err(ApiError::refused(format!(
                     "{name} is the last node: it cannot leave"
                 )));
             }
-            let message = members::leave(w, id).map_err(|(_, e)| e)?;
+            let message = members::leave(w, &ids).map_err(|(_, e)| e)?;
             Ok((Done { message }, Logged::new("leave", &name, "")))
         })
         .await?;
@@ -238,11 +238,11 @@ pub async fn crash(
     server
         .shared
         .read(|w| {
-            let id = w.find(&name)?;
+            let ids = w.physical(&name)?;
             match force {
                 true => Ok(()),
                 false => {
-                    fail::refusal(w, id).map_or(Ok(()), |r| Err(ApiError::refused(r.to_string())))
+                    fail::refusal(w, &ids).map_or(Ok(()), |r| Err(ApiError::refused(r.to_string())))
                 }
             }
         })
@@ -250,8 +250,8 @@ pub async fn crash(
     let done = server
         .shared
         .write(caller.author(), |w, ctx| {
-            let id = w.find(&name)?;
-            let crashed = fail::crash(w, id, force)?;
+            let ids = w.physical(&name)?;
+            let crashed = fail::crash(w, &ids, force)?;
             let message = members::crashed(&crashed, false);
             let detail = format!("{} keys lost", crashed.lost.len());
             ctx.lost = Some((crashed.node.clone(), crashed.lost));

@@ -30,6 +30,10 @@ pub struct Shape {
     pub replicas: u8,
     /// Successor-list length when longer than r (0: r).
     pub successors: u8,
+    /// Virtual nodes per physical node (0 or 1: none). Joins, leaves and
+    /// crashes then act on whole physical nodes, and the departure limits
+    /// count physical nodes.
+    pub vnodes: u8,
     /// Nodes before the first churn period.
     pub initial_nodes: usize,
     /// Churn periods, each followed by a quiet period.
@@ -48,6 +52,7 @@ impl Default for Shape {
             bits: 32,
             replicas: 3,
             successors: 0,
+            vnodes: 0,
             initial_nodes: 6,
             periods: 4,
             actions: 40,
@@ -84,7 +89,7 @@ pub struct Summary {
 }
 
 impl Shape {
-    /// The default shape with any of `DHT_R`, `DHT_S`, `DHT_BITS`, `DHT_NODES`,
+    /// The default shape with any of `DHT_R`, `DHT_S`, `DHT_V`, `DHT_BITS`, `DHT_NODES`,
     /// `DHT_PERIODS`, `DHT_ACTIONS` from the environment, as a failure's
     /// replay line sets them, and `DHT_TRACE_KEY` to follow one key.
     pub fn from_env() -> Shape {
@@ -98,6 +103,7 @@ impl Shape {
         Shape {
             replicas: var("DHT_R", d.replicas),
             successors: var("DHT_S", d.successors),
+            vnodes: var("DHT_V", d.vnodes),
             bits: var("DHT_BITS", d.bits),
             initial_nodes: var("DHT_NODES", d.initial_nodes),
             periods: var("DHT_PERIODS", d.periods),
@@ -143,8 +149,10 @@ impl Run {
             bits: Bits::new(shape.bits).map_err(|e| e.to_string())?,
             replicas: shape.replicas,
             successors: 0,
+            vnodes: 0,
         }
-        .with_successors(shape.successors);
+        .with_successors(shape.successors)
+        .with_vnodes(shape.vnodes);
         Ok(Run {
             seed,
             world: World::new(params, seed),
@@ -162,9 +170,10 @@ impl Run {
     fn fail(&self, what: String) -> String {
         let (seed, shape) = (self.seed, &self.shape);
         format!(
-            "seed {seed}: {what}\n  replay: DHT_SEED={seed} DHT_R={} DHT_S={} DHT_BITS={} DHT_NODES={} DHT_PERIODS={} DHT_ACTIONS={} cargo test --test properties replay_seed",
+            "seed {seed}: {what}\n  replay: DHT_SEED={seed} DHT_R={} DHT_S={} DHT_V={} DHT_BITS={} DHT_NODES={} DHT_PERIODS={} DHT_ACTIONS={} cargo test --test properties replay_seed",
             shape.replicas,
             shape.successors,
+            shape.vnodes,
             shape.bits,
             shape.initial_nodes,
             shape.periods,
@@ -176,7 +185,7 @@ impl Run {
     fn grow(&mut self) -> Result<(), String> {
         for _ in 0..self.shape.initial_nodes {
             self.world
-                .join(&format!("node-{}", self.next_node), None, None)
+                .join_host(&format!("node-{}", self.next_node), None)
                 .map_err(|e| self.fail(e.to_string()))?;
             self.next_node += 1;
         }
@@ -192,8 +201,8 @@ impl Run {
         let mut departures = 0usize;
         for action in 0..self.shape.actions {
             let at = format!("period {period}, action {action}");
-            let may_depart =
-                self.world.len() > 2 && departures + 1 < usize::from(self.shape.replicas);
+            let may_depart = self.world.host_names().len() > 2
+                && departures + 1 < usize::from(self.shape.replicas);
             match self.rng.random_range(0..100) {
                 0..8 => self.join(&at)?,
                 8..12 if may_depart => departures += self.depart(&at, false)?,
@@ -222,13 +231,16 @@ impl Run {
     fn join(&mut self, at: &str) -> Result<(), String> {
         let name = format!("node-{}", self.next_node);
         self.next_node += 1;
-        match self.world.join(&name, None, None) {
-            Ok((id, l)) => {
-                tracing::debug!(
-                    "join {name}@{} successor {:?}",
-                    self.world.bits().show(id.id()),
-                    l.map(|l| self.world.name(l.successor))
-                );
+        match self.world.join_host(&name, None) {
+            Ok(joined) => {
+                for (id, l) in joined {
+                    tracing::debug!(
+                        "join {}@{} successor {:?}",
+                        self.world.name(id),
+                        self.world.bits().show(id.id()),
+                        l.map(|l| self.world.name(l.successor))
+                    );
+                }
                 self.summary.joins += 1;
                 Ok(())
             }
@@ -237,24 +249,30 @@ impl Run {
         }
     }
 
-    /// A random node leaves gracefully, or crashes, unless that would cut
-    /// another node off or (for a crash) lose a key's only live copy.
-    /// Returns how many nodes departed (0 or 1).
+    /// The physical node of a random node leaves gracefully, or crashes,
+    /// unless that would cut another node off or (for a crash) lose a key's
+    /// only live copy. Returns how many physical nodes departed (0 or 1).
     fn depart(&mut self, at: &str, crash: bool) -> Result<usize, String> {
         let id = self.world.pick().map_err(|e| self.fail(e.to_string()))?;
-        if self.world.would_isolate(id).is_some()
-            || (crash && !self.world.sole_copies(id).is_empty())
+        let host = self.world.host_name(id);
+        let ids = self
+            .world
+            .physical(&host)
+            .map_err(|e| self.fail(e.to_string()))?;
+        if self.world.would_isolate_any(&ids).is_some()
+            || (crash && !self.world.sole_copies_of(&ids).is_empty())
         {
             return Ok(0);
         }
         if crash {
-            self.world.fail(id).map_err(|e| self.fail(e.to_string()))?;
+            self.world
+                .fail_host(&ids)
+                .map_err(|e| self.fail(e.to_string()))?;
             self.summary.crashes += 1;
         } else {
-            self.world.leave(id).map_err(|e| {
-                let name = self.world.name(id);
-                self.fail(format!("{at}: leave {name}: {e}"))
-            })?;
+            self.world
+                .leave_host(&ids)
+                .map_err(|e| self.fail(format!("{at}: leave {host}: {e}")))?;
             self.summary.leaves += 1;
         }
         Ok(1)
@@ -363,6 +381,7 @@ impl Run {
         self.world
             .converge(self.shape.max_rounds)
             .map_err(|e| self.fail(format!("quiet period after churn period {period}: {e}")))?;
+        self.copies_on_distinct_hosts(period)?;
         for (key, want) in &self.model {
             let got = self
                 .world
@@ -372,6 +391,36 @@ impl Run {
                 return Err(self.fail(format!(
                     "after period {period}: get {key} gave {:?}, want {want}",
                     got.result
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// After a quiet period, checked apart from the ideal ring the
+    /// invariant checker compares with: every live key's copies are on
+    /// min(r, hosts) nodes of as many distinct physical nodes, so crashing
+    /// any one physical node loses nothing while r ≥ 2.
+    fn copies_on_distinct_hosts(&self, period: usize) -> Result<(), String> {
+        let w = &self.world;
+        let params = w.params();
+        let hosts = w.host_names().len();
+        let want = params.r().min(hosts);
+        for key in self.model.keys() {
+            let k = w.key(key);
+            let holders: Vec<u32> = w
+                .nodes()
+                .filter(|n| n.store.get(&k).is_some())
+                .map(|n| params.host(n.id))
+                .collect();
+            let mut distinct = holders.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            if holders.len() != want || distinct.len() != want {
+                return Err(self.fail(format!(
+                    "after period {period}: key {key} has {} copies on {} physical nodes, want {want} on {want}",
+                    holders.len(),
+                    distinct.len()
                 )));
             }
         }

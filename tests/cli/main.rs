@@ -11,6 +11,7 @@ mod picture;
 mod reading;
 mod sources;
 mod state_file;
+mod vnodes;
 mod workbooks;
 
 use assert_cmd::Command;

@@ -18,8 +18,8 @@ pub const ANTI_ENTROPY_EVERY: u8 = 64;
 /// (a write a successor accepted before it learned of us comes back this way).
 /// Every [`ANTI_ENTROPY_EVERY`] upkeeps, even with nothing changed, it compares
 /// digests of the range with each replica and pushes again on a difference.
-/// Then hand every entry outside (preds[r-1], n], the range whose replicas
-/// this node should hold, to the node now responsible for it, and drop it,
+/// Then hand every entry outside (preds[J], n], the range whose replicas
+/// this node should hold (J = r-1 without virtual nodes), to the node now responsible for it, and drop it,
 /// once the predecessor list is complete and every node in it answers.
 /// Without a known predecessor it does nothing: it cannot tell which keys
 /// are its own.
@@ -68,7 +68,10 @@ fn compare_with_replicas<T: Transport>(t: &mut T, n: NodeId, p: NodeId) -> Resul
 fn ask_primaries_to_compare<T: Transport>(t: &mut T, n: NodeId) -> Result<(), OpError> {
     let node = me(t, n)?;
     let preds = node.preds.clone();
-    for w in preds.windows(2).take(node.params.r().saturating_sub(1)) {
+    let primaries = node
+        .replicated_primaries()
+        .unwrap_or(preds.len().saturating_sub(1));
+    for w in preds.windows(2).take(primaries) {
         let (primary, before) = (w[0], w[1]);
         let digest = me(t, n)?.store.digest_in(before.id(), primary.id());
         let req = Request::Digest {
@@ -125,24 +128,25 @@ fn push_to_replicas<T: Transport>(
     Ok(())
 }
 
-/// Garbage collection: hand every entry outside (preds[r-1], n] to the node
-/// now responsible for it, then drop it. Only a complete predecessor list,
-/// verified node by node, may shrink what we keep.
+/// Garbage collection: hand every entry outside (preds[J], n] to the node
+/// now responsible for it, then drop it, where J is how many predecessors
+/// we hold replicas for (r-1, or with virtual nodes as their hosts say).
+/// Only a settled predecessor list, verified node by node, may shrink what
+/// we keep.
 fn drop_what_others_hold<T: Transport>(t: &mut T, n: NodeId) -> Result<(), OpError> {
     let node = me(t, n)?;
-    let r = node.params.r();
-    let preds = node.preds.clone();
-    let complete = preds.len() == r
-        && node.pred == preds.first().copied()
-        && !preds.contains(&n)
-        && (1..r).all(|i| !preds[..i].contains(&preds[i]));
-    if !complete || node.store.count_in(n.id(), preds[r - 1].id()) == 0 {
+    let Some(j) = node.replicated_primaries() else {
+        return Ok(());
+    };
+    let chain = node.preds[..=j].to_vec();
+    let far = chain[j];
+    if node.store.count_in(n.id(), far.id()) == 0 {
         return Ok(());
     }
-    if !chain_verified(t, n, &preds) {
+    if !chain_verified(t, n, &chain) {
         return Ok(());
     }
-    hand_over_and_drop(t, n, preds[r - 1])
+    hand_over_and_drop(t, n, far)
 }
 
 /// Each listed predecessor is alive and names the next as its own

@@ -9,9 +9,11 @@
 
 mod bulk;
 mod client;
+mod hosts;
 mod partial;
 mod upkeep;
 
+pub use hosts::VNODE_MARK;
 pub use partial::Directory;
 pub use upkeep::RoundStats;
 
@@ -50,6 +52,14 @@ pub enum WorldError {
     /// No live node has this name.
     #[error("no live node named {0:?}")]
     NoSuchNode(String),
+    /// A virtual node was named where a physical node is meant.
+    #[error("{name:?} is a virtual node of {host:?}; name the physical node {host:?} instead")]
+    VirtualNode {
+        /// The name given.
+        name: String,
+        /// Its physical node.
+        host: String,
+    },
     /// The verb needs at least one node.
     #[error("the ring has no nodes")]
     Empty,
@@ -427,10 +437,7 @@ impl World {
     /// would leave some other live node with no live entry in its successor
     /// list, and with it no way back to the ring.
     pub fn would_isolate(&self, id: NodeId) -> Option<NodeId> {
-        self.nodes()
-            .filter(|n| n.id != id)
-            .find(|n| !n.succs.iter().any(|s| *s != id && self.net.contains(*s)))
-            .map(|n| n.id)
+        self.would_isolate_any(&[id])
     }
 
     /// Keys (in ring order) whose only live copy is on `id` (tombstones aside): what a crash
@@ -439,18 +446,7 @@ impl World {
     /// than r members, or while newcomers still wait for their replicas, a
     /// key can have fewer than r copies.
     pub fn sole_copies(&self, id: NodeId) -> Vec<Arc<str>> {
-        let Some(node) = self.net.get(id) else {
-            return Vec::new();
-        };
-        let mut alone: std::collections::BTreeSet<Key> =
-            node.store.iter_live().map(|(k, _)| k).collect();
-        for other in self.nodes().filter(|n| n.id != id) {
-            if alone.is_empty() {
-                break;
-            }
-            alone.retain(|k| other.store.get(k).is_none());
-        }
-        alone.into_iter().map(|k| k.text).collect()
+        self.sole_copies_of(&[id])
     }
 
     /// Crashes `id` just before the `after`-th message from now.
