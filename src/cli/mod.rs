@@ -280,16 +280,7 @@ fn host_named(world: &dht::sim::World, name: &str) -> anyhow::Result<Vec<dht::ch
         Ok(ids) => Ok(ids),
         Err(e @ dht::sim::WorldError::NoSuchNode(_)) => {
             let hosts = world.host_names();
-            let shown: Vec<&str> = hosts.iter().take(8).map(String::as_str).collect();
-            let more = if hosts.len() > shown.len() {
-                ", ..."
-            } else {
-                ""
-            };
-            Err(anyhow::anyhow!(
-                "{e} (the ring's nodes: {}{more}; `dht ring` lists them)",
-                shown.join(", ")
-            ))
+            Err(naming_some(e, &hosts[..hosts.len().min(8)], hosts.len()))
         }
         Err(other) => Err(other.into()),
     }
@@ -305,15 +296,16 @@ fn with_names(
         let id = world.member_at(i)?;
         names.push(world.name(id));
     }
-    let more = if world.len() > names.len() {
-        ", ..."
-    } else {
-        ""
-    };
-    Ok(anyhow::anyhow!(
+    Ok(naming_some(e, &names, world.len()))
+}
+
+/// `e`, then the names `shown` of the ring's `total` nodes.
+fn naming_some(e: dht::sim::WorldError, shown: &[String], total: usize) -> anyhow::Error {
+    let more = if total > shown.len() { ", ..." } else { "" };
+    anyhow::anyhow!(
         "{e} (the ring's nodes: {}{more}; `dht ring` lists them)",
-        names.join(", ")
-    ))
+        shown.join(", ")
+    )
 }
 
 /// Set once a command has committed its change to the state file: from then

@@ -63,7 +63,9 @@ impl Shared {
     /// Commits one batch; returns the writes to run again (after a
     /// failure rolled the batch back).
     async fn commit_batch(&self, batch: Vec<KeyWrite>) -> Vec<KeyWrite> {
+        let started = std::time::Instant::now();
         let mut ring = self.ring.lock().await;
+        let locked = started.elapsed();
         let mut st = match self.begin_write(&mut ring).await {
             Ok(st) => st,
             Err(e) => {
@@ -73,6 +75,7 @@ impl Shared {
                 return Vec::new();
             }
         };
+        let begun = started.elapsed();
         let loaded = ring.loaded.as_mut().expect("caught up");
         let mut outcomes: Vec<Applied> = Vec::with_capacity(batch.len());
         let mut failed = None;
@@ -97,8 +100,11 @@ impl Shared {
             }
             return rest;
         }
+        let applied = started.elapsed();
+        let mut saved = applied;
         let mut result: Result<(), ApiError> = async {
             st.save(loaded).await?;
+            saved = started.elapsed();
             let keys: Vec<String> = batch.iter().map(|w| w.key.clone()).collect();
             st.forget_lost_keys(&keys).await?;
             for (w, o) in batch.iter().zip(&outcomes) {
@@ -109,11 +115,22 @@ impl Shared {
             Ok(())
         }
         .await;
+        let logged = started.elapsed();
         if result.is_ok() {
             result = self.commit_and_announce(&mut ring, st).await;
         } else {
             ring.loaded = None;
         }
+        tracing::debug!(
+            writes = batch.len(),
+            ?locked,
+            ?begun,
+            ?applied,
+            ?saved,
+            ?logged,
+            committed = ?started.elapsed(),
+            "write batch"
+        );
         for (w, o) in batch.into_iter().zip(outcomes) {
             let answer = match (&result, o) {
                 (Err(e), _) => Err(e.clone()),

@@ -64,6 +64,14 @@ impl Env {
         std::fs::write(&p, text).unwrap();
         p
     }
+    /// `dht load` of the `items` table of `data/items.db`, with `extra`
+    /// flags; its output.
+    pub(crate) fn load_items(&self, extra: &[&str]) -> String {
+        let url = format!("sqlite://{}", data("items.db"));
+        let mut args = vec!["load", "--source", "sql", "--table", "items", "--url", &url];
+        args.extend_from_slice(extra);
+        self.ok(&args)
+    }
     /// key -> value of `dump --format json`.
     pub(crate) fn dump(&self) -> BTreeMap<String, Value> {
         let v: Value = serde_json::from_str(&self.ok(&["dump", "--format", "json"])).unwrap();

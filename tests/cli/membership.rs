@@ -1,23 +1,13 @@
 //! join, leave, fail and concurrent writers.
 
-use crate::{Env, data};
+use crate::Env;
 use predicates::prelude::*;
 use serde_json::{Value, json};
 
 #[test]
 fn membership_changes_keep_every_key() {
     let e = Env::new();
-    e.ok(&[
-        "load",
-        "--source",
-        "sql",
-        "--table",
-        "items",
-        "--url",
-        &format!("sqlite://{}", data("items.db")),
-        "--nodes",
-        "10",
-    ]);
+    e.load_items(&["--nodes", "10"]);
     let before = e.dump();
     e.ok(&["join", "--count", "3"]);
     assert_eq!(e.dump().len(), before.len());

@@ -8,15 +8,7 @@ use std::path::PathBuf;
 #[test]
 fn default_sql_load_then_dump_and_get() {
     let e = Env::new();
-    let out = e.ok(&[
-        "load",
-        "--source",
-        "sql",
-        "--table",
-        "items",
-        "--url",
-        &format!("sqlite://{}", data("items.db")),
-    ]);
+    let out = e.load_items(&[]);
     assert!(out.contains("records read        35"), "{out}");
     assert!(out.contains("created a ring of 8 nodes"));
     let d = e.dump();

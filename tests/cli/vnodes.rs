@@ -3,7 +3,7 @@
 //! key's copies live on distinct physical nodes, so a host's crash loses
 //! nothing.
 
-use crate::{Env, data};
+use crate::Env;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -37,21 +37,7 @@ fn copy_hosts(e: &Env) -> BTreeMap<String, Vec<String>> {
 #[test]
 fn physical_nodes_join_leave_and_crash_whole() {
     let e = Env::new();
-    let out = e.ok(&[
-        "load",
-        "--source",
-        "sql",
-        "--table",
-        "items",
-        "--url",
-        &format!("sqlite://{}", data("items.db")),
-        "--nodes",
-        "5",
-        "--vnodes",
-        "4",
-        "--replicas",
-        "2",
-    ]);
+    let out = e.load_items(&["--nodes", "5", "--vnodes", "4", "--replicas", "2"]);
     assert!(
         out.contains("created a ring of 5 physical nodes of 4 virtual nodes each (20 Chord nodes)"),
         "{out}"
