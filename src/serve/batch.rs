@@ -9,6 +9,7 @@
 use super::error::ApiError;
 use super::keys::Written;
 use super::shared::Shared;
+use crate::state::LogEntry;
 use serde_json::Value;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -107,11 +108,20 @@ impl Shared {
             saved = started.elapsed();
             let keys: Vec<String> = batch.iter().map(|w| w.key.clone()).collect();
             st.forget_lost_keys(&keys).await?;
-            for (w, o) in batch.iter().zip(&outcomes) {
-                if let Applied::Done(_, op) = o {
-                    st.log_change(&w.author, op, &w.key, "").await?;
-                }
-            }
+            let entries: Vec<LogEntry> = batch
+                .iter()
+                .zip(&outcomes)
+                .filter_map(|(w, o)| match o {
+                    Applied::Done(_, op) => Some(LogEntry {
+                        author: &w.author,
+                        op,
+                        target: &w.key,
+                        detail: "",
+                    }),
+                    _ => None,
+                })
+                .collect();
+            st.log_changes(&entries).await?;
             Ok(())
         }
         .await;

@@ -247,6 +247,7 @@ impl Shared {
     /// ring in memory up to what the file holds.
     pub(super) async fn begin_write(&self, ring: &mut Ring) -> Result<State, ApiError> {
         let mut st = State::open(&self.path, Access::Write).await?;
+        st.defer_checkpoints().await?;
         self.reload_if_behind(ring, &mut st).await?;
         Ok(st)
     }
@@ -300,13 +301,22 @@ impl Shared {
 
     /// Every quarter second, notices what other processes committed and
     /// sends it to subscribers, so they follow changes made with `dht`
-    /// commands too. Runs until the server stops.
+    /// commands too; then copies the log into the file on a connection of
+    /// its own (the server's writes leave that to it, see
+    /// [`State::defer_checkpoints`]). Runs until the server stops.
     pub async fn watch(self: Arc<Self>) {
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+        let mut log = Watch::open(&self.path).await.ok();
         loop {
             tick.tick().await;
             if let Err(e) = self.refresh().await {
                 tracing::warn!(error = %e.message, "reading the state file again failed");
+            }
+            if let Some(w) = log.as_mut()
+                && let Err(e) = w.checkpoint().await
+            {
+                // A read-only file cannot be checkpointed; nor need it be.
+                tracing::debug!(error = %e, "checkpoint");
             }
         }
     }

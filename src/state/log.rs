@@ -37,6 +37,20 @@ pub struct Change {
     pub detail: String,
 }
 
+/// One change to record: who made it, the operation, what it was on, and
+/// more in words.
+#[derive(Debug, Clone, Copy)]
+pub struct LogEntry<'a> {
+    /// Who made the change.
+    pub author: &'a str,
+    /// put, delete, load, join, ...
+    pub op: &'a str,
+    /// The key or node, or empty.
+    pub target: &'a str,
+    /// More, in words.
+    pub detail: &'a str,
+}
+
 impl State {
     /// Appends a change to the log, in this command's transaction, and
     /// drops the entries beyond [`LOG_LIMIT`].
@@ -47,15 +61,32 @@ impl State {
         target: &str,
         detail: &str,
     ) -> Result<(), StateError> {
-        sqlx::query("INSERT INTO log(at, author, op, target, detail) VALUES (?, ?, ?, ?, ?)")
-            .bind(now())
-            .bind(author)
-            .bind(op)
-            .bind(target)
-            .bind(detail)
-            .execute(&mut self.conn)
-            .await
-            .map_err(self.sql())?;
+        self.log_changes(&[LogEntry {
+            author,
+            op,
+            target,
+            detail,
+        }])
+        .await
+    }
+
+    /// Records several changes at once, in order: one statement for all
+    /// of them and one to trim the log (a server's group commit logs each
+    /// write of the group).
+    pub async fn log_changes(&mut self, entries: &[LogEntry<'_>]) -> Result<(), StateError> {
+        let at = now();
+        // Well under SQLite's limit of 32,766 bound values per statement.
+        for chunk in entries.chunks(1000) {
+            let mut sql = String::from("INSERT INTO log(at, author, op, target, detail) VALUES ");
+            for i in 0..chunk.len() {
+                sql.push_str(if i == 0 { "(?, ?, ?, ?, ?)" } else { ", (?, ?, ?, ?, ?)" });
+            }
+            let mut q = sqlx::query(&sql);
+            for e in chunk {
+                q = q.bind(at.as_str()).bind(e.author).bind(e.op).bind(e.target).bind(e.detail);
+            }
+            q.execute(&mut self.conn).await.map_err(self.sql())?;
+        }
         sqlx::query("DELETE FROM log WHERE seq <= (SELECT max(seq) FROM log) - ?")
             .bind(LOG_LIMIT)
             .execute(&mut self.conn)

@@ -45,7 +45,7 @@ mod users;
 
 pub use demand::Reading;
 pub use listing::StoredCopy;
-pub use log::{Change, LOG_LIMIT};
+pub use log::{Change, LOG_LIMIT, LogEntry};
 pub use lost::LostKey;
 pub use open::Watch;
 pub use salvage::Salvage;

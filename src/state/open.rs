@@ -92,6 +92,14 @@ impl State {
         Ok(state)
     }
 
+    /// Leaves checkpoints (copying the log into the file) to someone else:
+    /// SQLite otherwise runs one inside the commit that grows the log past
+    /// its limit, and that commit waits for it. A server checkpoints from
+    /// its watcher instead ([`Watch::checkpoint`]), off its writes' path.
+    pub async fn defer_checkpoints(&mut self) -> Result<(), StateError> {
+        self.run(&["PRAGMA wal_autocheckpoint = 0"]).await
+    }
+
     /// Runs statements without parameters, in order.
     pub(super) async fn run(&mut self, stmts: &[&str]) -> Result<(), StateError> {
         for stmt in stmts {
@@ -338,6 +346,18 @@ impl Watch {
             conn,
             path: path.to_path_buf(),
         })
+    }
+
+    /// Copies what the log holds into the database file as far as readers
+    /// and writers allow, without waiting for them (SQLite's passive
+    /// checkpoint): for a server whose writes leave this to it (see
+    /// [`State::defer_checkpoints`]).
+    pub async fn checkpoint(&mut self) -> Result<(), StateError> {
+        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&mut self.conn)
+            .await
+            .map_err(|e| classify(&self.path, e))?;
+        Ok(())
     }
 
     /// The generation committed now.
