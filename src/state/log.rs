@@ -79,11 +79,20 @@ impl State {
         for chunk in entries.chunks(1000) {
             let mut sql = String::from("INSERT INTO log(at, author, op, target, detail) VALUES ");
             for i in 0..chunk.len() {
-                sql.push_str(if i == 0 { "(?, ?, ?, ?, ?)" } else { ", (?, ?, ?, ?, ?)" });
+                sql.push_str(if i == 0 {
+                    "(?, ?, ?, ?, ?)"
+                } else {
+                    ", (?, ?, ?, ?, ?)"
+                });
             }
             let mut q = sqlx::query(&sql);
             for e in chunk {
-                q = q.bind(at.as_str()).bind(e.author).bind(e.op).bind(e.target).bind(e.detail);
+                q = q
+                    .bind(at.as_str())
+                    .bind(e.author)
+                    .bind(e.op)
+                    .bind(e.target)
+                    .bind(e.detail);
             }
             q.execute(&mut self.conn).await.map_err(self.sql())?;
         }
