@@ -7,20 +7,27 @@
 use dht::sim::scenario::{self, Shape};
 use proptest::prelude::*;
 
-proptest! {
-    // Deterministic by default: the same 256 seeds every run, so CI passes or
-    // fails for a reason. PROPTEST_RNG_SEED picks other seeds and
-    // PROPTEST_CASES raises the count, for a soak.
-    #![proptest_config(ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256),
+/// Deterministic by default: the same `cases` seeds, drawn from `seed`,
+/// every run, so CI passes or fails for a reason. PROPTEST_RNG_SEED picks
+/// other seeds and PROPTEST_CASES changes the count, for a soak.
+fn config(cases: u32, seed: u64) -> ProptestConfig {
+    ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(cases),
         rng_seed: if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
             ProptestConfig::default().rng_seed
         } else {
-            proptest::test_runner::RngSeed::Fixed(20261125)
+            proptest::test_runner::RngSeed::Fixed(seed)
         },
         failure_persistence: None,
         ..ProptestConfig::default()
-    })]
+    }
+}
+
+proptest! {
+    #![proptest_config(config(256, 20261125))]
 
     #[test]
     fn churn_keeps_invariants_and_data(seed in any::<u64>(), r in 2u8..=4, bits in prop::sample::select(vec![8u32, 16, 160])) {
@@ -45,16 +52,7 @@ proptest! {
 
 proptest! {
     // Fewer cases: each physical node is several Chord nodes.
-    #![proptest_config(ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(96),
-        rng_seed: if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
-            ProptestConfig::default().rng_seed
-        } else {
-            proptest::test_runner::RngSeed::Fixed(20261202)
-        },
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(config(96, 20261202))]
 
     /// Virtual nodes: physical nodes of V Chord nodes join, leave and crash
     /// whole, fewer than r of them between quiet periods; after each quiet

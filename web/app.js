@@ -513,6 +513,9 @@ onSubmit('#upload-form', () => {
   const bar = $('#upload-progress');
   bar.hidden = false;
   bar.value = 0;
+  // The last write's result must not stand for this one while it runs.
+  say('#write-result', `loading ${file.name}…`, false);
+  $('#write-result').className = 'busy';
   // XMLHttpRequest reports upload progress; fetch does not.
   const xhr = new XMLHttpRequest();
   xhr.open('POST', '/api/v1/load?' + q);
