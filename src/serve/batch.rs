@@ -104,8 +104,9 @@ impl Shared {
         let applied = started.elapsed();
         let mut saved = applied;
         let mut result: Result<(), ApiError> = async {
-            st.save(loaded).await?;
+            let wrote = st.save(loaded).await?;
             saved = started.elapsed();
+            tracing::debug!(nodes = wrote.nodes, slices = wrote.slices, "saved");
             let keys: Vec<String> = batch.iter().map(|w| w.key.clone()).collect();
             st.forget_lost_keys(&keys).await?;
             let entries: Vec<LogEntry> = batch
