@@ -205,7 +205,8 @@ pub struct RingArgs {
     /// Also list each node's distinct fingers.
     #[arg(long)]
     pub fingers: bool,
-    /// Show this node only, reading only it and the nodes it points to.
+    /// Show this node only, reading only it and the nodes it points to
+    /// (with virtual nodes, a physical node's name shows all of its nodes).
     /// Its keys and replicas are the live copies it holds in the span it
     /// keeps copies of (from its farthest known predecessor to itself);
     /// the listing of every node also counts copies held outside that span
@@ -343,34 +344,74 @@ async fn show_node_row(
     let mut st = State::open(path, Access::Read).await?;
     let (loaded, found) = st
         .with_ring(None, reading, |w| {
-            let id = node_named(w, name)?;
-            let node = w.look_at(id)?.cloned().expect("a named node is live");
-            for other in view::named_by(&node) {
-                w.look_at(other)?;
+            let (ids, host) = named_or_host(w, name)?;
+            let mut nodes = Vec::with_capacity(ids.len());
+            for id in ids {
+                let node = w.look_at(id)?.cloned().expect("a named node is live");
+                for other in view::named_by(&node) {
+                    w.look_at(other)?;
+                }
+                nodes.push(node);
             }
-            anyhow::Ok(node)
+            anyhow::Ok((nodes, host))
         })
         .await?;
-    let node = found?;
+    let (nodes, host) = found?;
     let w = &loaded.world;
-    let from = node.kept_from();
-    let held = st
-        .keys_held(&loaded, node.id, from.id(), node.id.id())
-        .await?;
-    let row = view::node_row(w, &node, &held);
+    let mut rows = Vec::with_capacity(nodes.len());
+    for node in &nodes {
+        let from = node.kept_from();
+        let held = st
+            .keys_held(&loaded, node.id, from.id(), node.id.id())
+            .await?;
+        rows.push(view::node_row(w, node, &held));
+    }
     if a.json {
-        serde_json::to_writer_pretty(&mut *out, &row)?;
+        // One node is an object; a physical node's virtual nodes a list.
+        match host {
+            false => serde_json::to_writer_pretty(&mut *out, &rows[0])?,
+            true => serde_json::to_writer_pretty(&mut *out, &rows)?,
+        }
         writeln!(out)?;
         return Ok(ExitCode::SUCCESS);
     }
     let footer = format!(
-        "1 of {} nodes, r={}, m={}",
+        "{} of {} nodes, r={}, m={}",
+        rows.len(),
         w.len(),
         w.params().replicas,
         w.bits()
     );
-    output::ring(out, std::slice::from_ref(&row), a.fingers, &footer)?;
+    output::ring(out, &rows, a.fingers, &footer)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The node named `name`; on a ring with virtual nodes, failing that, the
+/// virtual nodes of the physical node `name` (true: a physical node).
+fn named_or_host(
+    w: &mut dht::sim::World,
+    name: &str,
+) -> anyhow::Result<(Vec<dht::chord::NodeId>, bool)> {
+    use dht::sim::{World, WorldError};
+    match w.named(name) {
+        Ok(id) => return Ok((vec![id], false)),
+        Err(WorldError::NoSuchNode(_)) if w.params().has_vnodes() => {}
+        Err(WorldError::NoSuchNode(_)) => return Ok((vec![node_named(w, name)?], false)),
+        Err(e) => return Err(e.into()),
+    }
+    let mut ids = Vec::new();
+    for i in 0..w.params().v() {
+        match w.named(&World::vnode_name(name, i)) {
+            Ok(id) => ids.push(id),
+            Err(WorldError::NoSuchNode(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if ids.is_empty() {
+        // Not a physical node either: the error that lists names.
+        return Ok((vec![node_named(w, name)?], false));
+    }
+    Ok((ids, true))
 }
 
 #[derive(Debug, Args)]

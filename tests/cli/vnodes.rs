@@ -58,6 +58,14 @@ fn physical_nodes_join_leave_and_crash_whole() {
         let distinct: BTreeSet<&String> = on.iter().collect();
         assert_eq!((on.len(), distinct.len()), (2, 2), "{key}: {on:?}");
     }
+    // A physical node's name shows its virtual nodes; a virtual node's,
+    // that node alone.
+    let host = e.ok(&["ring", "--node", "node-1"]);
+    assert!(host.contains("4 of 20 nodes"), "{host}");
+    let j: Value = serde_json::from_str(&e.ok(&["ring", "--node", "node-1", "--json"])).unwrap();
+    assert_eq!(j.as_array().map(Vec::len), Some(4), "{j}");
+    let j: Value = serde_json::from_str(&e.ok(&["ring", "--node", "node-1#2", "--json"])).unwrap();
+    assert_eq!(j["host"], "node-1");
     let check = e.ok(&["check"]);
     assert!(
         check.contains("each on a different physical node"),
