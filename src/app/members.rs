@@ -11,7 +11,7 @@ use crate::sim::{World, WorldError};
 pub fn free_names(world: &World, count: usize) -> Vec<String> {
     (0..)
         .map(|i| format!("node-{i}"))
-        .filter(|n| world.physical(n).is_err() && world.find(n).is_err())
+        .filter(|n| world.physical(n).is_err())
         .take(count)
         .collect()
 }

@@ -36,19 +36,10 @@ pub fn successor_list(
     let mut seen = vec![params.host(me)];
     let mut out: Vec<NodeId> = Vec::new();
     let mut others = 0;
-    let mut last = None;
-    for x in candidates {
+    for x in one_lap(params, me, candidates, true) {
         if others == params.s() || out.len() == MAX_LIST {
             break;
         }
-        // One lap only: a candidate no farther round than the one before
-        // comes from a neighbour's list that wrapped past us, and with it a
-        // dead node's entry would circulate for ever.
-        let d = params.bits.distance(me.id(), x.id());
-        if last.is_some_and(|l| d <= l) {
-            break;
-        }
-        last = Some(d);
         let h = params.host(x);
         if !out.is_empty() && seen.contains(&h) {
             continue;
@@ -60,6 +51,30 @@ pub fn successor_list(
         out.push(x);
     }
     out
+}
+
+/// The candidates while each lies strictly farther from `me` than the one
+/// before, clockwise (successors) or anticlockwise (predecessors): one lap.
+/// A candidate no farther round comes from a neighbour's list that wrapped
+/// past us, and with it a dead node's entry would circulate for ever.
+fn one_lap(
+    params: Params,
+    me: NodeId,
+    candidates: impl IntoIterator<Item = NodeId>,
+    clockwise: bool,
+) -> impl Iterator<Item = NodeId> {
+    let bits = params.bits;
+    candidates.into_iter().scan(None, move |last, x| {
+        let d = match clockwise {
+            true => bits.distance(me.id(), x.id()),
+            false => bits.distance(x.id(), me.id()),
+        };
+        if last.is_some_and(|l| d <= l) {
+            return None;
+        }
+        *last = Some(d);
+        Some(x)
+    })
 }
 
 /// The nodes that hold copies of `me`'s keys besides it: the entries of its
@@ -110,14 +125,10 @@ pub fn predecessor_chain(
 ) -> Vec<NodeId> {
     let mut hosts: Vec<u32> = Vec::new();
     let mut out: Vec<NodeId> = Vec::new();
-    let mut last = None;
-    for q in candidates {
-        // One lap only, as for successor lists.
-        let d = params.bits.distance(q.id(), me.id());
-        if q == me || last.is_some_and(|l| d <= l) || out.len() == MAX_LIST {
+    for q in one_lap(params, me, candidates, false) {
+        if q == me || out.len() == MAX_LIST {
             break;
         }
-        last = Some(d);
         out.push(q);
         let h = params.host(q);
         if !hosts.contains(&h) {

@@ -157,7 +157,8 @@ pub enum Response {
     Held {
         /// The entry, value or tombstone.
         entry: Option<Versioned>,
-        /// The receiver's successors, sent only when it holds nothing.
+        /// The receiver's replica targets (where copies of its keys live),
+        /// sent only when it holds nothing.
         succs: Vec<NodeId>,
     },
     /// To Put: the key is stored; `replaced` is the value it overwrote.

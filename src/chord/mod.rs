@@ -22,6 +22,7 @@ pub mod lookup;
 pub mod message;
 pub mod node;
 pub mod ops;
+pub mod params;
 pub mod resolver;
 pub mod spec;
 pub mod store;

@@ -8,38 +8,10 @@
 
 use super::finger::FingerTable;
 use super::hosts;
-use super::id::{Bits, Id, NodeId};
+use super::id::{Id, NodeId};
 use super::message::{Request, Response};
+pub use super::params::Params;
 use super::store::{Store, Versioned};
-
-/// Ring-wide settings every node is created with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Params {
-    /// Identifier width m.
-    pub bits: Bits,
-    /// Replication factor r: a key lives on r nodes, and successor lists hold
-    /// r entries (or [`Params::successors`], if more). Zave's stable base is
-    /// s + 1 nodes for successor lists of s.
-    pub replicas: u8,
-    /// Successor-list length s when it is longer than r; 0 (the default,
-    /// and what rings saved before this setting read back) means r. A longer
-    /// list survives more simultaneous failures without storing more copies:
-    /// the papers' failure experiments keep each key on one node with lists
-    /// of 2·log2 N.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub successors: u8,
-    /// Virtual nodes per physical node V; 0 (the default, and what rings
-    /// saved before this setting read back) means 1. With V > 1 the nodes
-    /// of one host take the V consecutive incarnations of one block (see
-    /// [`Params::host`]), successor lists skip nodes of a host already
-    /// counted, and a key's r copies live on r distinct hosts.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub vnodes: u8,
-}
-
-fn is_zero(v: &u8) -> bool {
-    *v == 0
-}
 
 /// Which neighbourhood a node's replicas were last pushed for: a
 /// fingerprint of (predecessor, successor list) at the last complete push,
@@ -61,68 +33,6 @@ impl ReplicaPush {
     /// A fingerprint read back from the state file.
     pub fn from_bits(bits: u64) -> ReplicaPush {
         ReplicaPush(bits)
-    }
-}
-
-impl Params {
-    /// Settings for a ring of width `m` bits with `r` copies of each key.
-    ///
-    /// Panics if m is outside 1..=160 or r is 0: this is for settings fixed in
-    /// code (tests, examples, benchmarks); user input goes through
-    /// [`Bits::new`], which reports the error.
-    pub fn new(m: u32, r: u8) -> Params {
-        assert!(r > 0, "a ring needs at least one copy of each key");
-        Params {
-            bits: Bits::new(m).expect("ring width between 1 and 160"),
-            replicas: r,
-            successors: 0,
-            vnodes: 0,
-        }
-    }
-
-    /// These settings with `v` virtual nodes per physical node (1 if 0).
-    pub fn with_vnodes(self, v: u8) -> Params {
-        Params {
-            vnodes: if v > 1 { v } else { 0 },
-            ..self
-        }
-    }
-
-    /// Virtual nodes per physical node, V.
-    pub fn v(self) -> u32 {
-        u32::from(self.vnodes.max(1))
-    }
-
-    /// True when physical nodes run several Chord nodes each: lists and
-    /// replica placement then count hosts, not nodes.
-    pub fn has_vnodes(self) -> bool {
-        self.vnodes > 1
-    }
-
-    /// The physical node (host) `n` runs on. Every host takes a block of V
-    /// consecutive incarnations, so any node can tell the host of any
-    /// address it holds without asking; without virtual nodes every node is
-    /// its own host.
-    pub fn host(self, n: NodeId) -> u32 {
-        n.incarnation() / self.v()
-    }
-
-    /// These settings with successor lists of `s` (at least r whatever `s`).
-    pub fn with_successors(self, s: u8) -> Params {
-        Params {
-            successors: if s > self.replicas { s } else { 0 },
-            ..self
-        }
-    }
-
-    /// r as a count.
-    pub fn r(self) -> usize {
-        usize::from(self.replicas)
-    }
-
-    /// The successor-list length s: r, or longer if set so.
-    pub fn s(self) -> usize {
-        usize::from(self.successors.max(self.replicas))
     }
 }
 
@@ -223,25 +133,30 @@ impl Node {
     }
 
     /// Successor list of a node whose successor is `s` with list `s_list`:
-    /// s followed by s's list, cut to r (the paper's and Zave's rule).
-    /// With virtual nodes, the rule of [`hosts::successor_list`].
+    /// s followed by s's list, cut to s entries (the paper's and Zave's
+    /// rule). With virtual nodes, the rule of [`hosts::successor_list`].
     pub fn list_through(&self, s: NodeId, s_list: &[NodeId]) -> Vec<NodeId> {
+        self.successor_list(std::iter::once(s).chain(s_list.iter().copied()))
+    }
+
+    /// This node's successor list from `candidates`, the nodes after it in
+    /// ring order.
+    fn successor_list(&self, candidates: impl Iterator<Item = NodeId>) -> Vec<NodeId> {
         if self.params.has_vnodes() {
-            let candidates = std::iter::once(s).chain(s_list.iter().copied());
             return hosts::successor_list(self.params, self.id, candidates);
         }
-        Self::list_of(self.params.s(), s, s_list)
+        candidates.take(self.params.s()).collect()
     }
 
     /// A predecessor list through `p`: p, then p's own list, r in all (the
-    /// predecessor list only says which replicas to keep).
-    /// With virtual nodes, the chain of [`hosts::predecessor_chain`].
+    /// predecessor list only says which replicas to keep). With virtual
+    /// nodes, the chain of [`hosts::predecessor_chain`].
     pub fn preds_through(&self, p: NodeId, p_list: &[NodeId]) -> Vec<NodeId> {
+        let candidates = std::iter::once(p).chain(p_list.iter().copied());
         if self.params.has_vnodes() {
-            let candidates = std::iter::once(p).chain(p_list.iter().copied());
             return hosts::predecessor_chain(self.params, self.id, candidates);
         }
-        Self::list_of(self.params.r(), p, p_list)
+        candidates.take(self.params.r()).collect()
     }
 
     /// How many predecessors (nearest first) this node holds replicas for,
@@ -259,13 +174,6 @@ impl Node {
         }
         let r = self.params.r();
         (preds.len() == r).then_some(r - 1)
-    }
-
-    fn list_of(len: usize, first: NodeId, rest: &[NodeId]) -> Vec<NodeId> {
-        let mut v = Vec::with_capacity(len);
-        v.push(first);
-        v.extend(rest.iter().copied().take(len - 1));
-        v
     }
 
     /// Where the span of keys this node keeps copies of begins (exclusive):
@@ -296,16 +204,6 @@ impl Node {
             }
         }
         out
-    }
-
-    /// Where a reader looks for a key this node should hold but does not:
-    /// the successor list, or with virtual nodes the replica targets (the
-    /// list's other entries are on hosts that hold no copy).
-    fn replica_holders(&self) -> Vec<NodeId> {
-        if self.params.has_vnodes() {
-            return self.replica_targets();
-        }
-        self.succs.clone()
     }
 
     /// The neighbourhood (predecessor and successor list) as it is now, to
@@ -357,7 +255,7 @@ impl Node {
                 None => match self.route_data(key.id, &dead) {
                     None => Response::Held {
                         entry: None,
-                        succs: self.replica_holders(),
+                        succs: self.replica_targets(),
                     },
                     Some(next) => Response::Redirect(next),
                 },
@@ -441,13 +339,9 @@ impl Node {
             }
             Request::SuccessorLeaving { leaving, succs } => {
                 if let Some(pos) = self.succs.iter().position(|&s| s == leaving) {
-                    let mut list: Vec<NodeId> = self.succs[..pos].to_vec();
-                    list.extend(succs.into_iter().filter(|&s| s != leaving));
-                    if self.params.has_vnodes() {
-                        list = hosts::successor_list(self.params, self.id, list);
-                    } else {
-                        list.truncate(self.params.s());
-                    }
+                    let spliced = self.succs[..pos].iter().copied();
+                    let mut list = self
+                        .successor_list(spliced.chain(succs.into_iter().filter(|&s| s != leaving)));
                     if list.is_empty() {
                         list.push(self.id);
                     }
