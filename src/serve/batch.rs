@@ -16,6 +16,11 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Writes one batch holds at most.
 const MAX_BATCH: usize = 512;
+/// A group answering at least this many writes makes the next one wait up
+/// to [`LINGER`] for their authors' next writes.
+const LINGER_FROM: usize = 8;
+/// How long a group waits for more writes after a large one.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// One queued put (a value) or delete (none).
 pub struct KeyWrite {
@@ -43,6 +48,8 @@ impl Shared {
     /// Applies batches from `queue` until every sender is gone.
     pub async fn run_key_writes(self: Arc<Self>, mut queue: mpsc::UnboundedReceiver<KeyWrite>) {
         let mut carried: Vec<KeyWrite> = Vec::new();
+        // Writes the last group answered.
+        let mut answered = 0;
         loop {
             if carried.is_empty() {
                 match queue.recv().await {
@@ -56,8 +63,22 @@ impl Shared {
                     Err(_) => break,
                 }
             }
+            // The authors of a large group just answered send their next
+            // writes a moment later: wait briefly for them, or a small
+            // group runs first and they wait for two.
+            if answered >= LINGER_FROM {
+                let until = tokio::time::Instant::now() + LINGER;
+                while carried.len() < answered.min(MAX_BATCH) {
+                    match tokio::time::timeout_at(until, queue.recv()).await {
+                        Ok(Some(w)) => carried.push(w),
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+            }
             let batch = std::mem::take(&mut carried);
+            answered = batch.len();
             carried = self.commit_batch(batch).await;
+            answered -= carried.len();
         }
     }
 

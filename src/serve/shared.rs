@@ -12,7 +12,9 @@ use super::batch::KeyWrite;
 use super::error::ApiError;
 use super::keys::Written;
 use crate::sim::World;
-use crate::state::{Access, Change, Loaded, Role, Scope, State, StateError, Watch, token_hash};
+use crate::state::{
+    Access, Change, Idle, Loaded, Role, Scope, State, StateError, Watch, token_hash,
+};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -48,6 +50,8 @@ pub(super) struct Ring {
     last_seq: i64,
     /// Asks the file for its generation.
     watch: Watch,
+    /// The write connection between writes (see [`Idle`]).
+    writer: Option<Idle>,
 }
 
 /// Everything the request handlers share.
@@ -86,6 +90,7 @@ impl Shared {
                 generation,
                 last_seq,
                 watch,
+                writer: None,
             }),
             accounts: RwLock::new(accounts),
             events,
@@ -246,8 +251,18 @@ impl Shared {
     /// Opens a write transaction (the file's write lock) and brings the
     /// ring in memory up to what the file holds.
     pub(super) async fn begin_write(&self, ring: &mut Ring) -> Result<State, ApiError> {
-        let mut st = State::open(&self.path, Access::Write).await?;
-        st.defer_checkpoints().await?;
+        let kept = match ring.writer.take() {
+            Some(idle) => idle.begin().await,
+            None => None,
+        };
+        let mut st = match kept {
+            Some(st) => st,
+            None => {
+                let mut st = State::open(&self.path, Access::Write).await?;
+                st.defer_checkpoints().await?;
+                st
+            }
+        };
         self.reload_if_behind(ring, &mut st).await?;
         Ok(st)
     }
@@ -268,8 +283,9 @@ impl Shared {
                 return Err(e.into());
             }
         };
-        match st.commit().await {
-            Ok(()) => {
+        match st.commit_keeping().await {
+            Ok(idle) => {
+                ring.writer = Some(idle);
                 ring.generation += 1;
                 self.announce(ring, changes);
                 Ok(())

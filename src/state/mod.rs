@@ -47,7 +47,7 @@ pub use demand::Reading;
 pub use listing::StoredCopy;
 pub use log::{Change, LOG_LIMIT, LogEntry};
 pub use lost::LostKey;
-pub use open::Watch;
+pub use open::{Idle, Watch};
 pub use salvage::Salvage;
 pub use slice::{SLICE_BITS, slice_of};
 pub use users::{Role, User, UserError, token_hash};

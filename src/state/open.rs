@@ -81,15 +81,20 @@ impl State {
             "BEGIN IMMEDIATE"
         };
         state.run(&[begin]).await?;
-        // Again inside the transaction: another process may have changed the
-        // file between the first look and the lock.
-        if let Some(v) = state.check_format(access).await? {
-            if v < FORMAT_VERSION {
-                state.upgrade(access).await?;
-            }
-            state.verify_meta().await?;
-        }
+        state.begun().await?;
         Ok(state)
+    }
+
+    /// Checks the file again once a transaction has begun: another process
+    /// may have changed it between the first look and the lock.
+    async fn begun(&mut self) -> Result<(), StateError> {
+        if let Some(v) = self.check_format(self.access).await? {
+            if v < FORMAT_VERSION {
+                self.upgrade(self.access).await?;
+            }
+            self.verify_meta().await?;
+        }
+        Ok(())
     }
 
     /// Leaves checkpoints (copying the log into the file) to someone else:
@@ -327,6 +332,67 @@ impl State {
     }
 }
 
+/// A write connection kept open between transactions, for a process that
+/// writes often (a server's group commits): the next transaction skips
+/// opening and identifying the file again, and SQLite's page cache, which
+/// holds the pages the last writes touched, survives.
+pub struct Idle {
+    state: State,
+    /// The file the connection has open, to notice one put in its place.
+    file: Option<FileId>,
+}
+
+/// What identifies a file on its file system (device and inode).
+type FileId = (u64, u64);
+
+/// The identity of the file at `path`, where the platform gives one.
+fn file_id(path: &Path) -> Option<FileId> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+impl State {
+    /// Commits like [`State::commit`] but keeps the connection for the next
+    /// write transaction ([`Idle::begin`]). Only for writes to a file that
+    /// already existed: a new file must be closed to be linked into place.
+    pub async fn commit_keeping(mut self) -> Result<Idle, StateError> {
+        assert!(
+            self.access == Access::Write && self.pending.is_none(),
+            "only writes to an existing file keep their connection"
+        );
+        let next = self.generation().await? + 1;
+        self.set_meta(GENERATION, &next.to_string()).await?;
+        self.run(&["COMMIT"]).await?;
+        let file = file_id(&self.path);
+        Ok(Idle { state: self, file })
+    }
+}
+
+impl Idle {
+    /// Starts the next write transaction on the kept connection, checking
+    /// the file as [`State::open`] does. None when the connection cannot
+    /// serve it (another file now stands at the path, or the file is
+    /// refused): the caller opens the file again, which reports any error.
+    pub async fn begin(mut self) -> Option<State> {
+        let same = self.file.is_some() && file_id(&self.state.path) == self.file;
+        if !same {
+            return None;
+        }
+        // Dropping the state on an error rolls back what began.
+        self.state.run(&["BEGIN IMMEDIATE"]).await.ok()?;
+        self.state.begun().await.ok()?;
+        Some(self.state)
+    }
+}
+
 /// A connection that only reads a state file's generation (see
 /// [`State::generation`]): how a process holding the ring in memory tells,
 /// with one small query outside any transaction, whether anyone committed
@@ -390,6 +456,9 @@ async fn connect(
         // 32 MiB of page cache: commands read slices once and write them
         // once, so a larger cache only costs memory the kernel must zero.
         .pragma("cache_size", "-32768")
+        // Statement journals (a multi-row upsert in a transaction keeps the
+        // pages it changes) in memory, not in a temporary file.
+        .pragma("temp_store", "memory")
         // Large loads run long statements by design; they are not news.
         .disable_statement_logging();
     let first = SqliteConnection::connect_with(&opts).await;

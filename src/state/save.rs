@@ -174,16 +174,14 @@ impl State {
             loaded.nodes.insert(id, (nid, routing));
         }
         if loaded.fresh {
+            rewritten_held.sort_unstable();
             loaded.held = rewritten_held;
             loaded.fresh = false;
             loaded.world.set_recording_changes(true);
         } else {
-            loaded.held.retain(|(slice, nid)| {
-                !rewritten_slices.contains(slice) && departed.binary_search(nid).is_err()
-            });
-            loaded.held.extend(rewritten_held);
+            let old = std::mem::take(&mut loaded.held);
+            loaded.held = merge_held(old, &rewritten_slices, &departed, rewritten_held);
         }
-        loaded.held.sort_unstable();
         loaded.kept.clear();
         Ok(saved)
     }
@@ -294,5 +292,50 @@ impl State {
         batch.rows.clear();
         batch.arena.clear();
         Ok(n)
+    }
+}
+
+/// The (slice, holder) pairs of `old` outside the `rewritten` slices and
+/// not held by `departed` nodes, merged with `new`, the pairs of the
+/// rewritten slices. Every list is sorted, and so is the result: one pass,
+/// as a server saves often and a ring of many keys holds many pairs.
+fn merge_held(
+    old: Vec<(i64, i64)>,
+    rewritten: &BTreeSet<i64>,
+    departed: &[i64],
+    new: Vec<(i64, i64)>,
+) -> Vec<(i64, i64)> {
+    debug_assert!(new.is_sorted() && old.is_sorted());
+    let mut out = Vec::with_capacity(old.len() + new.len());
+    let mut new = new.into_iter().peekable();
+    let mut rewritten = rewritten.iter().peekable();
+    for h in old {
+        while rewritten.next_if(|&&r| r < h.0).is_some() {}
+        if rewritten.peek() == Some(&&h.0) || departed.binary_search(&h.1).is_ok() {
+            continue;
+        }
+        while let Some(n) = new.next_if(|n| *n < h) {
+            out.push(n);
+        }
+        out.push(h);
+    }
+    out.extend(new);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_held;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn merge_held_replaces_rewritten_slices_and_drops_departed_nodes() {
+        let old = vec![(1, 10), (1, 11), (2, 10), (3, 12), (5, 11), (5, 13)];
+        let rewritten = BTreeSet::from([2, 4, 5]);
+        let new = vec![(2, 11), (4, 10), (5, 13)];
+        assert_eq!(
+            merge_held(old, &rewritten, &[12], new),
+            vec![(1, 10), (1, 11), (2, 11), (4, 10), (5, 13)]
+        );
     }
 }

@@ -404,7 +404,8 @@ fn same_write(a: &Versioned, b: &Versioned) -> bool {
 /// Sorts `copies` (by key, then version and holder), so rows are
 /// deterministic and keys come out in ring order.
 pub fn put_slice(out: &mut Vec<u8>, copies: &mut [SliceCopy<'_>]) {
-    copies.sort_unstable_by(|a, b| (a.0, a.1, a.2.version, a.3).cmp(&(b.0, b.1, b.2.version, b.3)));
+    // Copies come as sorted runs, one per holder: a stable sort merges them.
+    copies.sort_by(|a, b| (a.0, a.1, a.2.version, a.3).cmp(&(b.0, b.1, b.2.version, b.3)));
     let mut i = 0;
     while i < copies.len() {
         let (pos, text) = (copies[i].0, copies[i].1);
