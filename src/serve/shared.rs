@@ -66,7 +66,13 @@ pub struct Shared {
     /// at the file's generation served (see [`Shared::read`]).
     arrivals: AtomicU64,
     checked: Mutex<u64>,
+    /// Write transactions this server has committed.
+    commits: AtomicU64,
 }
+
+/// Log size (bytes) past which the server checkpoints even while writes
+/// keep coming (see [`Shared::watch`]).
+const CHECKPOINT_ABOVE: u64 = 256 << 20;
 
 /// Changes the event stream buffers for a slow subscriber before it skips.
 const EVENT_BUFFER: usize = 1024;
@@ -97,6 +103,7 @@ impl Shared {
             writes,
             arrivals: AtomicU64::new(0),
             checked: Mutex::new(0),
+            commits: AtomicU64::new(0),
         });
         tokio::spawn(Arc::clone(&shared).run_key_writes(queue));
         Ok(shared)
@@ -286,6 +293,7 @@ impl Shared {
         match st.commit_keeping().await {
             Ok(idle) => {
                 ring.writer = Some(idle);
+                self.commits.fetch_add(1, Ordering::Relaxed);
                 ring.generation += 1;
                 self.announce(ring, changes);
                 Ok(())
@@ -317,16 +325,30 @@ impl Shared {
 
     /// Every quarter second, notices what other processes committed and
     /// sends it to subscribers, so they follow changes made with `dht`
-    /// commands too; then copies the log into the file on a connection of
-    /// its own (the server's writes leave that to it, see
-    /// [`State::defer_checkpoints`]). Runs until the server stops.
+    /// commands too; then, if the server committed nothing since the last
+    /// tick or the log has passed [`CHECKPOINT_ABOVE`], copies the log into
+    /// the file on a connection of its own (the server's writes leave that
+    /// to it, see [`State::defer_checkpoints`]). A checkpoint while writes
+    /// stream in competes with them for the disk and the cores, so it waits
+    /// for a pause unless the log grows too large. Runs until the server
+    /// stops.
     pub async fn watch(self: Arc<Self>) {
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
         let mut log = Watch::open(&self.path).await.ok();
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        let wal = PathBuf::from(wal);
+        let mut seen = 0;
         loop {
             tick.tick().await;
             if let Err(e) = self.refresh().await {
                 tracing::warn!(error = %e.message, "reading the state file again failed");
+            }
+            let commits = self.commits.load(Ordering::Relaxed);
+            let busy = std::mem::replace(&mut seen, commits) != commits;
+            let log_size = std::fs::metadata(&wal).map_or(0, |m| m.len());
+            if busy && log_size < CHECKPOINT_ABOVE {
+                continue;
             }
             if let Some(w) = log.as_mut()
                 && let Err(e) = w.checkpoint().await
