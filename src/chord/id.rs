@@ -132,8 +132,16 @@ impl Bits {
         if self.0 <= 64 {
             x.to_string()
         } else {
+            // The id's 40 hex digits, less the leading ones a narrower ring
+            // never sets.
+            const HEX: &[u8; 16] = b"0123456789abcdef";
             let digits = usize::from(self.0).div_ceil(4);
-            format!("{:0>width$}", format!("{x:x}"), width = digits)
+            let mut all = String::with_capacity(40);
+            for b in id.to_bytes() {
+                all.push(HEX[usize::from(b >> 4)] as char);
+                all.push(HEX[usize::from(b & 15)] as char);
+            }
+            all.split_off(40 - digits)
         }
     }
 }
@@ -513,6 +521,10 @@ mod tests {
     #[test]
     fn parse_and_show_round_trip() {
         assert_eq!(b(6).show(id(6, 42)), "42");
+        // Above 64 bits: hex, as many digits as the width needs.
+        assert_eq!(b(70).show(id(70, 0x2a)), format!("{:0>18}", "2a"));
+        let shown = format!("0x{}", b(70).show(id(70, 0x2a)));
+        assert_eq!(b(70).parse_id(&shown), Some(id(70, 0x2a)));
         assert_eq!(b(6).parse_id("42"), Some(id(6, 42)));
         assert_eq!(b(6).parse_id("64"), None);
         let x = Bits::MAX.hash("node-0");
