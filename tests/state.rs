@@ -12,7 +12,7 @@
 use dht::chord::store::{Key, Versioned};
 use dht::chord::{NodeId, Params};
 use dht::sim::World;
-use dht::state::{Access, Scope, State};
+use dht::state::{Access, Idle, Scope, State};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
@@ -178,6 +178,7 @@ async fn kept(seed: u64, bits: u32) {
     let mut loaded = dht::testkit::write_new_ring(&path, w).await;
     let mut joined = 8;
     let mut departed = 0;
+    let mut idle: Option<Idle> = None;
     for round in 0..40 {
         let w = &mut loaded.world;
         match rng.random_range(0..10) {
@@ -211,9 +212,18 @@ async fn kept(seed: u64, bits: u32) {
             }
         }
         let want = snapshot(&loaded.world);
-        let mut st = State::open(&path, Access::Write).await.unwrap();
+        // Two rounds in three keep the write connection for the next, as
+        // a server does between its writes.
+        let mut st = match idle.take() {
+            Some(i) => i.begin().await.expect("the kept connection's file"),
+            None => State::open(&path, Access::Write).await.unwrap(),
+        };
         st.save(&mut loaded).await.unwrap();
-        st.commit().await.unwrap();
+        if round % 3 == 2 {
+            st.commit().await.unwrap();
+        } else {
+            idle = Some(st.commit_keeping().await.unwrap());
+        }
         assert_eq!(
             read_back(&path).await,
             want,
@@ -230,6 +240,37 @@ fn one_ring_saved_after_every_command_reads_back_exactly() {
             rt.block_on(kept(seed, bits));
         }
     }
+}
+
+/// A write connection kept between transactions runs the next one only on
+/// the file it opened: another file put at the path is left to a new
+/// connection.
+#[test]
+fn a_kept_write_connection_serves_only_the_file_it_opened() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, other) = (dir.path().join("ring.db"), dir.path().join("other.db"));
+        let params = Params::new(16, 2);
+        let nodes = |p: &'static str| (0..3).map(move |i| (format!("{p}{i}"), None));
+        dht::testkit::write_new_ring(&path, World::bulk(params, 1, nodes("n")).unwrap()).await;
+        let mut st = State::open(&path, Access::Write).await.unwrap();
+        let first = st.generation().await.unwrap();
+        let idle = st.commit_keeping().await.unwrap();
+        let mut st = idle.begin().await.expect("the same file");
+        let second = st.generation().await.unwrap();
+        assert_eq!(second, first + 1, "the kept connection's commit counted");
+        let idle = st.commit_keeping().await.unwrap();
+        dht::testkit::write_new_ring(&other, World::bulk(params, 2, nodes("m")).unwrap()).await;
+        std::fs::rename(&other, &path).unwrap();
+        assert!(
+            idle.begin().await.is_none(),
+            "a kept connection wrote to a file no longer at its path"
+        );
+    });
 }
 
 /// The change log keeps the newest `LOG_LIMIT` entries, newest first.

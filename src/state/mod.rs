@@ -21,7 +21,8 @@
 //! with an error that says so; it is never overwritten. Older formats are
 //! rewritten in this one when opened ([`upgrade`]).
 //!
-//! Files: `open.rs` (opening, format checks, metadata, commit), `upgrade.rs`
+//! Files: `open.rs` (opening, format checks, metadata, commit, a write
+//! connection kept between transactions), `upgrade.rs`
 //! (older formats), `load.rs` and `save.rs` (the ring in and out),
 //! `demand.rs` (a command run on the nodes it reaches, read as it reaches
 //! them), `census.rs` (members per slice, to find a member by rank),
