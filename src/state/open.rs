@@ -104,8 +104,15 @@ impl State {
     /// SQLite otherwise runs one inside the commit that grows the log past
     /// its limit, and that commit waits for it. A server checkpoints from
     /// its watcher instead ([`Watch::checkpoint`]), off its writes' path.
+    /// The log file is cut back to 64 MiB whenever it starts over, so its
+    /// size tells the watcher how much log there is, and a burst of writes
+    /// does not leave a large file behind.
     pub async fn defer_checkpoints(&mut self) -> Result<(), StateError> {
-        self.run(&["PRAGMA wal_autocheckpoint = 0"]).await
+        self.run(&[
+            "PRAGMA wal_autocheckpoint = 0",
+            "PRAGMA journal_size_limit = 67108864",
+        ])
+        .await
     }
 
     /// Runs statements without parameters, in order.
