@@ -13,7 +13,7 @@ use super::error::ApiError;
 use super::keys::Written;
 use crate::sim::World;
 use crate::state::{
-    Access, Change, Idle, Loaded, Role, Scope, State, StateError, Watch, token_hash,
+    Access, Change, Idle, Loaded, Role, Scope, State, StateError, Watch, log_size, token_hash,
 };
 use serde_json::Value;
 use std::collections::HashMap;
@@ -304,7 +304,14 @@ impl Shared {
             }
         };
         match st.commit_keeping().await {
-            Ok(idle) => {
+            Ok(mut idle) => {
+                // Past the limit, catch the log up before the next write
+                // (the watcher's checkpoints have copied most of it).
+                if log_size(&self.path) >= CHECKPOINT_ABOVE
+                    && let Err(e) = idle.checkpoint().await
+                {
+                    tracing::warn!(error = %e, "checkpoint");
+                }
                 ring.writer = Some(idle);
                 self.commits.fetch_add(1, Ordering::Relaxed);
                 ring.generation += 1;
@@ -348,9 +355,6 @@ impl Shared {
     pub async fn watch(self: Arc<Self>) {
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
         let mut log = Watch::open(&self.path).await.ok();
-        let mut wal = self.path.clone().into_os_string();
-        wal.push("-wal");
-        let wal = PathBuf::from(wal);
         let mut seen = 0;
         loop {
             tick.tick().await;
@@ -359,8 +363,7 @@ impl Shared {
             }
             let commits = self.commits.load(Ordering::Relaxed);
             let busy = std::mem::replace(&mut seen, commits) != commits;
-            let log_size = std::fs::metadata(&wal).map_or(0, |m| m.len());
-            if busy && log_size < CHECKPOINT_ABOVE {
+            if busy && log_size(&self.path) < CHECKPOINT_ABOVE {
                 continue;
             }
             if let Some(w) = log.as_mut()

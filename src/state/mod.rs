@@ -48,7 +48,7 @@ pub use demand::Reading;
 pub use listing::StoredCopy;
 pub use log::{Change, LOG_LIMIT, LogEntry};
 pub use lost::LostKey;
-pub use open::{Idle, Watch};
+pub use open::{Idle, Watch, log_size};
 pub use salvage::Salvage;
 pub use slice::{SLICE_BITS, slice_of};
 pub use users::{Role, User, UserError, token_hash};

@@ -403,6 +403,25 @@ impl Idle {
     }
 }
 
+impl Idle {
+    /// Copies the log into the file from the writer's own connection,
+    /// between its transactions. A checkpoint from another connection
+    /// while writes keep coming never catches up with the last of them, and
+    /// the log only starts over (and is cut back, see
+    /// [`State::defer_checkpoints`]) once a checkpoint has caught up.
+    pub async fn checkpoint(&mut self) -> Result<(), StateError> {
+        self.state.run(&["PRAGMA wal_checkpoint(PASSIVE)"]).await
+    }
+}
+
+/// The size in bytes of the log (write-ahead log) of the state file at
+/// `path`: 0 when there is none.
+pub fn log_size(path: &Path) -> u64 {
+    let mut wal = path.to_path_buf().into_os_string();
+    wal.push("-wal");
+    std::fs::metadata(wal).map_or(0, |m| m.len())
+}
+
 /// A connection that only reads a state file's generation (see
 /// [`State::generation`]): how a process holding the ring in memory tells,
 /// with one small query outside any transaction, whether anyone committed
