@@ -242,16 +242,21 @@ fn one_ring_saved_after_every_command_reads_back_exactly() {
     }
 }
 
+/// Runs `f` to completion on a runtime of its own.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
 /// A write connection kept between transactions runs the next one only on
 /// the file it opened: another file put at the path is left to a new
 /// connection.
 #[test]
 fn a_kept_write_connection_serves_only_the_file_it_opened() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let (path, other) = (dir.path().join("ring.db"), dir.path().join("other.db"));
         let params = Params::new(16, 2);
@@ -276,11 +281,7 @@ fn a_kept_write_connection_serves_only_the_file_it_opened() {
 /// The change log keeps the newest `LOG_LIMIT` entries, newest first.
 #[test]
 fn the_change_log_keeps_the_newest_entries() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ring.db");
         let params = Params::new(16, 2);
