@@ -89,7 +89,8 @@ pub fn keys_where(
         let mut found: BTreeMap<(Id, Arc<str>), Served> = BTreeMap::new();
         let holders: Vec<NodeId> = if world.params().has_vnodes() {
             let after = (1..n).map(|k| members[(owner + k) % n]);
-            hosts::holders(world.params(), members[owner], after)
+            let list = hosts::successor_list(world.params(), members[owner], after);
+            hosts::holders(world.params(), members[owner], &list)
         } else {
             (0..r).map(|h| members[(owner + h) % n]).collect()
         };

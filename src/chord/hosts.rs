@@ -92,18 +92,13 @@ pub fn replica_targets(params: Params, me: NodeId, succs: &[NodeId]) -> Vec<Node
     out
 }
 
-/// The r nodes that hold a key whose successor is `first`, given the nodes
-/// after `first` in ring order: `first`, then the first r-1 replica targets
-/// of its successor list.
-pub fn holders(
-    params: Params,
-    first: NodeId,
-    after: impl IntoIterator<Item = NodeId>,
-) -> Vec<NodeId> {
-    let list = successor_list(params, first, after);
+/// The r nodes that hold a key whose successor is `first`, given its
+/// successor list (see [`successor_list`]): `first`, then the first r-1
+/// replica targets of that list.
+pub fn holders(params: Params, first: NodeId, list: &[NodeId]) -> Vec<NodeId> {
     let mut out = vec![first];
     out.extend(
-        replica_targets(params, first, &list)
+        replica_targets(params, first, list)
             .into_iter()
             .take(params.r() - 1),
     );

@@ -41,8 +41,15 @@ impl Params {
     /// [`Bits::new`], which reports the error.
     pub fn new(m: u32, r: u8) -> Params {
         assert!(r > 0, "a ring needs at least one copy of each key");
+        Params::of(Bits::new(m).expect("ring width between 1 and 160"), r)
+    }
+
+    /// Settings for a ring of width `bits` with `r` copies of each key,
+    /// successor lists of r and no virtual nodes; the `with_` methods
+    /// change the rest.
+    pub fn of(bits: Bits, r: u8) -> Params {
         Params {
-            bits: Bits::new(m).expect("ring width between 1 and 160"),
+            bits,
             replicas: r,
             successors: 0,
             vnodes: 0,

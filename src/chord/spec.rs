@@ -153,7 +153,7 @@ impl<'a> Ideal<'a> {
     pub fn holders(&self, key: Id) -> Vec<NodeId> {
         if self.params.has_vnodes() {
             let first = self.successor(key);
-            return hosts::holders(self.params, first, self.succs(first));
+            return hosts::holders(self.params, first, &self.succs(first));
         }
         let i = self.successor_index(key);
         let len = self.ids.len();

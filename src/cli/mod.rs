@@ -204,13 +204,7 @@ impl NewRing {
     /// The ring settings these flags ask for.
     pub fn params(&self) -> anyhow::Result<dht::chord::Params> {
         let bits = dht::chord::Bits::new(self.bits)?;
-        Ok(dht::chord::Params {
-            bits,
-            replicas: self.replicas,
-            successors: 0,
-            vnodes: 0,
-        }
-        .with_vnodes(self.vnodes))
+        Ok(dht::chord::Params::of(bits, self.replicas).with_vnodes(self.vnodes))
     }
 }
 

@@ -399,14 +399,7 @@ fn named_or_host(
         Err(WorldError::NoSuchNode(_)) => return Ok((vec![node_named(w, name)?], false)),
         Err(e) => return Err(e.into()),
     }
-    let mut ids = Vec::new();
-    for i in 0..w.params().v() {
-        match w.named(&World::vnode_name(name, i)) {
-            Ok(id) => ids.push(id),
-            Err(WorldError::NoSuchNode(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let ids = World::vnodes_by(w.params().v(), name, |n| w.named(n))?;
     if ids.is_empty() {
         // Not a physical node either: the error that lists names.
         return Ok((vec![node_named(w, name)?], false));

@@ -176,13 +176,7 @@ pub fn converged_ring(
     successors: u8,
 ) -> Result<(crate::sim::World, RingIds), ExperimentError> {
     let ids = ring_ids(bits, seed, nodes, vnodes);
-    let params = crate::chord::Params {
-        bits,
-        replicas,
-        successors: 0,
-        vnodes: 0,
-    }
-    .with_successors(successors);
+    let params = crate::chord::Params::of(bits, replicas).with_successors(successors);
     let world = crate::sim::World::bulk(
         params,
         seed,

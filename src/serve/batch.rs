@@ -124,10 +124,10 @@ impl Shared {
         }
         let applied = started.elapsed();
         let mut saved = applied;
+        let mut wrote = crate::state::Saved::default();
         let mut result: Result<(), ApiError> = async {
-            let wrote = st.save(loaded).await?;
+            wrote = st.save(loaded).await?;
             saved = started.elapsed();
-            tracing::debug!(nodes = wrote.nodes, slices = wrote.slices, "saved");
             let keys: Vec<String> = batch.iter().map(|w| w.key.clone()).collect();
             st.forget_lost_keys(&keys).await?;
             let entries: Vec<LogEntry> = batch
@@ -155,6 +155,8 @@ impl Shared {
         }
         tracing::debug!(
             writes = batch.len(),
+            node_rows = wrote.nodes,
+            slice_rows = wrote.slices,
             ?locked,
             ?begun,
             ?applied,

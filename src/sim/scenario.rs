@@ -145,14 +145,10 @@ struct Run {
 
 impl Run {
     fn new(seed: u64, shape: Shape) -> Result<Run, String> {
-        let params = Params {
-            bits: Bits::new(shape.bits).map_err(|e| e.to_string())?,
-            replicas: shape.replicas,
-            successors: 0,
-            vnodes: 0,
-        }
-        .with_successors(shape.successors)
-        .with_vnodes(shape.vnodes);
+        let bits = Bits::new(shape.bits).map_err(|e| e.to_string())?;
+        let params = Params::of(bits, shape.replicas)
+            .with_successors(shape.successors)
+            .with_vnodes(shape.vnodes);
         Ok(Run {
             seed,
             world: World::new(params, seed),

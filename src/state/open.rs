@@ -12,6 +12,9 @@ use std::time::Duration;
 
 /// The setting that holds the checksum of all the others.
 const META_SUM: &str = "checksum";
+/// Copies what the log holds into the database file as far as readers and
+/// writers allow, without waiting for them.
+const PASSIVE_CHECKPOINT: &str = "PRAGMA wal_checkpoint(PASSIVE)";
 /// The setting counting the commits of writing commands.
 const GENERATION: &str = "generation";
 
@@ -105,8 +108,8 @@ impl State {
     /// its limit, and that commit waits for it. A server checkpoints from
     /// its watcher instead ([`Watch::checkpoint`]), off its writes' path.
     /// The log file is cut back to 64 MiB whenever it starts over, so its
-    /// size tells the watcher how much log there is, and a burst of writes
-    /// does not leave a large file behind.
+    /// size ([`log_size`]) tells the server how much log there is, and a
+    /// burst of writes does not leave a large file behind.
     pub async fn defer_checkpoints(&mut self) -> Result<(), StateError> {
         self.run(&[
             "PRAGMA wal_autocheckpoint = 0",
@@ -309,8 +312,7 @@ impl State {
     /// there meanwhile (then nothing is replaced and this is an error).
     pub async fn commit(mut self) -> Result<(), StateError> {
         if self.access != Access::Read {
-            let next = self.generation().await? + 1;
-            self.set_meta(GENERATION, &next.to_string()).await?;
+            self.count_generation().await?;
         }
         let State {
             mut conn,
@@ -370,6 +372,12 @@ fn file_id(path: &Path) -> Option<FileId> {
 }
 
 impl State {
+    /// Counts this transaction's commit in the file's generation.
+    async fn count_generation(&mut self) -> Result<(), StateError> {
+        let next = self.generation().await? + 1;
+        self.set_meta(GENERATION, &next.to_string()).await
+    }
+
     /// Commits like [`State::commit`] but keeps the connection for the next
     /// write transaction ([`Idle::begin`]). Only for writes to a file that
     /// already existed: a new file must be closed to be linked into place.
@@ -378,8 +386,7 @@ impl State {
             self.access == Access::Write && self.pending.is_none(),
             "only writes to an existing file keep their connection"
         );
-        let next = self.generation().await? + 1;
-        self.set_meta(GENERATION, &next.to_string()).await?;
+        self.count_generation().await?;
         self.run(&["COMMIT"]).await?;
         let file = file_id(&self.path);
         Ok(Idle { state: self, file })
@@ -401,16 +408,14 @@ impl Idle {
         self.state.begun().await.ok()?;
         Some(self.state)
     }
-}
 
-impl Idle {
     /// Copies the log into the file from the writer's own connection,
     /// between its transactions. A checkpoint from another connection
     /// while writes keep coming never catches up with the last of them, and
     /// the log only starts over (and is cut back, see
     /// [`State::defer_checkpoints`]) once a checkpoint has caught up.
     pub async fn checkpoint(&mut self) -> Result<(), StateError> {
-        self.state.run(&["PRAGMA wal_checkpoint(PASSIVE)"]).await
+        self.state.run(&[PASSIVE_CHECKPOINT]).await
     }
 }
 
@@ -448,7 +453,7 @@ impl Watch {
     /// checkpoint): for a server whose writes leave this to it (see
     /// [`State::defer_checkpoints`]).
     pub async fn checkpoint(&mut self) -> Result<(), StateError> {
-        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+        sqlx::query(PASSIVE_CHECKPOINT)
             .execute(&mut self.conn)
             .await
             .map_err(|e| classify(&self.path, e))?;

@@ -36,14 +36,7 @@ impl World {
         if !self.params.has_vnodes() {
             return Ok(vec![self.find(name)?]);
         }
-        let mut ids = Vec::new();
-        for i in 0..self.params.v() {
-            match self.find(&Self::vnode_name(name, i)) {
-                Ok(id) => ids.push(id),
-                Err(WorldError::NoSuchNode(_)) => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let mut ids = Self::vnodes_by(self.params.v(), name, |n| self.find(n))?;
         if ids.is_empty() {
             if let Ok(id) = self.find(name) {
                 return Err(WorldError::VirtualNode {
@@ -54,6 +47,24 @@ impl World {
             return Err(WorldError::NoSuchNode(name.to_owned()));
         }
         ids.sort_unstable();
+        Ok(ids)
+    }
+
+    /// The live nodes among `host#0` … `host#V-1`, as `find` finds them by
+    /// name (from memory, or read on demand), in the order of their numbers.
+    pub fn vnodes_by(
+        v: u32,
+        host: &str,
+        mut find: impl FnMut(&str) -> Result<NodeId, WorldError>,
+    ) -> Result<Vec<NodeId>, WorldError> {
+        let mut ids = Vec::new();
+        for i in 0..v {
+            match find(&Self::vnode_name(host, i)) {
+                Ok(id) => ids.push(id),
+                Err(WorldError::NoSuchNode(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
         Ok(ids)
     }
 
