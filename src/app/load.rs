@@ -72,49 +72,119 @@ pub fn route_records(
     world: &mut World,
     records: Vec<Record>,
     plan: LoadPlan,
-    mut progress: impl FnMut(u64),
+    progress: impl FnMut(u64),
 ) -> Result<Routed, RecordError> {
-    let mut done = Routed::default();
-    // On an existing ring a set of the keys seen tells a duplicate from a
-    // key stored before; a fresh ring does not need it (see LoadPlan).
-    let mut seen: HashSet<Arc<str>, rustc_hash::FxBuildHasher> = HashSet::with_capacity_and_hasher(
-        if plan.fresh_ring { 0 } else { records.len() },
-        Default::default(),
-    );
-    let total = records.len();
-    for (i, r) in records.into_iter().enumerate() {
-        if !plan.fresh_ring && !seen.insert(Arc::clone(&r.key)) {
-            done.duplicates += 1;
+    let mut routing = Routing::new(plan);
+    routing.route(world, records, progress)?;
+    Ok(routing.finish(world))
+}
+
+/// A load fed part by part ([`Routing::route`] for each part of the
+/// source, then [`Routing::finish`]): maintenance runs every
+/// `maintain_every` records counted across parts, as if the parts were one.
+pub struct Routing {
+    plan: LoadPlan,
+    done: Routed,
+    /// Records routed so far.
+    count: u64,
+    /// On an existing ring, the keys seen, to tell a duplicate from a key
+    /// stored before (a fresh ring does not need it: see [`LoadPlan`]).
+    /// Dropped when the load's copies leave memory ([`Routing::spilled`]).
+    seen: Option<HashSet<Arc<str>, rustc_hash::FxBuildHasher>>,
+}
+
+impl Routing {
+    /// A load about to start.
+    pub fn new(plan: LoadPlan) -> Routing {
+        Routing {
+            plan,
+            done: Routed::default(),
+            count: 0,
+            seen: (!plan.fresh_ring).then(HashSet::default),
         }
-        let (row, key) = (r.row, Arc::clone(&r.key));
-        let out = world
-            .put_shared(r.key, r.value, None)
-            .map_err(|cause| RecordError { row, key, cause })?;
-        done.hops += out.lookup.hops() as u64;
-        if out.result.is_some() {
-            done.overwritten += 1;
-            if plan.fresh_ring {
-                done.duplicates += 1;
+    }
+
+    /// Records routed so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Routes one part's records; `progress` hears the records routed so
+    /// far (across parts) now and then.
+    pub fn route(
+        &mut self,
+        world: &mut World,
+        records: Vec<Record>,
+        mut progress: impl FnMut(u64),
+    ) -> Result<(), RecordError> {
+        let every = self.plan.maintain_every.max(1);
+        if let Some(seen) = &mut self.seen {
+            seen.reserve(records.len());
+        }
+        for r in records {
+            if let Some(seen) = &mut self.seen
+                && !seen.insert(Arc::clone(&r.key))
+            {
+                self.done.duplicates += 1;
             }
+            let (row, key) = (r.row, Arc::clone(&r.key));
+            let out = world
+                .put_shared(r.key, r.value, None)
+                .map_err(|cause| RecordError { row, key, cause })?;
+            self.done.hops += out.lookup.hops() as u64;
+            if out.result.is_some() {
+                self.done.overwritten += 1;
+                if self.plan.fresh_ring {
+                    self.done.duplicates += 1;
+                }
+            } else {
+                self.done.inserted += 1;
+            }
+            self.count += 1;
+            if self.count % every == 0 {
+                world.routing_round();
+                self.done.rounds += 1;
+            }
+            if self.count % 1024 == 1 {
+                progress(self.count);
+            }
+        }
+        progress(self.count);
+        Ok(())
+    }
+
+    /// The load's copies are leaving memory part by part: keys seen in an
+    /// earlier part are no longer found by later puts, so the counts are
+    /// settled from the spilled copies instead ([`Routing::settle`]).
+    pub fn spilled(&mut self) {
+        self.seen = None;
+    }
+
+    /// Ends the load: replica upkeep once, after the last record, repairs
+    /// any replica a put could not write (the rounds between records ran
+    /// routing upkeep only).
+    pub fn finish(mut self, world: &mut World) -> Routed {
+        if self.count > 0 {
+            world.round();
+            self.done.rounds += 1;
+        }
+        self.done
+    }
+
+    /// The counts of a load whose copies left memory part by part,
+    /// corrected by what merging them found: `keys` distinct keys written,
+    /// `rewrites` puts that took for an insert a key an earlier part had
+    /// written.
+    pub fn settle(mut done: Routed, fresh_ring: bool, keys: u64, rewrites: u64) -> Routed {
+        done.inserted -= rewrites;
+        done.overwritten += rewrites;
+        done.duplicates = if fresh_ring {
+            done.overwritten
         } else {
-            done.inserted += 1;
-        }
-        if (i as u64 + 1) % plan.maintain_every.max(1) == 0 {
-            world.routing_round();
-            done.rounds += 1;
-        }
-        if i % 1024 == 0 {
-            progress(i as u64);
-        }
+            done.records() - keys
+        };
+        done
     }
-    // Replica upkeep once, after the last record: it repairs any replica a
-    // put could not write (the rounds between records ran routing upkeep).
-    if total > 0 {
-        world.round();
-        done.rounds += 1;
-    }
-    progress(total as u64);
-    Ok(done)
 }
 
 /// One stored key as a listing shows it.

@@ -1,9 +1,10 @@
-//! `dht load`: read every record from the source (a bad
-//! row stops the load before anything is stored, unless --skip-bad-rows),
-//! create the ring if there is none, insert each record through a Chord
-//! lookup with maintenance every K records ([`dht::app::load`]), write the
-//! ring back in one transaction, then show what the ring stores and a
-//! summary.
+//! `dht load`: read the source's records (a bad row stops the load and
+//! nothing is stored, unless --skip-bad-rows), create the ring if there is
+//! none, insert each record through a Chord lookup with maintenance every K
+//! records ([`dht::app::load`]), write the ring back in one transaction,
+//! then show what the ring stores and a summary. A CSV file larger than
+//! --part-size is read and stored part by part, the parts' copies kept on
+//! disk rather than in memory ([`Spill`]), still in one transaction.
 
 use super::{NewRing, commit, note};
 use crate::output::{self, Format, Listed, LoadSummary};
@@ -16,8 +17,8 @@ use dht::source::frame::CsvOptions;
 use dht::source::input::{self, Input};
 use dht::source::prepare::{Compression, TextEncoding};
 use dht::source::select::Select;
-use dht::source::{Batch, Columns, frame, server};
-use dht::state::{Access, Loaded, Scope, State};
+use dht::source::{Batch, Columns, Record, frame, server};
+use dht::state::{Access, Loaded, Scope, Spill, State};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -99,6 +100,30 @@ fn parse_char(s: &str) -> Result<u8, String> {
         "\\t" | "tab" | "\t" => Ok(b'\t'),
         _ if s.len() == 1 && s.is_ascii() => Ok(s.as_bytes()[0]),
         _ => Err(format!("{s:?} is not one ASCII character")),
+    }
+}
+
+/// A size in bytes: a number with an optional K, M or G suffix (powers of
+/// 1024).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (digits, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => t.split_at(i),
+        None => (t, ""),
+    };
+    let scale: u64 = match unit.to_ascii_uppercase().trim_end_matches(['B', 'I']) {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        _ => return Err(format!("{s:?} is not a size (say 500000, 64K, 64M or 1G)")),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (say 500000, 64K, 64M or 1G)"))?;
+    match n.checked_mul(scale) {
+        Some(0) | None => Err(format!("{s:?}: the size must be between 1 byte and 2^64")),
+        Some(v) => Ok(v),
     }
 }
 
@@ -222,6 +247,14 @@ pub struct LoadArgs {
     /// last record.
     #[arg(long, default_value_t = 1000, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
     pub maintain_every: u64,
+    /// A CSV file larger than this (bytes of text; K, M and G suffixes
+    /// allowed) is read and stored in parts of about this size: what the
+    /// load wrote moves from memory to spill files beside the state file
+    /// after each part and is merged into it at the end, so memory stays
+    /// near a few times this however large the file. Other sources are read
+    /// whole.
+    #[arg(long, default_value = "64M", value_name = "SIZE", value_parser = parse_size)]
+    pub part_size: u64,
     /// Nodes of the ring created when there is none.
     #[arg(long)]
     pub nodes: Option<usize>,
@@ -405,51 +438,256 @@ fn expand_paths(given: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Reads every record of every source, in order.
-async fn read_source(a: &LoadArgs) -> anyhow::Result<Batch> {
-    let paths = expand_paths(&a.path)?;
-    if paths.len() <= 1 {
-        return read_one(a, paths.first().map(PathBuf::as_path)).await;
-    }
-    let mut all = Batch::default();
-    for p in &paths {
-        let mut b = read_one(a, Some(p)).await?;
-        all.records.append(&mut b.records);
-        all.skipped.append(&mut b.skipped);
-    }
-    Ok(all)
+/// The records of every source, part by part, in order: each CSV file in
+/// parts of about `--part-size` bytes of text, every other source whole.
+struct Feed<'a> {
+    a: &'a LoadArgs,
+    cols: Columns,
+    /// The sources still to open (None: the SQL source, which has no path).
+    paths: std::vec::IntoIter<Option<PathBuf>>,
+    current: Option<input::Parts>,
+    /// A part read ahead (to learn whether there is more than one), given
+    /// out next.
+    unread: Option<Vec<Record>>,
+    /// Bad rows skipped so far.
+    skipped: usize,
+    /// Seconds spent reading.
+    secs: f64,
 }
 
-/// Reads one source.
-async fn read_one(a: &LoadArgs, path: Option<&Path>) -> anyhow::Result<Batch> {
-    let source = input_from_args(a, path)?;
-    let cols = Columns {
-        key: a.key_col.clone(),
-        value: a.value_col.clone(),
-    };
-    let bar = ProgressBar::hidden();
-    if matches!(source, Input::Server { .. }) {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} reading rows: {human_pos} ({elapsed})")
-                .expect("template"),
-        );
+impl<'a> Feed<'a> {
+    fn new(a: &'a LoadArgs) -> anyhow::Result<Feed<'a>> {
+        let paths = expand_paths(&a.path)?;
+        let paths: Vec<Option<PathBuf>> = if paths.is_empty() {
+            vec![None]
+        } else {
+            paths.into_iter().map(Some).collect()
+        };
+        Ok(Feed {
+            a,
+            cols: Columns {
+                key: a.key_col.clone(),
+                value: a.value_col.clone(),
+            },
+            paths: paths.into_iter(),
+            current: None,
+            unread: None,
+            skipped: 0,
+            secs: 0.0,
+        })
     }
-    let batch = input::read(&source, &cols, a.skip_bad_rows, |n| {
-        bar.set_position(n as u64)
-    })
-    .await;
+
+    /// The next part's records (None after the last source's last part);
+    /// the bad rows it skipped are reported here.
+    async fn next(&mut self) -> anyhow::Result<Option<Vec<Record>>> {
+        if let Some(part) = self.unread.take() {
+            return Ok(Some(part));
+        }
+        let started = Instant::now();
+        let part = self.next_part().await;
+        self.secs += started.elapsed().as_secs_f64();
+        let Some(batch) = part? else { return Ok(None) };
+        for bad in &batch.skipped {
+            note(&format!("skipped {bad}"));
+        }
+        self.skipped += batch.skipped.len();
+        Ok(Some(batch.records))
+    }
+
+    async fn next_part(&mut self) -> anyhow::Result<Option<Batch>> {
+        loop {
+            if let Some(parts) = &mut self.current {
+                if let Some(b) = parts.next(&self.cols, self.a.skip_bad_rows)? {
+                    return Ok(Some(b));
+                }
+                self.current = None;
+            }
+            let Some(path) = self.paths.next() else {
+                return Ok(None);
+            };
+            self.current = Some(self.open(path.as_deref()).await?);
+        }
+    }
+
+    /// Opens one source; a SQL server's rows are counted on stderr as they
+    /// arrive.
+    async fn open(&self, path: Option<&Path>) -> anyhow::Result<input::Parts> {
+        let source = input_from_args(self.a, path)?;
+        let bar = ProgressBar::hidden();
+        if matches!(source, Input::Server { .. }) {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} reading rows: {human_pos} ({elapsed})")
+                    .expect("template"),
+            );
+        }
+        let parts = input::read_parts(
+            &source,
+            &self.cols,
+            self.a.skip_bad_rows,
+            self.a.part_size as usize,
+            |n| bar.set_position(n as u64),
+        )
+        .await;
+        bar.finish_and_clear();
+        Ok(parts?)
+    }
+}
+
+/// A spinner on stderr saying what is being written.
+fn writing(state: &Path) -> ProgressBar {
+    let saving = ProgressBar::new_spinner();
+    saving.set_message(format!("writing the ring to {}", state.display()));
+    saving.enable_steady_tick(std::time::Duration::from_millis(120));
+    saving
+}
+
+/// What a load routed and what the ring holds afterwards.
+struct Outcome {
+    routed: loading::Routed,
+    sample: Vec<Listed>,
+    keys_stored: usize,
+    route_secs: f64,
+}
+
+/// Loads a source that is one part: routed in memory, written in one save,
+/// the listing taken from memory.
+async fn load_whole(
+    st: &mut State,
+    loaded: &mut Loaded,
+    records: Vec<Record>,
+    plan: LoadPlan,
+    a: &LoadArgs,
+) -> anyhow::Result<Outcome> {
+    let route_start = Instant::now();
+    let bar = ProgressBar::new(records.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("routing {human_pos}/{human_len} [{bar:30}] eta {eta}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    let routed = loading::route_records(&mut loaded.world, records, plan, |n| bar.set_position(n))?;
     bar.finish_and_clear();
-    Ok(batch?)
+    let route_secs = route_start.elapsed().as_secs_f64();
+    // What to show, gathered before the world goes to the state file.
+    let (sample, keys_stored) = loading::stored_sample(&loaded.world, a.show);
+    let sample = sample
+        .into_iter()
+        .map(|e| Listed {
+            key: e.key,
+            value: e.value,
+            node: e.node,
+            node_id: e.node_id,
+            role: None,
+        })
+        .collect();
+    st.save(loaded).await?;
+    // Keys once lost that this load wrote again are no longer lost.
+    let written: Vec<String> = st
+        .lost()
+        .await?
+        .into_iter()
+        .map(|l| l.key)
+        .filter(|k| {
+            let key = loaded.world.key(k);
+            loaded.world.nodes().any(|n| n.store.get(&key).is_some())
+        })
+        .collect();
+    st.forget_lost_keys(&written).await?;
+    Ok(Outcome {
+        routed,
+        sample,
+        keys_stored,
+        route_secs,
+    })
+}
+
+/// Loads a source of several parts without holding it in memory: after
+/// each part its copies move to spill files ([`Spill`]), merged into the
+/// state file at the end; the listing is read back from the file.
+async fn load_in_parts(
+    st: &mut State,
+    loaded: &mut Loaded,
+    feed: &mut Feed<'_>,
+    first: Vec<Record>,
+    plan: LoadPlan,
+    state: &Path,
+) -> anyhow::Result<Outcome> {
+    let spilling = |e: std::io::Error| {
+        anyhow::anyhow!(
+            "writing the load's spill files beside {}: {e}",
+            state.display()
+        )
+    };
+    // Copies name their holders by row id: a new ring's nodes go in first.
+    st.save(loaded).await?;
+    let mut spill = Spill::new(state, loaded).map_err(spilling)?;
+    let mut routing = loading::Routing::new(plan);
+    routing.spilled();
+    let (route_start, read_before) = (Instant::now(), feed.secs);
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} routing {human_pos} records ({elapsed})")
+            .expect("template"),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(250));
+    let mut part = first;
+    loop {
+        routing.route(&mut loaded.world, part, |n| bar.set_position(n))?;
+        match feed.next().await? {
+            Some(next) => {
+                loaded.spill(&mut spill).map_err(spilling)?;
+                part = next;
+            }
+            None => break,
+        }
+    }
+    let routed = routing.finish(&mut loaded.world);
+    loaded.spill(&mut spill).map_err(spilling)?;
+    bar.finish_and_clear();
+    let route_secs = route_start.elapsed().as_secs_f64() - (feed.secs - read_before);
+    // Keys held before the load and not written by it are still in memory.
+    let (_, untouched) = loading::stored_sample(&loaded.world, 0);
+    let saving = writing(state);
+    st.save(loaded).await?;
+    let merged = st.merge_spill(spill).await?;
+    let routed = loading::Routing::settle(routed, plan.fresh_ring, merged.keys, merged.rewrites);
+    let mut written = Vec::new();
+    for lost in st.lost().await? {
+        let key = loaded.world.key(&lost.key);
+        if st.holds_key(loaded.world.bits(), &key).await? {
+            written.push(lost.key);
+        }
+    }
+    st.forget_lost_keys(&written).await?;
+    let sample = st
+        .first_keys(loaded, feed.a.show)
+        .await?
+        .into_iter()
+        .map(|(key, value, node)| Listed {
+            key: key.text,
+            value,
+            node: loaded.world.name(node).into(),
+            node_id: loaded.world.bits().show(node.id()),
+            role: None,
+        })
+        .collect();
+    saving.finish_and_clear();
+    Ok(Outcome {
+        routed,
+        sample,
+        keys_stored: untouched + merged.keys as usize,
+        route_secs,
+    })
 }
 
 pub async fn run(state: &Path, a: LoadArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let started = Instant::now();
-    let batch = read_source(&a).await?;
-    for bad in &batch.skipped {
-        note(&format!("skipped {bad}"));
-    }
-    let read_secs = started.elapsed().as_secs_f64();
+    // The first part is read, and the second looked for, before the state
+    // is touched: a source that cannot be read changes nothing and takes no
+    // lock. A later part's error rolls the whole load back.
+    let mut feed = Feed::new(&a)?;
+    let first = feed.next().await?.unwrap_or_default();
+    let second = feed.next().await?;
 
     let mut st = State::open(state, Access::Create).await?;
     let mut created = None;
@@ -468,61 +706,50 @@ pub async fn run(state: &Path, a: LoadArgs, out: &mut impl Write) -> anyhow::Res
         created = Some(n);
         Loaded::fresh(world)
     };
-
-    let route_start = Instant::now();
-    let records = batch.records.len() as u64;
-    let bar = ProgressBar::new(records);
-    bar.set_style(
-        ProgressStyle::with_template("routing {human_pos}/{human_len} [{bar:30}] eta {eta}")
-            .expect("template")
-            .progress_chars("=> "),
-    );
     let plan = LoadPlan {
         maintain_every: a.maintain_every,
         fresh_ring: created.is_some(),
     };
-    let routed = loading::route_records(&mut loaded.world, batch.records, plan, |n| {
-        bar.set_position(n)
-    })?;
-    bar.finish_and_clear();
-    let route_secs = route_start.elapsed().as_secs_f64();
 
-    // What to show, gathered before the world goes to the state file.
-    let (sample, keys_stored) = loading::stored_sample(&loaded.world, a.show);
-    let nodes = loaded.world.len();
-    let loaded_params = loaded.world.params();
     let persist_start = Instant::now();
-    let saving = ProgressBar::new_spinner();
-    saving.set_message(format!("writing the ring to {}", state.display()));
-    saving.enable_steady_tick(std::time::Duration::from_millis(120));
-    st.save(&mut loaded).await?;
-    // Keys once lost that this load wrote again are no longer lost.
-    let written: Vec<String> = st
-        .lost()
-        .await?
-        .into_iter()
-        .map(|l| l.key)
-        .filter(|k| {
-            let key = loaded.world.key(k);
-            loaded.world.nodes().any(|n| n.store.get(&key).is_some())
-        })
-        .collect();
-    st.forget_lost_keys(&written).await?;
-    commit(st, "load", "", &format!("{} records", routed.records())).await?;
+    let done = match second {
+        None => load_whole(&mut st, &mut loaded, first, plan, &a).await?,
+        Some(second) => {
+            // Two parts are in memory at most: the one routed and the next.
+            feed.unread = Some(second);
+            load_in_parts(&mut st, &mut loaded, &mut feed, first, plan, state).await?
+        }
+    };
+    let saving = writing(state);
+    commit(
+        st,
+        "load",
+        "",
+        &format!("{} records", done.routed.records()),
+    )
+    .await?;
     saving.finish_and_clear();
     // The process ends right after: freeing millions of entries one by one
     // would only add seconds before the exit frees them at once.
+    let nodes = loaded.world.len();
+    let loaded_params = loaded.world.params();
     std::mem::forget(loaded);
-    let persist_secs = persist_start.elapsed().as_secs_f64();
+    let persist_secs = (persist_start.elapsed().as_secs_f64() - done.route_secs).max(0.0);
+    let done_route_secs = done.route_secs;
+    let routed = done.routed;
+    let read_secs = feed.secs;
+    let keys_stored = done.keys_stored;
+    let records = routed.records();
+    let rejected = feed.skipped;
 
     let summary = LoadSummary {
-        records_read: records + batch.skipped.len() as u64,
+        records_read: records + rejected as u64,
         routed,
-        rejected: batch.skipped.len(),
+        rejected,
         nodes,
         ring_created: created.is_some(),
         keys_stored,
-        seconds: [read_secs, route_secs, persist_secs],
+        seconds: [read_secs, done_route_secs, persist_secs],
     };
     if a.json {
         output::load_summary(out, &summary, true)?;
@@ -532,17 +759,8 @@ pub async fn run(state: &Path, a: LoadArgs, out: &mut impl Write) -> anyhow::Res
         let size = build::size_in_words(loaded_params, n);
         writeln!(out, "created a ring of {size} at {}", state.display())?;
     }
-    if !sample.is_empty() {
-        let listing: Vec<Listed> = sample
-            .into_iter()
-            .map(|e| Listed {
-                key: e.key,
-                value: e.value,
-                node: e.node,
-                node_id: e.node_id,
-                role: None,
-            })
-            .collect();
+    if !done.sample.is_empty() {
+        let listing = done.sample;
         output::entries(out, Format::Table, &listing)?;
         if keys_stored > listing.len() {
             writeln!(

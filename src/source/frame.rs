@@ -144,7 +144,7 @@ fn not_an_object(line: &[u8]) -> Option<String> {
 
 /// The first data row whose field count differs from the header's, said
 /// the way the other errors say rows (1-based, header not counted).
-fn ragged_row(path: &Path, opts: &CsvOptions) -> Option<String> {
+pub(crate) fn ragged_row(path: &Path, opts: &CsvOptions) -> Option<String> {
     let mut r = csv::ReaderBuilder::new()
         .flexible(true)
         .has_headers(false)
@@ -176,6 +176,26 @@ fn ragged_row(path: &Path, opts: &CsvOptions) -> Option<String> {
     None
 }
 
+/// polars' CSV settings for a file written as `csv` says. An empty field
+/// is an empty string in a text column (CSV has no null; keys and values
+/// with empty text must round-trip), and null in a typed column, where it
+/// cannot be anything else.
+pub(crate) fn csv_read_options(csv: &CsvOptions) -> CsvReadOptions {
+    CsvReadOptions::default()
+        .with_has_header(csv.header)
+        .with_infer_schema_length(Some(super::parts::INFER_ROWS))
+        .map_parse_options(|o| {
+            let nulls = (!csv.null_values.is_empty()).then(|| {
+                NullValues::AllColumns(csv.null_values.iter().map(|v| v.as_str().into()).collect())
+            });
+            o.with_missing_is_null(false)
+                .with_separator(csv.delimiter)
+                .with_quote_char(csv.quote)
+                .with_comment_prefix(csv.comment_prefix.as_deref())
+                .with_null_values(nulls)
+        })
+}
+
 fn read_frame_from(
     file: std::fs::File,
     shown: &str,
@@ -190,24 +210,7 @@ fn read_frame_from(
         reason: e.to_string().lines().next().unwrap_or_default().to_owned(),
     };
     match format {
-        // An empty field is an empty string in a text column (CSV has no
-        // null; keys and values with empty text must round-trip), and null
-        // in a typed column, where it cannot be anything else.
-        Format::Csv => CsvReadOptions::default()
-            .with_has_header(csv.header)
-            .with_infer_schema_length(Some(10_000))
-            .map_parse_options(|o| {
-                let nulls = (!csv.null_values.is_empty()).then(|| {
-                    NullValues::AllColumns(
-                        csv.null_values.iter().map(|v| v.as_str().into()).collect(),
-                    )
-                });
-                o.with_missing_is_null(false)
-                    .with_separator(csv.delimiter)
-                    .with_quote_char(csv.quote)
-                    .with_comment_prefix(csv.comment_prefix.as_deref())
-                    .with_null_values(nulls)
-            })
+        Format::Csv => csv_read_options(csv)
             .into_reader_with_file_handle(file)
             .finish()
             .map_err(bad),
@@ -329,6 +332,18 @@ pub fn records(
     cols: &Columns,
     skip_bad: bool,
 ) -> Result<Batch, SourceError> {
+    records_from(source, df, cols, skip_bad, 1)
+}
+
+/// [`records`] of a frame whose first row is row `first_row` of its
+/// source (a later part of a file read in parts).
+pub fn records_from(
+    source: &str,
+    df: &DataFrame,
+    cols: &Columns,
+    skip_bad: bool,
+    first_row: usize,
+) -> Result<Batch, SourceError> {
     let names: Vec<String> = df.columns().iter().map(|c| c.name().to_string()).collect();
     let plan = Plan::new(source, names, cols)?;
     let mut out = Batch::default();
@@ -346,7 +361,7 @@ pub fn records(
     out.records.reserve(df.height());
     let mut cells = Vec::with_capacity(cols.len());
     for i in 0..df.height() {
-        let row = i + 1;
+        let row = i + first_row;
         let mut bad = None;
         cells.clear();
         for (c, col) in cols.iter_mut().enumerate() {

@@ -109,3 +109,59 @@ fn read_file(
     }
     dict::read(path, skip_bad)
 }
+
+/// A source read part by part: a CSV file in parts of about a given size,
+/// any other source whole, as one part.
+pub enum Parts {
+    /// A CSV file, and the prepared copy it is read from (kept until the
+    /// last part).
+    Csv(Box<(super::parts::CsvParts, super::prepare::Prepared)>),
+    /// The whole source, not yet taken.
+    Whole(Option<Batch>),
+}
+
+impl Parts {
+    /// The next part (None after the last). Errors name what the user gave.
+    pub fn next(&mut self, cols: &Columns, skip_bad: bool) -> Result<Option<Batch>, SourceError> {
+        match self {
+            Parts::Whole(b) => Ok(b.take()),
+            Parts::Csv(c) => {
+                let (parts, file) = &mut **c;
+                parts
+                    .next(cols, skip_bad)
+                    .map(|b| b.map(|b| file.rename_batch(b)))
+                    .map_err(|e| file.rename_error(e))
+            }
+        }
+    }
+}
+
+/// Opens `input` to be read in parts: a CSV file in parts of about
+/// `part_bytes` of text, so that a file larger than memory can be loaded;
+/// every other source is read whole here and is one part. `progress` as
+/// for [`read`].
+pub async fn read_parts(
+    input: &Input,
+    cols: &Columns,
+    skip_bad: bool,
+    part_bytes: usize,
+    progress: impl FnMut(usize),
+) -> Result<Parts, SourceError> {
+    if let Input::File {
+        path,
+        format: frame::Format::Csv,
+        csv,
+        compression,
+        encoding,
+        ..
+    } = input
+    {
+        let file = prepare(path, *compression, *encoding)?;
+        let parts = super::parts::CsvParts::open(&file.path, &file.shown, csv, part_bytes)
+            .map_err(|e| file.rename_error(e))?;
+        return Ok(Parts::Csv(Box::new((parts, file))));
+    }
+    Ok(Parts::Whole(Some(
+        read(input, cols, skip_bad, progress).await?,
+    )))
+}

@@ -11,6 +11,7 @@ pub mod dict;
 pub mod frame;
 pub mod guard;
 pub mod input;
+pub mod parts;
 pub mod prepare;
 pub mod select;
 pub mod server;

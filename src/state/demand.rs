@@ -108,6 +108,7 @@ impl Part {
             whole: false,
             fresh: false,
             kept,
+            pending: BTreeMap::new(),
         }
     }
 }

@@ -91,6 +91,7 @@ impl State {
             whole: scope == Scope::All,
             fresh: false,
             kept: Vec::new(),
+            pending: BTreeMap::new(),
         })
     }
 

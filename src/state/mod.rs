@@ -41,6 +41,7 @@ mod open;
 mod salvage;
 mod save;
 pub mod slice;
+mod spill;
 mod upgrade;
 mod users;
 
@@ -51,13 +52,14 @@ pub use lost::LostKey;
 pub use open::{Idle, Watch, log_size};
 pub use salvage::Salvage;
 pub use slice::{SLICE_BITS, slice_of};
+pub use spill::{Merged, Spill};
 pub use users::{Role, User, UserError, token_hash};
 
 use crate::chord::store::{Key, Versioned};
 use crate::chord::{Id, NodeId};
 use crate::sim::World;
 use sqlx::SqliteConnection;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 /// The format this build writes and reads. Files of format 1 (an entry per
@@ -173,6 +175,9 @@ pub struct Loaded {
     /// (slice, holder row id, key, copy) of the copies read whose holders
     /// were not (a ring read on demand): a rewritten slice keeps them.
     kept: Vec<(i64, i64, Key, Versioned)>,
+    /// Slices (and the holders' row ids) whose copies changed in the stores
+    /// since the last save, noted when a load's spill emptied the journals.
+    pending: BTreeMap<i64, BTreeSet<i64>>,
 }
 
 impl Loaded {
@@ -192,6 +197,7 @@ impl Loaded {
             whole: true,
             fresh: true,
             kept: Vec::new(),
+            pending: BTreeMap::new(),
         }
     }
 }

@@ -43,7 +43,7 @@ impl State {
         departed.sort_unstable();
         // Slices to rewrite, each with the live nodes (row ids) whose
         // stores hold copies in it.
-        let mut dirty: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
+        let mut dirty: BTreeMap<i64, BTreeSet<i64>> = std::mem::take(&mut loaded.pending);
         let mut by_nid: BTreeMap<i64, NodeId> = BTreeMap::new();
         let mut joined = false;
         // Node rows as now written, for the next save from this ring.

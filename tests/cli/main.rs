@@ -7,6 +7,7 @@ mod commands;
 mod experiments;
 mod keys;
 mod membership;
+mod parts;
 mod picture;
 mod reading;
 mod sources;

@@ -244,6 +244,38 @@ impl Store {
         Some(v)
     }
 
+    /// Removes and returns every entry written after `version` (a version
+    /// from the writer's clock), in position order: how a long load moves
+    /// what it wrote so far out of memory, leaving what was held before.
+    pub fn take_newer_than(&mut self, version: u64) -> Vec<Entry> {
+        let ids: Vec<Id> = self
+            .map
+            .iter()
+            .filter(|(_, b)| b.iter().any(|(_, v)| v.version > version))
+            .map(|(id, _)| *id)
+            .collect();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let bucket = self.map.get_mut(&id).expect("listed above");
+            let mut i = 0;
+            while i < bucket.len() {
+                if bucket[i].1.version > version {
+                    let (text, v) = bucket.remove(i);
+                    self.entry_count -= 1;
+                    self.live_count -= usize::from(v.value.is_some());
+                    Self::touch(&mut self.journal, id, &text);
+                    out.push((Key { id, text }, v));
+                } else {
+                    i += 1;
+                }
+            }
+            if bucket.is_empty() {
+                self.map.remove(&id);
+            }
+        }
+        out
+    }
+
     /// The buckets in the ring interval (a, b], in ring order starting after
     /// a, walked in place (no second lookup per position). When a == b the
     /// interval is the whole ring.

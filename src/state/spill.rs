@@ -1,0 +1,394 @@
+//! A load larger than memory: after each part of the source, what the
+//! part's puts stored moves out of the nodes' stores into spill files
+//! beside the state file (one per run of slices), and when the load ends
+//! the spilled copies are merged into the slice rows, one slice at a time.
+//! Memory then holds one part's copies, or one run of slices, never the
+//! whole load; the spill files are removed however the load ends.
+
+use super::codec;
+use super::slice::{SLICE_BITS, SliceBatch, slice_of};
+use super::{Loaded, State, StateError};
+use crate::chord::store::{Entry, Key, Versioned};
+use crate::chord::{Bits, Id, NodeId};
+use futures_util::TryStreamExt;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Spill files: slices are spread over this many by their leading bits, so
+/// merging reads one file, 1/256 of the load, at a time.
+const FILES: usize = 256;
+
+/// Copies a load moved out of memory, waiting to be merged into the file.
+pub struct Spill {
+    dir: PathBuf,
+    files: Vec<Option<BufWriter<std::fs::File>>>,
+    /// Entries written after this version are the load's.
+    since: u64,
+    bits: Bits,
+    raw: Vec<u8>,
+    sealed: Vec<u8>,
+    z: zstd::bulk::Compressor<'static>,
+    /// Copies moved out so far.
+    copies: u64,
+}
+
+/// What merging the spilled copies found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Merged {
+    /// Distinct keys the load wrote.
+    pub keys: u64,
+    /// Writes of a key that a part before had written too: each is an
+    /// overwrite that its put, finding the earlier part's copy moved out,
+    /// took for an insert.
+    pub rewrites: u64,
+    /// Slice rows written.
+    pub slices: usize,
+}
+
+impl Drop for Spill {
+    fn drop(&mut self) {
+        self.files.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Spill {
+    /// A spill for a load into the ring of `loaded`, in a new directory
+    /// beside the state file `state` (the file system that must hold the
+    /// ring anyway). Entries written after the world's clock now are the
+    /// load's.
+    pub fn new(state: &Path, loaded: &Loaded) -> std::io::Result<Spill> {
+        let parent = match state.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let name = state
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let dir = parent.join(format!(".{name}.load-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        Ok(Spill {
+            dir,
+            files: (0..FILES).map(|_| None).collect(),
+            since: loaded.world.counters().clock,
+            bits: loaded.world.bits(),
+            raw: Vec::new(),
+            sealed: Vec::new(),
+            z: codec::row_compressor(),
+            copies: 0,
+        })
+    }
+
+    /// Copies moved out so far.
+    pub fn copies(&self) -> u64 {
+        self.copies
+    }
+
+    /// The spill file of `slice`.
+    fn file_of(&self, slice: i64) -> usize {
+        let slice_bits = SLICE_BITS.min(self.bits.get());
+        let shift = slice_bits.saturating_sub(FILES.trailing_zeros());
+        (slice >> shift) as usize
+    }
+
+    /// Appends one slice's copies (sealed as a slice row is) to its file.
+    fn write(&mut self, slice: i64, copies: &mut [codec::SliceCopy<'_>]) -> std::io::Result<()> {
+        self.raw.clear();
+        self.sealed.clear();
+        codec::put_slice(&mut self.raw, copies);
+        codec::seal_row(&self.raw, &mut self.sealed, &mut self.z);
+        let f = self.file_of(slice);
+        if self.files[f].is_none() {
+            let file = std::fs::File::create(self.dir.join(format!("{f:03}")))?;
+            self.files[f] = Some(BufWriter::with_capacity(64 << 10, file));
+        }
+        let out = self.files[f].as_mut().expect("opened above");
+        out.write_all(&slice.to_le_bytes())?;
+        out.write_all(&(self.sealed.len() as u32).to_le_bytes())?;
+        out.write_all(&self.sealed)
+    }
+
+    /// The fragments of spill file `f`: (slice, sealed copies), in the
+    /// order written.
+    fn read_file(&self, f: usize) -> std::io::Result<Vec<(i64, Vec<u8>)>> {
+        let mut bytes = Vec::new();
+        match std::fs::File::open(self.dir.join(format!("{f:03}"))) {
+            Ok(mut file) => file.read_to_end(&mut bytes)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        let mut rest = &bytes[..];
+        while rest.len() >= 12 {
+            let slice = i64::from_le_bytes(rest[..8].try_into().expect("8 bytes"));
+            let len = u32::from_le_bytes(rest[8..12].try_into().expect("4 bytes")) as usize;
+            if rest.len() < 12 + len {
+                break;
+            }
+            out.push((slice, rest[12..12 + len].to_vec()));
+            rest = &rest[12 + len..];
+        }
+        if !rest.is_empty() {
+            return Err(std::io::Error::other("a spill file ends in the middle"));
+        }
+        Ok(out)
+    }
+}
+
+impl Loaded {
+    /// Moves every copy the load wrote so far out of the stores into
+    /// `spill`, and notes the slices the stores' other changes touch (for
+    /// [`State::save`]). The ring's nodes must be in the file already (a
+    /// new ring saved once before its load), since copies name their
+    /// holders by row id.
+    pub fn spill(&mut self, spill: &mut Spill) -> std::io::Result<()> {
+        let bits = self.world.bits();
+        let members: Vec<NodeId> = self.world.members().collect();
+        let mut taken: Vec<(Entry, i64)> = Vec::new();
+        for id in members {
+            let nid = self
+                .nodes
+                .get(&id)
+                .expect("nodes are saved before a spill")
+                .0;
+            let store = &mut self.world.node_mut(id).expect("live node").store;
+            let entries = store.take_newer_than(spill.since);
+            // What else changed (maintenance moving older copies) is saved
+            // from the stores; the journal is emptied so it stays small.
+            for k in store.take_changes() {
+                self.pending
+                    .entry(slice_of(bits, k.id))
+                    .or_default()
+                    .insert(nid);
+            }
+            taken.extend(entries.into_iter().map(|e| (e, nid)));
+        }
+        spill.copies += taken.len() as u64;
+        taken.sort_unstable_by_key(|a| a.0.0.id);
+        let mut copies: Vec<codec::SliceCopy<'_>> = Vec::new();
+        let mut i = 0;
+        while i < taken.len() {
+            let slice = slice_of(bits, taken[i].0.0.id);
+            let end = i + taken[i..]
+                .iter()
+                .take_while(|t| slice_of(bits, t.0.0.id) == slice)
+                .count();
+            copies.clear();
+            copies.extend(
+                taken[i..end]
+                    .iter()
+                    .map(|((k, v), nid)| (k.id, &*k.text, v, *nid)),
+            );
+            spill.write(slice, &mut copies)?;
+            i = end;
+        }
+        Ok(())
+    }
+}
+
+impl State {
+    /// Merges the spilled copies into the slice rows, after [`State::save`]
+    /// wrote the ring itself: each slice's row is read, the spilled copies
+    /// added (the newest write of a key on each holder wins), and written
+    /// back. One spill file is in memory at a time.
+    pub async fn merge_spill(&mut self, mut spill: Spill) -> Result<Merged, StateError> {
+        let io = |path: &Path, e: std::io::Error| StateError::Sql {
+            path: path.to_path_buf(),
+            cause: sqlx::Error::Io(std::io::Error::new(
+                e.kind(),
+                format!("spill files of the load: {e}"),
+            )),
+        };
+        for f in spill.files.iter_mut().flatten() {
+            f.flush().map_err(|e| io(&self.path, e))?;
+        }
+        spill.files.iter_mut().for_each(|f| *f = None);
+        let mut merged = Merged::default();
+        let mut batch = SliceBatch::new();
+        for f in 0..FILES {
+            let mut fragments = spill.read_file(f).map_err(|e| io(&self.path, e))?;
+            // Stable: a slice's fragments stay in the order written.
+            fragments.sort_by_key(|(slice, _)| *slice);
+            let mut i = 0;
+            while i < fragments.len() {
+                let slice = fragments[i].0;
+                let end = i + fragments[i..]
+                    .iter()
+                    .take_while(|(s, _)| *s == slice)
+                    .count();
+                let mut copies: Vec<(Key, Versioned, i64, bool)> = Vec::new();
+                let row: Option<Vec<u8>> =
+                    sqlx::query_scalar("SELECT data FROM slices WHERE slice = ?")
+                        .bind(slice)
+                        .fetch_optional(&mut self.conn)
+                        .await
+                        .map_err(self.sql())?;
+                if let Some(row) = row {
+                    codec::for_each_copy(&row, |k, v, nid| {
+                        copies.push((k.clone(), v.clone(), nid, false))
+                    })
+                    .map_err(|e| {
+                        self.damaged(format!("table slices, row {slice}: stored entries: {e}"))
+                    })?;
+                }
+                for (_, data) in &fragments[i..end] {
+                    codec::for_each_copy(data, |k, v, nid| {
+                        copies.push((k.clone(), v.clone(), nid, true))
+                    })
+                    .map_err(|e| io(&self.path, std::io::Error::other(e.to_string())))?;
+                }
+                count_keys(&copies, &mut merged);
+                // The newest write of each key on each holder.
+                copies.sort_by(|a, b| {
+                    (a.0.id, &a.0.text, a.2)
+                        .cmp(&(b.0.id, &b.0.text, b.2))
+                        .then(b.1.version.cmp(&a.1.version))
+                });
+                copies.dedup_by(|later, first| {
+                    later.0.id == first.0.id && later.0.text == first.0.text && later.2 == first.2
+                });
+                if batch.is_full() {
+                    merged.slices += self.flush_slices(&mut batch, true).await?;
+                }
+                let mut refs: Vec<codec::SliceCopy<'_>> = copies
+                    .iter()
+                    .map(|(k, v, nid, _)| (k.id, &*k.text, v, *nid))
+                    .collect();
+                batch.start(slice);
+                codec::put_slice(&mut batch.raw, &mut refs);
+                i = end;
+            }
+        }
+        merged.slices += self.flush_slices(&mut batch, true).await?;
+        Ok(merged)
+    }
+
+    /// Whether the file holds a live copy of `key` (in the transaction's
+    /// view).
+    pub async fn holds_key(&mut self, bits: Bits, key: &Key) -> Result<bool, StateError> {
+        let row: Option<Vec<u8>> = sqlx::query_scalar("SELECT data FROM slices WHERE slice = ?")
+            .bind(slice_of(bits, key.id))
+            .fetch_optional(&mut self.conn)
+            .await
+            .map_err(self.sql())?;
+        let mut found = false;
+        if let Some(row) = row {
+            codec::for_each_copy(&row, |k, v, _| found |= k == key && v.value.is_some())
+                .map_err(|e| self.damaged(format!("table slices: stored entries: {e}")))?;
+        }
+        Ok(found)
+    }
+
+    /// The first `show` live keys in the order a listing of the ring in
+    /// memory gives them (node by node from the lowest id, each node's keys
+    /// in position order), each with the value and address of the node
+    /// responsible for it, read from the file: for a load whose keys are
+    /// no longer in memory.
+    pub async fn first_keys(
+        &mut self,
+        loaded: &Loaded,
+        show: usize,
+    ) -> Result<Vec<(Key, Arc<serde_json::Value>, NodeId)>, StateError> {
+        let members: Vec<NodeId> = loaded.world.members().collect();
+        let (Some(&first), Some(&last)) = (members.first(), members.last()) else {
+            return Ok(Vec::new());
+        };
+        let bits = loaded.world.bits();
+        let by_nid: std::collections::HashMap<i64, NodeId> = loaded
+            .nodes
+            .iter()
+            .map(|(id, (nid, _))| (*nid, *id))
+            .collect();
+        let top = super::slice::slice_span(bits, (1i64 << SLICE_BITS.min(bits.get())) - 1).1;
+        // The lowest node holds (last, top] and [0, first]: its keys in
+        // position order are those up to `first`, then those past `last`.
+        let spans = [
+            (Id::ZERO, first.id(), true),
+            (last.id(), top, false),
+            (first.id(), last.id(), false),
+        ];
+        let mut out = Vec::new();
+        for (lo, hi, closed) in spans {
+            if out.len() >= show {
+                break;
+            }
+            let q = "SELECT slice, data FROM slices WHERE slice BETWEEN ? AND ? ORDER BY slice";
+            let mut rows = sqlx::query(q)
+                .bind(slice_of(bits, lo))
+                .bind(slice_of(bits, hi))
+                .fetch(&mut self.conn);
+            let mut bad = None;
+            while out.len() < show {
+                let row = match rows.try_next().await {
+                    Ok(Some(row)) => row,
+                    Ok(None) => break,
+                    Err(e) => {
+                        bad = Some(Err(e));
+                        break;
+                    }
+                };
+                let decoded = super::slice::slice_row(&row).and_then(|(slice, data)| {
+                    let mut here = Vec::new();
+                    codec::for_each_copy(data, |k, v, nid| {
+                        let inside = if closed {
+                            k.id <= hi
+                        } else {
+                            k.id > lo && k.id <= hi
+                        };
+                        if let (true, Some(value), Some(&holder)) =
+                            (inside, &v.value, by_nid.get(&nid))
+                            && responsible(&members, k.id) == holder
+                        {
+                            here.push((k.clone(), Arc::clone(value), holder));
+                        }
+                    })
+                    .map_err(|e| format!("table slices, row {slice}: stored entries: {e}"))?;
+                    Ok(here)
+                });
+                match decoded {
+                    Ok(here) => out.extend(here.into_iter().take(show - out.len())),
+                    Err(what) => {
+                        bad = Some(Ok(what));
+                        break;
+                    }
+                }
+            }
+            drop(rows);
+            match bad {
+                Some(Err(e)) => return Err(super::open::classify(&self.path, e)),
+                Some(Ok(what)) => return Err(self.damaged(what)),
+                None => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The member responsible for `pos`: the first at or after it.
+fn responsible(members: &[NodeId], pos: Id) -> NodeId {
+    let i = members.partition_point(|m| m.id() < pos);
+    members[i % members.len()]
+}
+
+/// Counts, in one slice's copies, the keys the load wrote (those with a
+/// spilled copy) and the writes of each beyond its first: a key's spilled
+/// copies carry one version per part that wrote it.
+fn count_keys(copies: &[(Key, Versioned, i64, bool)], merged: &mut Merged) {
+    let mut spilled: Vec<(&Key, u64)> = copies
+        .iter()
+        .filter(|c| c.3)
+        .map(|c| (&c.0, c.1.version))
+        .collect();
+    spilled.sort_unstable_by(|a, b| (a.0.id, &a.0.text, a.1).cmp(&(b.0.id, &b.0.text, b.1)));
+    spilled.dedup();
+    let mut i = 0;
+    while i < spilled.len() {
+        let key = spilled[i].0;
+        let versions = spilled[i..].iter().take_while(|s| s.0 == key).count();
+        merged.keys += 1;
+        merged.rewrites += versions as u64 - 1;
+        i += versions;
+    }
+}

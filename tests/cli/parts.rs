@@ -1,0 +1,171 @@
+//! A CSV file larger than `--part-size` is read and stored in parts, its
+//! copies kept on disk between parts: everything it prints and stores is
+//! what loading it whole gives, and a failure in a later part still
+//! changes nothing.
+
+use super::Env;
+use serde_json::Value;
+use std::io::Write;
+
+/// A gzip CSV of `rows` rows (typed columns, quoted fields with commas,
+/// doubled quotes and line breaks, keys repeated), seeded by `seed`.
+fn big_csv(e: &Env, name: &str, rows: usize, seed: u64) -> String {
+    let p = e.path(name);
+    let mut z = flate2::write::GzEncoder::new(
+        std::fs::File::create(&p).unwrap(),
+        flate2::Compression::fast(),
+    );
+    writeln!(z, "name,qty,price,note").unwrap();
+    let mut x = seed;
+    for i in 0..rows {
+        // A small linear congruential generator: the file is the same on
+        // every run.
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let key = (x >> 33) % (rows as u64 * 3 / 4);
+        let note = match (x >> 20) % 4 {
+            0 => "plain".to_owned(),
+            1 => "\"with, comma\"".to_owned(),
+            2 => "\"say \"\"hi\"\"\"".to_owned(),
+            _ => format!("\"line {i}\nbreak\""),
+        };
+        writeln!(z, "k{key},{i},{}.{:02},{note}", i % 997, i % 100).unwrap();
+    }
+    z.finish().unwrap();
+    p.display().to_string()
+}
+
+/// The summary of `load --json` without its timings.
+fn summary(out: &str) -> Value {
+    let mut v: Value = serde_json::from_str(out.trim()).unwrap();
+    v.as_object_mut().unwrap().retain(|k, _| !k.contains("sec"));
+    v
+}
+
+/// What a load leaves beside the state file besides the file itself.
+fn leftovers(e: &Env) -> Vec<String> {
+    std::fs::read_dir(e.state().parent().unwrap())
+        .unwrap()
+        .map(|d| d.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".load-"))
+        .collect()
+}
+
+#[test]
+fn a_file_loaded_in_parts_stores_and_prints_what_a_whole_load_does() {
+    let (whole, parts) = (Env::new(), Env::new());
+    let first = big_csv(&whole, "first.csv.gz", 30_000, 1);
+    let second = big_csv(&whole, "second.csv.gz", 20_000, 2);
+    for (e, size) in [(&whole, None), (&parts, Some("64K"))] {
+        let load = |path: &str, json: bool| {
+            let mut args = vec!["load", "--path", path, "--key-col", "name", "--show", "7"];
+            args.extend(["--nodes", "40", "--maintain-every", "500"]);
+            if json {
+                args.push("--json");
+            }
+            if let Some(s) = size {
+                args.extend(["--part-size", s]);
+            }
+            e.ok(&args)
+        };
+        // A new ring, then more into the same ring.
+        let out = load(&first, false);
+        e.write("out1.txt", &out);
+        let out = load(&second, true);
+        e.write("out2.json", &out);
+        assert!(leftovers(e).is_empty(), "{:?}", leftovers(e));
+        let check = e.ok(&["check"]);
+        assert!(check.starts_with("ok"), "{check}");
+    }
+    let read = |e: &Env, f: &str| std::fs::read_to_string(e.path(f)).unwrap();
+    let strip_time = |s: String| {
+        s.lines()
+            .filter(|l| !l.starts_with("time"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(
+        strip_time(read(&parts, "out1.txt")),
+        strip_time(read(&whole, "out1.txt"))
+    );
+    let (w, p) = (
+        summary(&read(&whole, "out2.json")),
+        summary(&read(&parts, "out2.json")),
+    );
+    assert_eq!(p, w);
+    assert!(w["duplicates"].as_u64().unwrap() > 0, "{w}");
+    assert_eq!(parts.copies(), whole.copies());
+    assert_eq!(parts.ok(&["ring"]), whole.ok(&["ring"]));
+}
+
+#[test]
+fn a_bad_row_in_a_later_part_commits_nothing_and_is_named_by_its_row() {
+    let e = Env::new();
+    e.ok(&["init", "--nodes", "5"]);
+    e.ok(&["put", "before", "1"]);
+    let mut text = String::from("k,v\n");
+    for i in 1..=20_000 {
+        if i == 17_321 {
+            text.push_str(",17321\n");
+        } else {
+            text.push_str(&format!("key{i},{i}\n"));
+        }
+    }
+    let path = e.write("late.csv", &text);
+    let path = path.to_str().unwrap();
+    let before = e.copies();
+    let err = e.fails(&["load", "--path", path, "--part-size", "16K"]);
+    assert!(err.contains("row 17321"), "{err}");
+    assert_eq!(e.copies(), before, "the failed load changed the ring");
+    assert!(leftovers(&e).is_empty());
+
+    let out = e
+        .dht()
+        .args([
+            "load",
+            "--path",
+            path,
+            "--part-size",
+            "16K",
+            "--skip-bad-rows",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("skipped") && err.contains("row 17321"),
+        "{err}"
+    );
+    let dump = e.dump();
+    assert_eq!(dump.len(), 20_000);
+    assert_eq!(dump["key20000"], Value::from(20000));
+
+    // A row with too many fields, far into the file.
+    let mut text = String::from("k,v\n");
+    for i in 1..=15_000 {
+        text.push_str(&format!("x{i},{i}\n"));
+    }
+    text.push_str("x,1,2\n");
+    let path = e.write("ragged.csv", &text);
+    let before = e.copies();
+    let err = e.fails(&[
+        "load",
+        "--path",
+        path.to_str().unwrap(),
+        "--part-size",
+        "8K",
+    ]);
+    assert!(err.contains("row 15001 has 3 fields"), "{err}");
+    assert_eq!(e.copies(), before);
+}
+
+#[test]
+fn part_sizes_are_checked() {
+    let e = Env::new();
+    for bad in ["0", "12Q", "-5", "M"] {
+        let err = e.fails(&["load", "--path", "x.csv", &format!("--part-size={bad}")]);
+        assert!(err.contains("--part-size"), "{bad}: {err}");
+    }
+}
