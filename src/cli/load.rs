@@ -103,8 +103,8 @@ fn parse_char(s: &str) -> Result<u8, String> {
     }
 }
 
-/// A size in bytes: a number with an optional K, M or G suffix (powers of
-/// 1024).
+/// A size in bytes: a number with an optional K, M, G or T suffix (powers
+/// of 1024).
 fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let (digits, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
@@ -116,6 +116,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
         "K" => 1 << 10,
         "M" => 1 << 20,
         "G" => 1 << 30,
+        "T" => 1 << 40,
         _ => return Err(format!("{s:?} is not a size (say 500000, 64K, 64M or 1G)")),
     };
     let n: u64 = digits
@@ -247,13 +248,13 @@ pub struct LoadArgs {
     /// last record.
     #[arg(long, default_value_t = 1000, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
     pub maintain_every: u64,
-    /// A CSV file larger than this (bytes of text; K, M and G suffixes
-    /// allowed) is read and stored in parts of about this size: what the
-    /// load wrote moves from memory to spill files beside the state file
-    /// after each part and is merged into it at the end, so memory stays
-    /// near a few times this however large the file. Other sources are read
-    /// whole.
-    #[arg(long, default_value = "64M", value_name = "SIZE", value_parser = parse_size)]
+    /// A CSV file larger than this (bytes of text; K, M, G suffixes) is
+    /// read and stored in parts of about this size: what the load wrote
+    /// moves from memory to spill files beside the state file after each
+    /// part and is merged into it at the end, so memory stays bounded
+    /// however large the file (a part costs about 25 times its size while
+    /// it is routed). Other sources are read whole.
+    #[arg(long, default_value = "16M", value_name = "SIZE", value_parser = parse_size)]
     pub part_size: u64,
     /// Nodes of the ring created when there is none.
     #[arg(long)]
@@ -446,9 +447,6 @@ struct Feed<'a> {
     /// The sources still to open (None: the SQL source, which has no path).
     paths: std::vec::IntoIter<Option<PathBuf>>,
     current: Option<input::Parts>,
-    /// A part read ahead (to learn whether there is more than one), given
-    /// out next.
-    unread: Option<Vec<Record>>,
     /// Bad rows skipped so far.
     skipped: usize,
     /// Seconds spent reading.
@@ -471,18 +469,20 @@ impl<'a> Feed<'a> {
             },
             paths: paths.into_iter(),
             current: None,
-            unread: None,
             skipped: 0,
             secs: 0.0,
         })
     }
 
+    /// True unless every source is known to be read to its end (an empty
+    /// source still to open counts as more).
+    fn more(&self) -> bool {
+        self.paths.len() > 0 || self.current.as_ref().is_some_and(|p| !p.finished())
+    }
+
     /// The next part's records (None after the last source's last part);
     /// the bad rows it skipped are reported here.
     async fn next(&mut self) -> anyhow::Result<Option<Vec<Record>>> {
-        if let Some(part) = self.unread.take() {
-            return Ok(Some(part));
-        }
         let started = Instant::now();
         let part = self.next_part().await;
         self.secs += started.elapsed().as_secs_f64();
@@ -631,14 +631,17 @@ async fn load_in_parts(
             .expect("template"),
     );
     bar.enable_steady_tick(std::time::Duration::from_millis(250));
+    // A part's copies leave memory before the next part is read; the
+    // last part's stay for the final round's replica upkeep.
     let mut part = first;
     loop {
         routing.route(&mut loaded.world, part, |n| bar.set_position(n))?;
+        if !feed.more() {
+            break;
+        }
+        loaded.spill(&mut spill).map_err(spilling)?;
         match feed.next().await? {
-            Some(next) => {
-                loaded.spill(&mut spill).map_err(spilling)?;
-                part = next;
-            }
+            Some(next) => part = next,
             None => break,
         }
     }
@@ -682,12 +685,11 @@ async fn load_in_parts(
 }
 
 pub async fn run(state: &Path, a: LoadArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    // The first part is read, and the second looked for, before the state
-    // is touched: a source that cannot be read changes nothing and takes no
-    // lock. A later part's error rolls the whole load back.
+    // The first part is read before the state is touched: a source that
+    // cannot be read changes nothing and takes no lock. A later part's
+    // error rolls the whole load back.
     let mut feed = Feed::new(&a)?;
     let first = feed.next().await?.unwrap_or_default();
-    let second = feed.next().await?;
 
     let mut st = State::open(state, Access::Create).await?;
     let mut created = None;
@@ -712,13 +714,10 @@ pub async fn run(state: &Path, a: LoadArgs, out: &mut impl Write) -> anyhow::Res
     };
 
     let persist_start = Instant::now();
-    let done = match second {
-        None => load_whole(&mut st, &mut loaded, first, plan, &a).await?,
-        Some(second) => {
-            // Two parts are in memory at most: the one routed and the next.
-            feed.unread = Some(second);
-            load_in_parts(&mut st, &mut loaded, &mut feed, first, plan, state).await?
-        }
+    let done = if feed.more() {
+        load_in_parts(&mut st, &mut loaded, &mut feed, first, plan, state).await?
+    } else {
+        load_whole(&mut st, &mut loaded, first, plan, &a).await?
     };
     let saving = writing(state);
     commit(

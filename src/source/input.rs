@@ -121,6 +121,14 @@ pub enum Parts {
 }
 
 impl Parts {
+    /// True when every part has been taken.
+    pub fn finished(&self) -> bool {
+        match self {
+            Parts::Whole(b) => b.is_none(),
+            Parts::Csv(c) => c.0.finished(),
+        }
+    }
+
     /// The next part (None after the last). Errors name what the user gave.
     pub fn next(&mut self, cols: &Columns, skip_bad: bool) -> Result<Option<Batch>, SourceError> {
         match self {

@@ -58,6 +58,11 @@ impl CsvParts {
         })
     }
 
+    /// True when the file has been read to its end.
+    pub fn finished(&self) -> bool {
+        self.done
+    }
+
     /// The next part's records (None after the last), columns chosen by
     /// `cols`, bad rows as `skip_bad` says.
     pub fn next(

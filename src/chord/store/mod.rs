@@ -418,6 +418,23 @@ mod tests {
             text: t.into(),
         }
     }
+
+    #[test]
+    fn take_newer_than_moves_out_only_later_writes_and_journals_them() {
+        let mut s = Store::for_bits(Bits::new(8).unwrap());
+        s.insert(key(5, "old"), json!(1), 3);
+        s.insert(key(5, "new"), json!(2), 7);
+        s.insert(key(9, "new2"), json!(3), 8);
+        s.insert(key(9, "kept"), json!(4), 2);
+        s.record_changes();
+        let taken = s.take_newer_than(3);
+        let texts: Vec<&str> = taken.iter().map(|(k, _)| &*k.text).collect();
+        assert_eq!(texts, ["new", "new2"]);
+        assert_eq!((s.len(), s.entries()), (2, 2));
+        assert!(s.get(&key(5, "old")).is_some() && s.get(&key(9, "kept")).is_some());
+        assert_eq!(s.take_changes().len(), 2);
+        assert!(s.take_newer_than(3).is_empty());
+    }
     fn id(v: u128) -> Id {
         Bits::new(8).unwrap().id_from_u128(v).unwrap()
     }
