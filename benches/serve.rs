@@ -3,8 +3,10 @@
 //! keep-alive connections on loopback: requests per second and p50/p99
 //! latency for gets and for puts (each committed to the state file), next
 //! to a baseline measured in the same run: the same requests to a bare axum
-//! handler over an in-memory map, served by this process. A round of four
-//! gets and four puts per connection warms both servers up first.
+//! handler over an in-memory map, served by a process of its own (this
+//! benchmark started again with `--baseline-server`), as `dht serve` is;
+//! the same handler inside this process is reported too. A round of four
+//! gets and four puts per connection warms every server up first.
 //!
 //! Run: `cargo bench --bench serve` (add `-- --keys N` for another ring
 //! size, `-- --requests N` for gets per connection, default 400).
@@ -151,6 +153,9 @@ fn main() {
             .unwrap_or(default)
     };
     let keys = flag("--keys", 1_000_000);
+    if args.iter().any(|a| a == "--baseline-server") {
+        return baseline_server(keys);
+    }
     let gets = flag("--requests", 400);
     let puts = gets / 8;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -191,10 +196,24 @@ fn main() {
         .parse()
         .expect("an address");
 
+    // The baseline in a process of its own, as `dht serve` is: a server
+    // inside the client's process shares its runtime's threads and skips
+    // the switches between processes that both real servers pay.
+    let mut base_server = Command::new(std::env::current_exe().expect("this benchmark"))
+        .args(["--baseline-server", "--keys", &keys.to_string()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the baseline server");
+    let mut line = String::new();
+    std::io::BufReader::new(base_server.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the address");
+    let base_addr: SocketAddr = line.trim().parse().expect("an address");
+    // The same handler inside this process, reported beside it.
     let map: Map = Arc::new(Mutex::new(
         (0..keys).map(|i| (format!("key-{i}"), json!(i))).collect(),
     ));
-    let base_addr = rt.block_on(async {
+    let inproc_addr = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -226,7 +245,7 @@ fn main() {
     // to each server, so the figures describe a server that has been
     // running (SQLite's page cache holding the pages writes touch), not
     // the first requests after it started.
-    for addr in [dht_addr, base_addr] {
+    for addr in [dht_addr, base_addr, inproc_addr] {
         rt.block_on(run(addr, 4, get));
         rt.block_on(run(addr, 4, put("warm")));
     }
@@ -234,6 +253,7 @@ fn main() {
         "| requests | rate /s | p50 ms | p99 ms | baseline rate /s | baseline p50 ms | baseline p99 ms | rate ratio |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    let mut inproc = Vec::new();
     for (name, dht_run, base_run) in [
         (
             "get",
@@ -246,6 +266,13 @@ fn main() {
             rt.block_on(run(base_addr, puts, put("base"))),
         ),
     ] {
+        let per = if name == "get" { gets } else { puts };
+        let here = if name == "get" {
+            rt.block_on(run(inproc_addr, per, get))
+        } else {
+            rt.block_on(run(inproc_addr, per, put("here")))
+        };
+        inproc.push((name, here, dht_run.0));
         println!(
             "| {name} ({} on {CONNECTIONS} connections) | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} |",
             CONNECTIONS * if name == "get" { gets } else { puts },
@@ -258,6 +285,38 @@ fn main() {
             dht_run.0 / base_run.0
         );
     }
+    println!();
+    for (name, here, dht_rate) in inproc {
+        println!(
+            "baseline inside the benchmark's process, {name}: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms (dht's rate {:.2} of it)",
+            here.0,
+            here.1,
+            here.2,
+            dht_rate / here.0
+        );
+    }
     let _ = server.kill();
     let _ = server.wait();
+    let _ = base_server.kill();
+    let _ = base_server.wait();
+}
+
+/// `--baseline-server`: the baseline handler over `keys` keys, in this
+/// process alone, on a runtime like `dht serve`'s; prints its address and
+/// serves until killed.
+fn baseline_server(keys: usize) {
+    let map: Map = Arc::new(Mutex::new(
+        (0..keys).map(|i| (format!("key-{i}"), json!(i))).collect(),
+    ));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        println!("{}", listener.local_addr().expect("address"));
+        axum::serve(listener, baseline(map)).await.expect("serve");
+    });
 }

@@ -509,18 +509,26 @@ impl<'a> Feed<'a> {
         }
     }
 
-    /// Opens one source; a SQL server's rows are counted on stderr as they
-    /// arrive.
+    /// Opens one source (a CSV file's first part is read by the first
+    /// [`Feed::next`]), with a spinner on stderr.
     async fn open(&self, path: Option<&Path>) -> anyhow::Result<input::Parts> {
         let source = input_from_args(self.a, path)?;
-        let bar = ProgressBar::hidden();
-        if matches!(source, Input::Server { .. }) {
-            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} reading rows: {human_pos} ({elapsed})")
-                    .expect("template"),
-            );
-        }
+        // A server's rows are counted as they arrive; a file is read (a
+        // compressed one decompressed first) behind a spinner.
+        let bar = ProgressBar::new_spinner();
+        let template = match &source {
+            Input::Server { .. } => "{spinner} reading rows: {human_pos} ({elapsed})".to_owned(),
+            Input::File { path, .. } if path == Path::new("-") => {
+                "{spinner} reading standard input ({elapsed})".to_owned()
+            }
+            Input::File { path, .. } => format!(
+                "{{spinner}} reading {} ({{elapsed}})",
+                path.display().to_string().replace(['{', '}'], "")
+            ),
+            Input::Sqlite { .. } => "{spinner} reading rows ({elapsed})".to_owned(),
+        };
+        bar.set_style(ProgressStyle::with_template(&template).expect("template"));
+        bar.enable_steady_tick(std::time::Duration::from_millis(250));
         let parts = input::read_parts(
             &source,
             &self.cols,
