@@ -32,6 +32,7 @@
 
 mod census;
 pub mod codec;
+mod compact;
 mod demand;
 mod listing;
 mod load;
@@ -45,6 +46,7 @@ mod spill;
 mod upgrade;
 mod users;
 
+pub use compact::{Compacted, compact};
 pub use demand::Reading;
 pub use listing::StoredCopy;
 pub use log::{Change, LOG_LIMIT, LogEntry};
@@ -108,6 +110,12 @@ pub enum StateError {
     /// Another process held the write lock for too long.
     #[error("{0} is busy: another dht command held it for more than 30 s")]
     Busy(PathBuf),
+    /// Another connection has the file open and the operation needs it
+    /// alone.
+    #[error(
+        "{0} is open in another dht command or a server; `dht compact` needs it alone: stop them and try again"
+    )]
+    InUse(PathBuf),
     /// The path is a directory.
     #[error("{0} is a directory; --state names the state file (default .dht/ring.db)")]
     IsDirectory(PathBuf),

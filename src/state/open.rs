@@ -18,6 +18,10 @@ const PASSIVE_CHECKPOINT: &str = "PRAGMA wal_checkpoint(PASSIVE)";
 /// The setting counting the commits of writing commands.
 const GENERATION: &str = "generation";
 
+/// The page size of the state files this build makes (see
+/// [`State::open`]); `dht compact` rewrites older files to it.
+pub(super) const PAGE_SIZE: u32 = 16384;
+
 impl State {
     pub(super) fn sql(&self) -> impl Fn(sqlx::Error) -> StateError + '_ {
         |e| classify(&self.path, e)
@@ -77,7 +81,9 @@ impl State {
                 // server's puts each touch one slice: 64 KiB pages cost it
                 // four times the bytes per put for a few percent of load
                 // time. Only possible before the first table.
-                state.run(&["PRAGMA page_size = 16384"]).await?;
+                state
+                    .run(&[&format!("PRAGMA page_size = {PAGE_SIZE}")])
+                    .await?;
             }
             state.run(&["PRAGMA journal_mode = WAL"]).await?;
         }

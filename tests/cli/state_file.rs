@@ -2,7 +2,7 @@
 
 use crate::{Env, data};
 use predicates::prelude::*;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 #[test]
@@ -591,4 +591,69 @@ fn check_repair_saves_what_can_be_saved() {
     for (k, v) in &after {
         assert_eq!(want.get(k), Some(v), "{k}");
     }
+}
+
+/// `dht compact` rewrites a file of an older dht's 64 KiB pages in 16 KiB
+/// pages, keeps every copy, stays in WAL mode, and refuses (changing
+/// nothing) while another connection has the file open.
+#[test]
+fn compact_rewrites_older_pages_and_needs_the_file_alone() {
+    let e = Env::new();
+    e.load_items(&[]);
+    e.ok(&["delete", "apple"]);
+    e.with_db(async |c| {
+        for q in [
+            "PRAGMA journal_mode = DELETE",
+            "PRAGMA page_size = 65536",
+            "VACUUM",
+            "PRAGMA journal_mode = WAL",
+        ] {
+            sqlx::query(q).execute(&mut *c).await.unwrap();
+        }
+    });
+    let before = e.copies();
+    let out: Value = serde_json::from_str(&e.ok(&["compact", "--json"])).unwrap();
+    assert_eq!(out["page_size_before"], 65536, "{out}");
+    assert_eq!(out["page_size_after"], 16384, "{out}");
+    assert!(
+        out["bytes_after"].as_u64() < out["bytes_before"].as_u64(),
+        "{out}"
+    );
+    assert_eq!(e.copies(), before);
+    assert!(e.ok(&["check"]).starts_with("ok"));
+    let (mode, page): (String, i64) = e.with_db(async |c| {
+        let mode = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *c)
+            .await
+            .unwrap();
+        let page = sqlx::query_scalar("PRAGMA page_size")
+            .fetch_one(&mut *c)
+            .await
+            .unwrap();
+        (mode, page)
+    });
+    assert_eq!((mode.as_str(), page), ("wal", 16384));
+    let text = e.ok(&["compact"]);
+    assert!(
+        text.starts_with("compacted ") && text.contains("16.0 KiB -> 16.0 KiB"),
+        "{text}"
+    );
+
+    // Another connection in a read: refused, nothing changed.
+    let bytes = e.state_bytes();
+    let out = e.with_db(async |c| {
+        sqlx::query("BEGIN").execute(&mut *c).await.unwrap();
+        sqlx::query("SELECT count(*) FROM nodes")
+            .execute(&mut *c)
+            .await
+            .unwrap();
+        let out = e.dht().arg("compact").output().unwrap();
+        sqlx::query("ROLLBACK").execute(&mut *c).await.unwrap();
+        out
+    });
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs it alone"), "{err}");
+    assert_eq!(e.state_bytes(), bytes);
+    assert_eq!(e.copies(), before);
 }
