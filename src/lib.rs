@@ -16,6 +16,7 @@ pub mod alloc;
 pub mod app;
 pub mod chord;
 pub mod experiments;
+pub mod leftovers;
 pub mod serve;
 pub mod sim;
 pub mod source;

@@ -223,6 +223,16 @@ fn transcode(
 fn temp_path() -> PathBuf {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static NEXT: AtomicUsize = AtomicUsize::new(0);
+    // Copies left by sources read by processes that were killed go first.
+    if NEXT.load(Ordering::Relaxed) == 0 {
+        crate::leftovers::sweep(&std::env::temp_dir(), |n| {
+            n.strip_prefix("dht-source-")?
+                .split('-')
+                .next()?
+                .parse()
+                .ok()
+        });
+    }
     std::env::temp_dir().join(format!(
         "dht-source-{}-{}",
         std::process::id(),

@@ -67,7 +67,10 @@ impl Spill {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let dir = parent.join(format!(".{name}.load-{}", std::process::id()));
+        // Spill files of loads that were killed go first.
+        let prefix = format!(".{name}.load-");
+        crate::leftovers::sweep(parent, |n| n.strip_prefix(&prefix)?.parse().ok());
+        let dir = parent.join(format!("{prefix}{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         Ok(Spill {
             dir,

@@ -169,3 +169,30 @@ fn part_sizes_are_checked() {
         assert!(err.contains("--part-size"), "{bad}: {err}");
     }
 }
+
+#[test]
+fn spill_files_of_a_killed_load_are_removed_by_the_next() {
+    let e = Env::new();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let ended = child.id();
+    child.wait().unwrap();
+    let stale = e
+        .state()
+        .parent()
+        .unwrap()
+        .join(format!(".ring.db.load-{ended}"));
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("007"), b"left by a killed load").unwrap();
+    let csv = big_csv(&e, "rows.csv.gz", 15_000, 3);
+    e.ok(&[
+        "load",
+        "--path",
+        &csv,
+        "--key-col",
+        "name",
+        "--part-size",
+        "64K",
+    ]);
+    assert!(!stale.exists());
+    assert!(leftovers(&e).is_empty());
+}
