@@ -104,7 +104,7 @@ pub fn read_frame_with(
             reason,
         } => SourceError::Format {
             reason: match format {
-                Format::Csv => ragged_row(path, csv),
+                Format::Csv => csv_culprit(path, csv, &reason),
                 Format::Ndjson => bad_json_line(path),
                 _ => None,
             }
@@ -142,10 +142,49 @@ fn not_an_object(line: &[u8]) -> Option<String> {
     }
 }
 
-/// The first data row whose field count differs from the header's, said
-/// the way the other errors say rows (1-based, header not counted).
-pub(crate) fn ragged_row(path: &Path, opts: &CsvOptions) -> Option<String> {
-    let mut r = csv::ReaderBuilder::new()
+/// What polars could not say about a CSV that failed to parse: the row with
+/// the wrong number of fields, or the row and column of a value that does
+/// not fit the type polars gave its column, numbered as the other errors
+/// number rows.
+pub(crate) fn csv_culprit(path: &Path, opts: &CsvOptions, reason: &str) -> Option<String> {
+    ragged_row(path, opts).or_else(|| unparsable_row(path, opts, reason))
+}
+
+/// polars' "could not parse `TEXT` as dtype `TYPE` at column 'NAME'" said
+/// with the row where TEXT first stands in that column.
+fn unparsable_row(path: &Path, opts: &CsvOptions, reason: &str) -> Option<String> {
+    let rest = reason.split_once("could not parse `")?.1;
+    let (text, rest) = rest.split_once("` as dtype `")?;
+    let (dtype, rest) = rest.split_once("` at column '")?;
+    let column = rest.split_once('\'')?.0;
+    let mut r = csv_reader(path, opts)?;
+    let mut records = r.records();
+    let index = if opts.header {
+        let header = records.next()?.ok()?;
+        header.iter().position(|h| h == column)?
+    } else {
+        column
+            .strip_prefix("column_")?
+            .parse::<usize>()
+            .ok()?
+            .checked_sub(1)?
+    };
+    for (i, rec) in records.enumerate() {
+        if rec.ok()?.get(index) == Some(text) {
+            return Some(format!(
+                "row {}, column {column:?}: {text:?} does not fit the column's type, {dtype}, which polars inferred from the first {} rows",
+                i + 1,
+                super::parts::INFER_ROWS
+            ));
+        }
+    }
+    None
+}
+
+/// A reader of the CSV at `path` as `opts` describes it, every line a
+/// record (the header too), rows of any length.
+fn csv_reader(path: &Path, opts: &CsvOptions) -> Option<csv::Reader<std::fs::File>> {
+    csv::ReaderBuilder::new()
         .flexible(true)
         .has_headers(false)
         .delimiter(opts.delimiter)
@@ -158,7 +197,13 @@ pub(crate) fn ragged_row(path: &Path, opts: &CsvOptions) -> Option<String> {
                 .map(|p| p.as_bytes()[0]),
         )
         .from_path(path)
-        .ok()?;
+        .ok()
+}
+
+/// The first data row whose field count differs from the header's, said
+/// the way the other errors say rows (1-based, header not counted).
+fn ragged_row(path: &Path, opts: &CsvOptions) -> Option<String> {
+    let mut r = csv_reader(path, opts)?;
     let mut records = r.records();
     let want = records.next()?.ok()?.len();
     let first_data = if opts.header { 1 } else { 2 };

@@ -123,11 +123,12 @@ impl CsvParts {
                 .finish()
                 .map_err(bad)
         });
-        // polars names no row for a row with the wrong number of fields:
-        // find it in the file, numbered as in the whole file.
+        // polars names no row for a row with the wrong number of fields or
+        // a value of the wrong type: find it in the file, numbered as in
+        // the whole file.
         parsed.map_err(|e| match e {
             SourceError::Format { path, kind, reason } => SourceError::Format {
-                reason: frame::ragged_row(&self.path, &self.csv).unwrap_or(reason),
+                reason: frame::csv_culprit(&self.path, &self.csv, &reason).unwrap_or(reason),
                 path,
                 kind,
             },

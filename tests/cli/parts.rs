@@ -196,3 +196,29 @@ fn spill_files_of_a_killed_load_are_removed_by_the_next() {
     assert!(!stale.exists());
     assert!(leftovers(&e).is_empty());
 }
+
+#[test]
+fn a_value_of_another_type_than_its_column_is_named_by_row_and_column() {
+    let e = Env::new();
+    let mut text = String::from("k,v\n");
+    for i in 1..=14_000 {
+        if i == 12_345 {
+            text.push_str("k12345,twelve\n");
+        } else {
+            text.push_str(&format!("k{i},{i}\n"));
+        }
+    }
+    let path = e.write("typed.csv", &text);
+    let path = path.to_str().unwrap();
+    for size in ["1G", "16K"] {
+        let err = e.fails(&["load", "--path", path, "--part-size", size]);
+        assert!(
+            err.contains("typed.csv")
+                && err.contains(
+                    "row 12345, column \"v\": \"twelve\" does not fit the column's type, i64"
+                ),
+            "{size}: {err}"
+        );
+    }
+    assert!(e.state_bytes().is_none(), "a failed first load made a ring");
+}
