@@ -13,10 +13,10 @@
 //! largest size free on the temporary directory's disk (the decompressed
 //! copy, the spill files, the state file and its log).
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
-use std::process::Command;
-use std::time::Instant;
 
 /// The `dht` binary built with this benchmark.
 const DHT: &str = env!("CARGO_BIN_EXE_dht");
@@ -107,32 +107,6 @@ fn write_csv(path: &Path, mb: u64, seed: u64) -> std::io::Result<(u64, u64)> {
     Ok((rows, text))
 }
 
-/// Wall seconds and peak resident memory (MB) of one `dht` run with
-/// `args`, which must succeed.
-// The child is reaped by wait4, which also gives its resource usage.
-#[allow(clippy::zombie_processes)]
-fn measure(args: &[&str]) -> (f64, f64) {
-    let t = Instant::now();
-    let child = Command::new(DHT)
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("start dht");
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is a valid value for wait4 to fill in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for our own child, writing only into the two locals.
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    let secs = t.elapsed().as_secs_f64();
-    assert_eq!(pid, child.id() as i32, "wait4 failed");
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "dht {args:?} failed"
-    );
-    // ru_maxrss is in KiB on Linux.
-    (secs, usage.ru_maxrss as f64 / 1024.0)
-}
-
 /// One load of `gz` into a new ring at `state`, with `part` as the part
 /// size (None: the default); (wall s, peak MB).
 fn load(gz: &Path, state: &Path, part: Option<&str>) -> (f64, f64) {
@@ -156,7 +130,7 @@ fn load(gz: &Path, state: &Path, part: Option<&str>) -> (f64, f64) {
     if let Some(p) = part {
         args.extend(["--part-size", p]);
     }
-    let r = measure(&args);
+    let r = common::measure(DHT, &args);
     let _ = std::fs::remove_file(state);
     r
 }

@@ -15,6 +15,8 @@
 //! Run: `cargo bench --bench commands` (add `-- --quick` to stop at 10^5
 //! nodes, `-- --runs N` for N runs per figure, default 7).
 
+mod common;
+
 use dht::chord::Params;
 use dht::sim::World;
 use std::path::Path;
@@ -29,28 +31,9 @@ const KEYS: usize = 100_000;
 
 /// Wall time in milliseconds and peak resident memory in MB of one run of
 /// `dht` with `args`, which must succeed.
-// The child is reaped by wait4, which also gives its resource usage.
-#[allow(clippy::zombie_processes)]
 fn measure(args: &[&str]) -> (f64, f64) {
-    let t = Instant::now();
-    let child = Command::new(DHT)
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("start dht");
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is a valid value for wait4 to fill in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for our own child, writing only into the two locals.
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    let ms = t.elapsed().as_secs_f64() * 1e3;
-    assert_eq!(pid, child.id() as i32, "wait4 failed");
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "dht {args:?} failed"
-    );
-    // ru_maxrss is in KiB on Linux.
-    (ms, usage.ru_maxrss as f64 / 1024.0)
+    let (secs, mb) = common::measure(DHT, args);
+    (secs * 1e3, mb)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

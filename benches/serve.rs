@@ -118,6 +118,17 @@ async fn run(
     (all.len() as f64 / secs, pct(0.5), pct(0.99))
 }
 
+/// Starts a server process and returns it with the first line it prints
+/// (where it listens), trimmed.
+fn start_server(cmd: &mut Command) -> (std::process::Child, String) {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().expect("a server");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the address");
+    (child, line.trim().to_owned())
+}
+
 type Map = Arc<Mutex<HashMap<String, Value>>>;
 
 /// The baseline: the same routes over a map, nothing else.
@@ -178,19 +189,12 @@ fn main() {
         .expect("a token")
         .trim()
         .to_owned();
-    let mut server = Command::new(DHT)
-        .arg("--state")
-        .arg(&state)
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("dht serve");
-    let mut line = String::new();
-    std::io::BufReader::new(server.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("the address");
+    let (mut server, line) = start_server(Command::new(DHT).arg("--state").arg(&state).args([
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
+    ]));
     let dht_addr: SocketAddr = line
-        .trim()
         .trim_start_matches("listening on http://")
         .trim_end_matches("/api/v1/")
         .parse()
@@ -199,16 +203,14 @@ fn main() {
     // The baseline in a process of its own, as `dht serve` is: a server
     // inside the client's process shares its runtime's threads and skips
     // the switches between processes that both real servers pay.
-    let mut base_server = Command::new(std::env::current_exe().expect("this benchmark"))
-        .args(["--baseline-server", "--keys", &keys.to_string()])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the baseline server");
-    let mut line = String::new();
-    std::io::BufReader::new(base_server.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("the address");
-    let base_addr: SocketAddr = line.trim().parse().expect("an address");
+    let (mut base_server, line) = start_server(
+        Command::new(std::env::current_exe().expect("this benchmark")).args([
+            "--baseline-server",
+            "--keys",
+            &keys.to_string(),
+        ]),
+    );
+    let base_addr: SocketAddr = line.parse().expect("an address");
     // The same handler inside this process, reported beside it.
     let map: Map = Arc::new(Mutex::new(
         (0..keys).map(|i| (format!("key-{i}"), json!(i))).collect(),

@@ -36,6 +36,21 @@ fn big_csv(e: &Env, name: &str, rows: usize, seed: u64) -> String {
     p.display().to_string()
 }
 
+/// A CSV `k,v` of `rows` rows `{prefix}{i},{i}` (i from 1), row `odd.0`
+/// replaced by the line `odd.1`.
+fn numbered_csv(prefix: &str, rows: usize, odd: (usize, &str)) -> String {
+    let mut text = String::from("k,v\n");
+    for i in 1..=rows {
+        if i == odd.0 {
+            text.push_str(odd.1);
+            text.push('\n');
+        } else {
+            text.push_str(&format!("{prefix}{i},{i}\n"));
+        }
+    }
+    text
+}
+
 /// The summary of `load --json` without its timings.
 fn summary(out: &str) -> Value {
     let mut v: Value = serde_json::from_str(out.trim()).unwrap();
@@ -104,15 +119,7 @@ fn a_bad_row_in_a_later_part_commits_nothing_and_is_named_by_its_row() {
     let e = Env::new();
     e.ok(&["init", "--nodes", "5"]);
     e.ok(&["put", "before", "1"]);
-    let mut text = String::from("k,v\n");
-    for i in 1..=20_000 {
-        if i == 17_321 {
-            text.push_str(",17321\n");
-        } else {
-            text.push_str(&format!("key{i},{i}\n"));
-        }
-    }
-    let path = e.write("late.csv", &text);
+    let path = e.write("late.csv", &numbered_csv("key", 20_000, (17_321, ",17321")));
     let path = path.to_str().unwrap();
     let before = e.copies();
     let err = e.fails(&["load", "--path", path, "--part-size", "16K"]);
@@ -143,12 +150,7 @@ fn a_bad_row_in_a_later_part_commits_nothing_and_is_named_by_its_row() {
     assert_eq!(dump["key20000"], Value::from(20000));
 
     // A row with too many fields, far into the file.
-    let mut text = String::from("k,v\n");
-    for i in 1..=15_000 {
-        text.push_str(&format!("x{i},{i}\n"));
-    }
-    text.push_str("x,1,2\n");
-    let path = e.write("ragged.csv", &text);
+    let path = e.write("ragged.csv", &numbered_csv("x", 15_001, (15_001, "x,1,2")));
     let before = e.copies();
     let err = e.fails(&[
         "load",
@@ -200,14 +202,7 @@ fn spill_files_of_a_killed_load_are_removed_by_the_next() {
 #[test]
 fn a_value_of_another_type_than_its_column_is_named_by_row_and_column() {
     let e = Env::new();
-    let mut text = String::from("k,v\n");
-    for i in 1..=14_000 {
-        if i == 12_345 {
-            text.push_str("k12345,twelve\n");
-        } else {
-            text.push_str(&format!("k{i},{i}\n"));
-        }
-    }
+    let text = numbered_csv("k", 14_000, (12_345, "k12345,twelve"));
     let path = e.write("typed.csv", &text);
     let path = path.to_str().unwrap();
     for size in ["1G", "16K"] {
