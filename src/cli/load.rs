@@ -661,7 +661,20 @@ async fn load_in_parts(
     let (_, untouched) = loading::stored_sample(&loaded.world, 0);
     let saving = writing(state);
     st.save(loaded).await?;
-    let merged = st.merge_spill(spill).await?;
+    saving.finish_and_clear();
+    let merging = ProgressBar::new(Spill::FILES as u64);
+    merging.set_style(
+        ProgressStyle::with_template(
+            "merging the load's copies into the state file [{bar:30}] {pos}/{len} ({elapsed})",
+        )
+        .expect("template")
+        .progress_chars("=> "),
+    );
+    let merged = st
+        .merge_spill(spill, |done| merging.set_position(done as u64))
+        .await?;
+    merging.finish_and_clear();
+    let saving = writing(state);
     let routed = loading::Routing::settle(routed, plan.fresh_ring, merged.keys, merged.rewrites);
     let mut written = Vec::new();
     for lost in st.lost().await? {

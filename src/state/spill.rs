@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 /// Spill files: slices are spread over this many by their leading bits, so
 /// merging reads one file, 1/256 of the load, at a time.
-const FILES: usize = 256;
+const FILES: usize = Spill::FILES;
 
 /// Copies a load moved out of memory, waiting to be merged into the file.
 pub struct Spill {
@@ -54,6 +54,9 @@ impl Drop for Spill {
 }
 
 impl Spill {
+    /// How many spill files a load's copies are spread over.
+    pub const FILES: usize = 256;
+
     /// A spill for a load into the ring of `loaded`, in a new directory
     /// beside the state file `state` (the file system that must hold the
     /// ring anyway). Entries written after the world's clock now are the
@@ -195,8 +198,13 @@ impl State {
     /// Merges the spilled copies into the slice rows, after [`State::save`]
     /// wrote the ring itself: each slice's row is read, the spilled copies
     /// added (the newest write of a key on each holder wins), and written
-    /// back. One spill file is in memory at a time.
-    pub async fn merge_spill(&mut self, mut spill: Spill) -> Result<Merged, StateError> {
+    /// back. One spill file is in memory at a time; `progress` hears how
+    /// many of the [`Spill::FILES`] are merged.
+    pub async fn merge_spill(
+        &mut self,
+        mut spill: Spill,
+        mut progress: impl FnMut(usize),
+    ) -> Result<Merged, StateError> {
         let io = |path: &Path, e: std::io::Error| StateError::Sql {
             path: path.to_path_buf(),
             cause: sqlx::Error::Io(std::io::Error::new(
@@ -211,6 +219,7 @@ impl State {
         let mut merged = Merged::default();
         let mut batch = SliceBatch::new();
         for f in 0..FILES {
+            progress(f);
             let mut fragments = spill.read_file(f).map_err(|e| io(&self.path, e))?;
             // Stable: a slice's fragments stay in the order written.
             fragments.sort_by_key(|(slice, _)| *slice);
@@ -265,6 +274,7 @@ impl State {
             }
         }
         merged.slices += self.flush_slices(&mut batch, true).await?;
+        progress(FILES);
         Ok(merged)
     }
 
