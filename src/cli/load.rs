@@ -253,7 +253,9 @@ pub struct LoadArgs {
     /// moves from memory to spill files beside the state file after each
     /// part and is merged into it at the end, so memory stays bounded
     /// however large the file (a part costs about 25 times its size while
-    /// it is routed). Other sources are read whole.
+    /// it is routed). Parquet, Arrow IPC and NDJSON files are read whole as
+    /// DataFrames and stored in slices of rows of this size of columns; JSON
+    /// files, workbooks and SQL tables are read whole.
     #[arg(long, default_value = "16M", value_name = "SIZE", value_parser = parse_size)]
     pub part_size: u64,
     /// Nodes of the ring created when there is none.

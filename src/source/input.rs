@@ -116,8 +116,23 @@ pub enum Parts {
     /// A CSV file, and the prepared copy it is read from (kept until the
     /// last part).
     Csv(Box<(super::parts::CsvParts, super::prepare::Prepared)>),
+    /// A DataFrame read whole (its columns are compact; the records and
+    /// the ring's copies of them are what a large file makes large), turned
+    /// into records a slice of rows at a time.
+    Frame(Box<FrameParts>),
     /// The whole source, not yet taken.
     Whole(Option<Batch>),
+}
+
+/// A DataFrame handed out in slices of rows.
+pub struct FrameParts {
+    df: polars::prelude::DataFrame,
+    /// Rows per part.
+    rows: usize,
+    /// Rows handed out so far.
+    done: usize,
+    /// The file it came from (a prepared copy's name is fixed in errors).
+    file: super::prepare::Prepared,
 }
 
 impl Parts {
@@ -126,6 +141,7 @@ impl Parts {
         match self {
             Parts::Whole(b) => b.is_none(),
             Parts::Csv(c) => c.0.finished(),
+            Parts::Frame(f) => f.done >= f.df.height(),
         }
     }
 
@@ -133,6 +149,17 @@ impl Parts {
     pub fn next(&mut self, cols: &Columns, skip_bad: bool) -> Result<Option<Batch>, SourceError> {
         match self {
             Parts::Whole(b) => Ok(b.take()),
+            Parts::Frame(f) => {
+                let start = f.done;
+                if start >= f.df.height() && start > 0 {
+                    return Ok(None);
+                }
+                let slice = f.df.slice(start as i64, f.rows);
+                f.done += f.rows.max(1);
+                frame::records_from(&f.file.shown, &slice, cols, skip_bad, start + 1)
+                    .map(|b| Some(f.file.rename_batch(b)))
+                    .map_err(|e| f.file.rename_error(e))
+            }
             Parts::Csv(c) => {
                 let (parts, file) = &mut **c;
                 parts
@@ -145,8 +172,10 @@ impl Parts {
 }
 
 /// Opens `input` to be read in parts: a CSV file in parts of about
-/// `part_bytes` of text, so that a file larger than memory can be loaded;
-/// every other source is read whole here and is one part. `progress` as
+/// `part_bytes` of text, so that a file larger than memory can be loaded; a
+/// Parquet, Arrow IPC or NDJSON file read whole as a DataFrame and turned
+/// into records in slices of about `part_bytes` of columns; every other
+/// source is read whole here and is one part. `progress` as
 /// for [`read`].
 pub async fn read_parts(
     input: &Input,
@@ -168,6 +197,34 @@ pub async fn read_parts(
         let parts = super::parts::CsvParts::open(&file.path, &file.shown, csv, part_bytes)
             .map_err(|e| file.rename_error(e))?;
         return Ok(Parts::Csv(Box::new((parts, file))));
+    }
+    if let Input::File {
+        path,
+        format: format @ (frame::Format::Parquet | frame::Format::Ipc | frame::Format::Ndjson),
+        csv,
+        compression,
+        encoding,
+        ..
+    } = input
+        && !(skip_bad && *format == frame::Format::Ndjson)
+    {
+        // (NDJSON with --skip-bad-rows drops bad lines before polars reads
+        // the rest, and is read whole.)
+        let encoding = if format.is_binary() {
+            TextEncoding::Utf8
+        } else {
+            *encoding
+        };
+        let file = prepare(path, *compression, encoding)?;
+        let df =
+            frame::read_frame_with(&file.path, *format, csv).map_err(|e| file.rename_error(e))?;
+        let per_row = (df.estimated_size() / df.height().max(1)).max(1);
+        return Ok(Parts::Frame(Box::new(FrameParts {
+            rows: (part_bytes / per_row).max(1),
+            df,
+            done: 0,
+            file,
+        })));
     }
     Ok(Parts::Whole(Some(
         read(input, cols, skip_bad, progress).await?,

@@ -217,3 +217,50 @@ fn a_value_of_another_type_than_its_column_is_named_by_row_and_column() {
     }
     assert!(e.state_bytes().is_none(), "a failed first load made a ring");
 }
+
+/// Parquet and NDJSON files are read whole as DataFrames and stored a
+/// slice of rows at a time: the same copies and summary as one part.
+#[test]
+fn frames_stored_in_slices_of_rows_match_a_whole_load() {
+    use polars::prelude::*;
+    let (whole, parts) = (Env::new(), Env::new());
+    let rows = 20_000usize;
+    let keys: Vec<String> = (0..rows)
+        .map(|i| format!("k{}", (i * 7919) % 15_000))
+        .collect();
+    let qty: Vec<i64> = (0..rows as i64).collect();
+    let note: Vec<String> = (0..rows)
+        .map(|i| format!("note \"{i}\", with comma"))
+        .collect();
+    let mut df = df!("name" => &keys, "qty" => &qty, "note" => &note).unwrap();
+    let parquet = whole.path("rows.parquet");
+    ParquetWriter::new(std::fs::File::create(&parquet).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let mut ndjson = String::new();
+    for i in 0..rows {
+        let row = serde_json::json!({"name": keys[i], "qty": qty[i], "note": note[i]});
+        ndjson.push_str(&format!("{row}\n"));
+    }
+    let ndjson = whole.write("rows.ndjson", &ndjson);
+    for file in [parquet, ndjson] {
+        let file = file.to_str().unwrap();
+        let mut summaries = Vec::new();
+        for (e, size) in [(&whole, "1G"), (&parts, "64K")] {
+            let out = e.ok(&[
+                "load",
+                "--path",
+                file,
+                "--key-col",
+                "name",
+                "--part-size",
+                size,
+                "--json",
+            ]);
+            summaries.push(summary(&out));
+        }
+        assert_eq!(summaries[0], summaries[1], "{file}");
+        assert_eq!(parts.copies(), whole.copies(), "{file}");
+    }
+    assert!(leftovers(&parts).is_empty());
+}
