@@ -134,6 +134,9 @@ pub struct LoadSummary {
     pub ring_created: bool,
     /// Keys the ring stores (primary copies).
     pub keys_stored: usize,
+    /// Parts the sources were read and stored in (1 for a source read
+    /// whole; see `--part-size`).
+    pub parts: usize,
     /// Seconds reading, routing and persisting.
     pub seconds: [f64; 3],
 }
@@ -154,6 +157,7 @@ pub fn load_summary(out: &mut impl Write, s: &LoadSummary, as_json: bool) -> std
             "nodes": s.nodes,
             "ring_created": s.ring_created,
             "keys_stored": s.keys_stored,
+            "parts": s.parts,
             "seconds": { "read": read, "route": route, "persist": persist },
         });
         return writeln!(out, "{summary}");

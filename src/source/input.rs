@@ -64,13 +64,7 @@ pub async fn read(
             encoding,
             sheet,
         } => {
-            // No text encoding applies to a binary format.
-            let encoding = if format.is_binary() {
-                TextEncoding::Utf8
-            } else {
-                *encoding
-            };
-            let file = prepare(path, *compression, encoding)?;
+            let file = prepare_file(path, *format, *compression, *encoding)?;
             read_file(&file.path, *format, csv, sheet.as_deref(), cols, skip_bad)
                 .map(|b| file.rename_batch(b))
                 .map_err(|e| file.rename_error(e))
@@ -155,7 +149,7 @@ impl Parts {
                     return Ok(None);
                 }
                 let slice = f.df.slice(start as i64, f.rows);
-                f.done += f.rows.max(1);
+                f.done += f.rows;
                 frame::records_from(&f.file.shown, &slice, cols, skip_bad, start + 1)
                     .map(|b| Some(f.file.rename_batch(b)))
                     .map_err(|e| f.file.rename_error(e))
@@ -184,49 +178,59 @@ pub async fn read_parts(
     part_bytes: usize,
     progress: impl FnMut(usize),
 ) -> Result<Parts, SourceError> {
-    if let Input::File {
+    use frame::Format::{Csv, Ipc, Ndjson, Parquet};
+    let Input::File {
         path,
-        format: frame::Format::Csv,
+        format,
         csv,
         compression,
         encoding,
         ..
     } = input
-    {
-        let file = prepare(path, *compression, *encoding)?;
-        let parts = super::parts::CsvParts::open(&file.path, &file.shown, csv, part_bytes)
-            .map_err(|e| file.rename_error(e))?;
-        return Ok(Parts::Csv(Box::new((parts, file))));
+    else {
+        return Ok(Parts::Whole(Some(
+            read(input, cols, skip_bad, progress).await?,
+        )));
+    };
+    match format {
+        Csv => {
+            let file = prepare_file(path, *format, *compression, *encoding)?;
+            let parts = super::parts::CsvParts::open(&file.path, &file.shown, csv, part_bytes)
+                .map_err(|e| file.rename_error(e))?;
+            Ok(Parts::Csv(Box::new((parts, file))))
+        }
+        // NDJSON with --skip-bad-rows drops bad lines before polars reads
+        // the rest, and is read whole.
+        Parquet | Ipc | Ndjson if !(skip_bad && *format == Ndjson) => {
+            let file = prepare_file(path, *format, *compression, *encoding)?;
+            let df = frame::read_frame_with(&file.path, *format, csv)
+                .map_err(|e| file.rename_error(e))?;
+            let per_row = (df.estimated_size() / df.height().max(1)).max(1);
+            Ok(Parts::Frame(Box::new(FrameParts {
+                rows: (part_bytes / per_row).max(1),
+                df,
+                done: 0,
+                file,
+            })))
+        }
+        _ => Ok(Parts::Whole(Some(
+            read(input, cols, skip_bad, progress).await?,
+        ))),
     }
-    if let Input::File {
-        path,
-        format: format @ (frame::Format::Parquet | frame::Format::Ipc | frame::Format::Ndjson),
-        csv,
-        compression,
-        encoding,
-        ..
-    } = input
-        && !(skip_bad && *format == frame::Format::Ndjson)
-    {
-        // (NDJSON with --skip-bad-rows drops bad lines before polars reads
-        // the rest, and is read whole.)
-        let encoding = if format.is_binary() {
-            TextEncoding::Utf8
-        } else {
-            *encoding
-        };
-        let file = prepare(path, *compression, encoding)?;
-        let df =
-            frame::read_frame_with(&file.path, *format, csv).map_err(|e| file.rename_error(e))?;
-        let per_row = (df.estimated_size() / df.height().max(1)).max(1);
-        return Ok(Parts::Frame(Box::new(FrameParts {
-            rows: (part_bytes / per_row).max(1),
-            df,
-            done: 0,
-            file,
-        })));
-    }
-    Ok(Parts::Whole(Some(
-        read(input, cols, skip_bad, progress).await?,
-    )))
+}
+
+/// The file at `path` ready for the readers of `format`: decompressed, and
+/// transcoded unless the format is binary (no text encoding applies).
+fn prepare_file(
+    path: &Path,
+    format: frame::Format,
+    compression: Compression,
+    encoding: TextEncoding,
+) -> Result<super::prepare::Prepared, SourceError> {
+    let encoding = if format.is_binary() {
+        TextEncoding::Utf8
+    } else {
+        encoding
+    };
+    prepare(path, compression, encoding)
 }

@@ -70,6 +70,21 @@ impl State {
         }
     }
 
+    /// Calls `each` with every copy in slice row `slice` (none when the
+    /// slice holds nothing) and its holder's row id.
+    pub(super) async fn each_copy_in(
+        &mut self,
+        slice: i64,
+        mut each: impl FnMut(&Key, &crate::chord::store::Versioned, i64),
+    ) -> Result<(), StateError> {
+        let q = sqlx::query("SELECT slice, data FROM slices WHERE slice = ?").bind(slice);
+        self.each_copy_of(q, |k, v, nid| {
+            each(k, v, nid);
+            Some(())
+        })
+        .await
+    }
+
     /// Calls `each` with every key that has a live copy (tombstones
     /// excluded), in key-position order (then key text), and its live
     /// copies with the names and addresses of the nodes holding them, for

@@ -2,7 +2,10 @@
 //! can destroy a key's only copy. The state file remembers which, so that
 //! `check` keeps reporting them until the key is written again or deleted.
 
+use super::slice::slice_of;
 use super::{State, StateError};
+use crate::chord::Bits;
+use crate::chord::store::Key;
 use serde::{Deserialize, Serialize};
 
 /// A key whose every copy is gone.
@@ -75,5 +78,24 @@ impl State {
     async fn set_lost(&mut self, list: &[LostKey]) -> Result<(), StateError> {
         let text = serde_json::to_string(list).expect("lost keys serialize");
         self.set_meta(LOST, &text).await
+    }
+
+    /// Forgets, as lost, the keys the file now holds a live copy of (a
+    /// load wrote them again), in the transaction's view: one slice read
+    /// per lost key.
+    pub async fn forget_lost_held_again(&mut self, bits: Bits) -> Result<(), StateError> {
+        let mut held = Vec::new();
+        for lost in self.lost().await? {
+            let key = Key::new(bits.hash(&lost.key), lost.key.as_str());
+            let mut found = false;
+            self.each_copy_in(slice_of(bits, key.id), |k, v, _| {
+                found |= *k == key && v.value.is_some()
+            })
+            .await?;
+            if found {
+                held.push(lost.key);
+            }
+        }
+        self.forget_lost_keys(&held).await
     }
 }

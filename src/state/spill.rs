@@ -10,7 +10,6 @@ use super::slice::{SLICE_BITS, SliceBatch, slice_of};
 use super::{Loaded, State, StateError};
 use crate::chord::store::{Entry, Key, Versioned};
 use crate::chord::{Bits, Id, NodeId};
-use futures_util::TryStreamExt;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,8 +28,6 @@ pub struct Spill {
     raw: Vec<u8>,
     sealed: Vec<u8>,
     z: zstd::bulk::Compressor<'static>,
-    /// Copies moved out so far.
-    copies: u64,
 }
 
 /// What merging the spilled copies found.
@@ -42,8 +39,6 @@ pub struct Merged {
     /// overwrite that its put, finding the earlier part's copy moved out,
     /// took for an insert.
     pub rewrites: u64,
-    /// Slice rows written.
-    pub slices: usize,
 }
 
 impl Drop for Spill {
@@ -83,13 +78,7 @@ impl Spill {
             raw: Vec::new(),
             sealed: Vec::new(),
             z: codec::row_compressor(),
-            copies: 0,
         })
-    }
-
-    /// Copies moved out so far.
-    pub fn copies(&self) -> u64 {
-        self.copies
     }
 
     /// The spill file of `slice`.
@@ -171,24 +160,12 @@ impl Loaded {
             }
             taken.extend(entries.into_iter().map(|e| (e, nid)));
         }
-        spill.copies += taken.len() as u64;
         taken.sort_unstable_by_key(|a| a.0.0.id);
         let mut copies: Vec<codec::SliceCopy<'_>> = Vec::new();
-        let mut i = 0;
-        while i < taken.len() {
-            let slice = slice_of(bits, taken[i].0.0.id);
-            let end = i + taken[i..]
-                .iter()
-                .take_while(|t| slice_of(bits, t.0.0.id) == slice)
-                .count();
+        for run in taken.chunk_by(|a, b| slice_of(bits, a.0.0.id) == slice_of(bits, b.0.0.id)) {
             copies.clear();
-            copies.extend(
-                taken[i..end]
-                    .iter()
-                    .map(|((k, v), nid)| (k.id, &*k.text, v, *nid)),
-            );
-            spill.write(slice, &mut copies)?;
-            i = end;
+            copies.extend(run.iter().map(|((k, v), nid)| (k.id, &*k.text, v, *nid)));
+            spill.write(slice_of(bits, run[0].0.0.id), &mut copies)?;
         }
         Ok(())
     }
@@ -223,29 +200,14 @@ impl State {
             let mut fragments = spill.read_file(f).map_err(|e| io(&self.path, e))?;
             // Stable: a slice's fragments stay in the order written.
             fragments.sort_by_key(|(slice, _)| *slice);
-            let mut i = 0;
-            while i < fragments.len() {
-                let slice = fragments[i].0;
-                let end = i + fragments[i..]
-                    .iter()
-                    .take_while(|(s, _)| *s == slice)
-                    .count();
+            for run in fragments.chunk_by(|a, b| a.0 == b.0) {
+                let slice = run[0].0;
                 let mut copies: Vec<(Key, Versioned, i64, bool)> = Vec::new();
-                let row: Option<Vec<u8>> =
-                    sqlx::query_scalar("SELECT data FROM slices WHERE slice = ?")
-                        .bind(slice)
-                        .fetch_optional(&mut self.conn)
-                        .await
-                        .map_err(self.sql())?;
-                if let Some(row) = row {
-                    codec::for_each_copy(&row, |k, v, nid| {
-                        copies.push((k.clone(), v.clone(), nid, false))
-                    })
-                    .map_err(|e| {
-                        self.damaged(format!("table slices, row {slice}: stored entries: {e}"))
-                    })?;
-                }
-                for (_, data) in &fragments[i..end] {
+                self.each_copy_in(slice, |k, v, nid| {
+                    copies.push((k.clone(), v.clone(), nid, false))
+                })
+                .await?;
+                for (_, data) in run {
                     codec::for_each_copy(data, |k, v, nid| {
                         copies.push((k.clone(), v.clone(), nid, true))
                     })
@@ -262,7 +224,7 @@ impl State {
                     later.0.id == first.0.id && later.0.text == first.0.text && later.2 == first.2
                 });
                 if batch.is_full() {
-                    merged.slices += self.flush_slices(&mut batch, true).await?;
+                    self.flush_slices(&mut batch, true).await?;
                 }
                 let mut refs: Vec<codec::SliceCopy<'_>> = copies
                     .iter()
@@ -270,28 +232,11 @@ impl State {
                     .collect();
                 batch.start(slice);
                 codec::put_slice(&mut batch.raw, &mut refs);
-                i = end;
             }
         }
-        merged.slices += self.flush_slices(&mut batch, true).await?;
+        self.flush_slices(&mut batch, true).await?;
         progress(FILES);
         Ok(merged)
-    }
-
-    /// Whether the file holds a live copy of `key` (in the transaction's
-    /// view).
-    pub async fn holds_key(&mut self, bits: Bits, key: &Key) -> Result<bool, StateError> {
-        let row: Option<Vec<u8>> = sqlx::query_scalar("SELECT data FROM slices WHERE slice = ?")
-            .bind(slice_of(bits, key.id))
-            .fetch_optional(&mut self.conn)
-            .await
-            .map_err(self.sql())?;
-        let mut found = false;
-        if let Some(row) = row {
-            codec::for_each_copy(&row, |k, v, _| found |= k == key && v.value.is_some())
-                .map_err(|e| self.damaged(format!("table slices: stored entries: {e}")))?;
-        }
-        Ok(found)
     }
 
     /// The first `show` live keys in the order a listing of the ring in
@@ -324,55 +269,25 @@ impl State {
         ];
         let mut out = Vec::new();
         for (lo, hi, closed) in spans {
-            if out.len() >= show {
-                break;
-            }
-            let q = "SELECT slice, data FROM slices WHERE slice BETWEEN ? AND ? ORDER BY slice";
-            let mut rows = sqlx::query(q)
-                .bind(slice_of(bits, lo))
-                .bind(slice_of(bits, hi))
-                .fetch(&mut self.conn);
-            let mut bad = None;
-            while out.len() < show {
-                let row = match rows.try_next().await {
-                    Ok(Some(row)) => row,
-                    Ok(None) => break,
-                    Err(e) => {
-                        bad = Some(Err(e));
-                        break;
-                    }
-                };
-                let decoded = super::slice::slice_row(&row).and_then(|(slice, data)| {
-                    let mut here = Vec::new();
-                    codec::for_each_copy(data, |k, v, nid| {
-                        let inside = if closed {
-                            k.id <= hi
-                        } else {
-                            k.id > lo && k.id <= hi
-                        };
-                        if let (true, Some(value), Some(&holder)) =
-                            (inside, &v.value, by_nid.get(&nid))
-                            && responsible(&members, k.id) == holder
-                        {
-                            here.push((k.clone(), Arc::clone(value), holder));
-                        }
-                    })
-                    .map_err(|e| format!("table slices, row {slice}: stored entries: {e}"))?;
-                    Ok(here)
-                });
-                match decoded {
-                    Ok(here) => out.extend(here.into_iter().take(show - out.len())),
-                    Err(what) => {
-                        bad = Some(Ok(what));
-                        break;
-                    }
+            for slice in slice_of(bits, lo)..=slice_of(bits, hi) {
+                if out.len() >= show {
+                    return Ok(out);
                 }
-            }
-            drop(rows);
-            match bad {
-                Some(Err(e)) => return Err(super::open::classify(&self.path, e)),
-                Some(Ok(what)) => return Err(self.damaged(what)),
-                None => {}
+                let mut here = Vec::new();
+                self.each_copy_in(slice, |k, v, nid| {
+                    let inside = if closed {
+                        k.id <= hi
+                    } else {
+                        k.id > lo && k.id <= hi
+                    };
+                    if let (true, Some(value), Some(&holder)) = (inside, &v.value, by_nid.get(&nid))
+                        && responsible(&members, k.id) == holder
+                    {
+                        here.push((k.clone(), Arc::clone(value), holder));
+                    }
+                })
+                .await?;
+                out.extend(here.into_iter().take(show - out.len()));
             }
         }
         Ok(out)
@@ -396,12 +311,8 @@ fn count_keys(copies: &[(Key, Versioned, i64, bool)], merged: &mut Merged) {
         .collect();
     spilled.sort_unstable_by(|a, b| (a.0.id, &a.0.text, a.1).cmp(&(b.0.id, &b.0.text, b.1)));
     spilled.dedup();
-    let mut i = 0;
-    while i < spilled.len() {
-        let key = spilled[i].0;
-        let versions = spilled[i..].iter().take_while(|s| s.0 == key).count();
+    for versions in spilled.chunk_by(|a, b| a.0 == b.0) {
         merged.keys += 1;
-        merged.rewrites += versions as u64 - 1;
-        i += versions;
+        merged.rewrites += versions.len() as u64 - 1;
     }
 }
