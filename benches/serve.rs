@@ -8,8 +8,15 @@
 //! the same handler inside this process is reported too. A round of four
 //! gets and four puts per connection warms every server up first.
 //!
+//! The measured requests run in rounds that alternate between `dht serve`
+//! and the baseline (three by default), so both see the same machine; the
+//! rate ratio is the median of the rounds'. Each server's CPU time per
+//! request (from `/proc`) is reported too: unlike the rates, it does not
+//! depend on how the two cores were shared with the clients.
+//!
 //! Run: `cargo bench --bench serve` (add `-- --keys N` for another ring
-//! size, `-- --requests N` for gets per connection, default 400).
+//! size, `-- --requests N` for gets per connection per round, default 400,
+//! `-- --rounds N`).
 
 use axum::Router;
 use axum::extract::{Path as UrlPath, State};
@@ -93,13 +100,15 @@ fn request(method: &str, path: &str, token: &str, body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Requests per second, p50 and p99 in ms, of `per_conn` requests made by
-/// `make(connection, i)` on each of the connections.
-async fn run(
-    addr: SocketAddr,
-    per_conn: usize,
-    make: impl Fn(usize, usize) -> Vec<u8>,
-) -> (f64, f64, f64) {
+/// One timed run: its wall time and every request's latency.
+struct Run {
+    secs: f64,
+    lat: Vec<Duration>,
+}
+
+/// Runs `per_conn` requests made by `make(connection, i)` on each of the
+/// connections.
+async fn run(addr: SocketAddr, per_conn: usize, make: impl Fn(usize, usize) -> Vec<u8>) -> Run {
     let t = Instant::now();
     let tasks: Vec<_> = (0..CONNECTIONS)
         .map(|c| {
@@ -107,15 +116,97 @@ async fn run(
             tokio::spawn(connection(addr, reqs))
         })
         .collect();
-    let mut all = Vec::new();
+    let mut lat = Vec::new();
     for task in tasks {
-        all.extend(task.await.expect("a connection task"));
+        lat.extend(task.await.expect("a connection task"));
     }
-    let secs = t.elapsed().as_secs_f64();
-    all.sort();
-    let pct =
-        |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1e3;
-    (all.len() as f64 / secs, pct(0.5), pct(0.99))
+    Run {
+        secs: t.elapsed().as_secs_f64(),
+        lat,
+    }
+}
+
+/// Runs against one server added up: wall time, latencies, and the CPU
+/// time the server process spent on them.
+#[derive(Default)]
+struct Figures {
+    secs: f64,
+    cpu: f64,
+    switches: u64,
+    lat: Vec<Duration>,
+}
+
+impl Figures {
+    /// Adds the run `f` makes against the server process `pid`; returns
+    /// that run's rate (requests per second).
+    fn add(&mut self, pid: u32, f: impl FnOnce() -> Run) -> f64 {
+        let (before, switched) = (cpu_seconds(pid), switches(pid));
+        let r = f();
+        self.cpu += cpu_seconds(pid) - before;
+        self.switches += switches(pid) - switched;
+        self.secs += r.secs;
+        let rate = r.lat.len() as f64 / r.secs;
+        self.lat.extend(r.lat);
+        rate
+    }
+
+    /// The server's context switches per request.
+    fn switches_each(&self) -> f64 {
+        self.switches as f64 / self.lat.len() as f64
+    }
+
+    /// Requests per second, p50 and p99 in ms, and the server's CPU time
+    /// per request in µs.
+    fn summary(&mut self) -> (f64, f64, f64, f64) {
+        self.lat.sort();
+        let n = self.lat.len();
+        let pct = |p: f64| self.lat[((n as f64 * p) as usize).min(n - 1)].as_secs_f64() * 1e3;
+        (
+            n as f64 / self.secs,
+            pct(0.5),
+            pct(0.99),
+            self.cpu * 1e6 / n as f64,
+        )
+    }
+}
+
+/// Context switches (voluntary and not) of every thread of process `pid`
+/// so far, from `/proc/PID/task/*/status` (threads that ended are lost).
+fn switches(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
+/// CPU time (user and system, seconds) process `pid` has used so far,
+/// from `/proc/PID/stat` (0 where there is no such file).
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name, which ends at the last ')': state is
+    // the first of them, utime the 12th and stime the 13th.
+    let rest = &stat[stat.rfind(')').map_or(0, |i| i + 1)..];
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    // SAFETY: sysconf only reads a configuration value.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    f.iter().sum::<f64>() / ticks
 }
 
 /// Starts a server process and returns it with the first line it prints
@@ -168,6 +259,7 @@ fn main() {
         return baseline_server(keys);
     }
     let gets = flag("--requests", 400);
+    let rounds = flag("--rounds", 3).max(1);
     let puts = gets / 8;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -232,7 +324,7 @@ fn main() {
             "",
         )
     };
-    let put = |tag: &'static str| {
+    let put = |tag: String| {
         let token = token.clone();
         move |c: usize, i: usize| {
             request(
@@ -249,45 +341,65 @@ fn main() {
     // the first requests after it started.
     for addr in [dht_addr, base_addr, inproc_addr] {
         rt.block_on(run(addr, 4, get));
-        rt.block_on(run(addr, 4, put("warm")));
+        rt.block_on(run(addr, 4, put("warm".into())));
     }
     println!(
-        "| requests | rate /s | p50 ms | p99 ms | baseline rate /s | baseline p50 ms | baseline p99 ms | rate ratio |"
+        "| requests | rate /s | p50 ms | p99 ms | server CPU µs each | baseline rate /s | baseline p50 ms | baseline p99 ms | baseline CPU µs each | rate ratio | CPU ratio |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let (dht_pid, base_pid) = (server.id(), base_server.id());
     let mut inproc = Vec::new();
-    for (name, dht_run, base_run) in [
-        (
-            "get",
-            rt.block_on(run(dht_addr, gets, get)),
-            rt.block_on(run(base_addr, gets, get)),
-        ),
-        (
-            "put",
-            rt.block_on(run(dht_addr, puts, put("dht"))),
-            rt.block_on(run(base_addr, puts, put("base"))),
-        ),
-    ] {
+    let mut switched = Vec::new();
+    for name in ["get", "put"] {
         let per = if name == "get" { gets } else { puts };
+        // Rounds alternate between the two servers, so that both see the
+        // same machine (two shared cores whose speed drifts over a run).
+        let (mut mine, mut base, mut ratios) = (Figures::default(), Figures::default(), vec![]);
+        for round in 0..rounds {
+            let (a, b) = if name == "get" {
+                (
+                    mine.add(dht_pid, || rt.block_on(run(dht_addr, per, get))),
+                    base.add(base_pid, || rt.block_on(run(base_addr, per, get))),
+                )
+            } else {
+                let (ours, theirs) = (put(format!("dht{round}")), put(format!("base{round}")));
+                (
+                    mine.add(dht_pid, || rt.block_on(run(dht_addr, per, ours))),
+                    base.add(base_pid, || rt.block_on(run(base_addr, per, theirs))),
+                )
+            };
+            ratios.push(a / b);
+        }
         let here = if name == "get" {
             rt.block_on(run(inproc_addr, per, get))
         } else {
-            rt.block_on(run(inproc_addr, per, put("here")))
+            rt.block_on(run(inproc_addr, per, put("here".into())))
         };
-        inproc.push((name, here, dht_run.0));
+        let mut here_figures = Figures::default();
+        here_figures.add(0, || here);
+        inproc.push((name, here_figures.summary(), mine.summary().0));
+        ratios.sort_by(f64::total_cmp);
+        switched.push((name, mine.switches_each(), base.switches_each()));
+        let (m, b) = (mine.summary(), base.summary());
         println!(
-            "| {name} ({} on {CONNECTIONS} connections) | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} |",
-            CONNECTIONS * if name == "get" { gets } else { puts },
-            dht_run.0,
-            dht_run.1,
-            dht_run.2,
-            base_run.0,
-            base_run.1,
-            base_run.2,
-            dht_run.0 / base_run.0
+            "| {name} ({} on {CONNECTIONS} connections, {rounds} rounds) | {:.0} | {:.2} | {:.2} | {:.1} | {:.0} | {:.2} | {:.2} | {:.1} | {:.2} | {:.2} |",
+            CONNECTIONS * per * rounds,
+            m.0,
+            m.1,
+            m.2,
+            m.3,
+            b.0,
+            b.1,
+            b.2,
+            b.3,
+            ratios[ratios.len() / 2],
+            b.3 / m.3,
         );
     }
     println!();
+    for (name, ours, theirs) in &switched {
+        println!("context switches per {name}: dht serve {ours:.2}, baseline {theirs:.2}");
+    }
     for (name, here, dht_rate) in inproc {
         println!(
             "baseline inside the benchmark's process, {name}: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms (dht's rate {:.2} of it)",

@@ -136,12 +136,13 @@ impl Bits {
             // never sets.
             const HEX: &[u8; 16] = b"0123456789abcdef";
             let digits = usize::from(self.0).div_ceil(4);
-            let mut all = String::with_capacity(40);
-            for b in id.to_bytes() {
-                all.push(HEX[usize::from(b >> 4)] as char);
-                all.push(HEX[usize::from(b & 15)] as char);
-            }
-            all.split_off(40 - digits)
+            let bytes = id.to_bytes();
+            (40 - digits..40)
+                .map(|i| {
+                    let b = bytes[i / 2];
+                    HEX[usize::from(if i % 2 == 0 { b >> 4 } else { b & 15 })] as char
+                })
+                .collect()
         }
     }
 }

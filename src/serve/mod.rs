@@ -165,15 +165,22 @@ pub fn router(server: Arc<Server>) -> Router {
         .fallback(|| async {
             error::ApiError::not_found("no such endpoint (see /api/v1/openapi.json)")
         });
-    Router::new()
+    let app = Router::new()
         .nest("/api/v1", api)
         .merge(page::routes())
         .layer(DefaultBodyLimit::max(max_body))
         // gzip for clients that ask (Accept-Encoding); never the event
         // stream, which tower-http's default predicate leaves alone.
-        .layer(tower_http::compression::CompressionLayer::new())
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(server)
+        .layer(tower_http::compression::CompressionLayer::new());
+    // A span and two events per request, for whoever logs tower-http at
+    // debug level (`RUST_LOG=tower_http=debug`); left out when nobody does,
+    // since even disabled they cost a get a few percent.
+    let app = if tracing::enabled!(target: "tower_http::trace", tracing::Level::DEBUG) {
+        app.layer(tower_http::trace::TraceLayer::new_for_http())
+    } else {
+        app
+    };
+    app.with_state(server)
 }
 
 /// Checks the safety defaults, reads the ring, binds, tells `ready` the

@@ -1,7 +1,8 @@
 //! The ring a server holds in memory, kept in step with its state file.
 //!
 //! Reads are answered from memory. Before answering anything the server
-//! asks the file for its generation (one small query): when another process
+//! asks the file for its generation (a look at the log's header, and one
+//! small query when that changed, see [`Watch`]): when another process
 //! committed since, the ring, the accounts and the new log entries are read
 //! again. A write takes the file's write lock, catches up the same way
 //! inside that transaction, changes the ring in memory, saves what changed,
@@ -63,6 +64,9 @@ pub(super) struct Ring {
     last_seq: i64,
     /// Asks the file for its generation.
     watch: Watch,
+    /// Reads that had arrived when the last look at the file began: they
+    /// need no look of their own (see [`Shared::read`]).
+    looked: u64,
     /// The write connection between writes (see [`Idle`]).
     writer: Option<Idle>,
 }
@@ -75,10 +79,8 @@ pub struct Shared {
     events: broadcast::Sender<Arc<Change>>,
     /// Puts and deletes waiting for the next group commit.
     writes: mpsc::UnboundedSender<KeyWrite>,
-    /// Reads numbered on arrival, and the highest number a completed look
-    /// at the file's generation served (see [`Shared::read`]).
+    /// Reads that have arrived, numbered in order (see [`Shared::read`]).
     arrivals: AtomicU64,
-    checked: Mutex<u64>,
     /// Write transactions this server has committed.
     commits: AtomicU64,
 }
@@ -109,13 +111,13 @@ impl Shared {
                 generation,
                 last_seq,
                 watch,
+                looked: 0,
                 writer: None,
             }),
             accounts: RwLock::new(accounts),
             events,
             writes,
             arrivals: AtomicU64::new(0),
-            checked: Mutex::new(0),
             commits: AtomicU64::new(0),
         });
         tokio::spawn(Arc::clone(&shared).run_key_writes(queue));
@@ -165,26 +167,18 @@ impl Shared {
     }
 
     /// Runs `f` on the ring as the file holds it now (read again first if
-    /// anyone committed since it was read).
-    ///
-    /// Reads arriving together share one look at the file: each request
-    /// takes a number on arrival, and a look that started after a request
-    /// arrived serves it, so it still sees every commit made before it came.
+    /// anyone committed since it was read). The look at the file costs no
+    /// query while nothing was committed (see [`Watch::generation`]), and
+    /// reads waiting together for the ring share one: each takes a number
+    /// on arrival, and a look that began after a read arrived serves it, so
+    /// it still sees every commit made before it came.
     pub async fn read<T>(&self, f: impl FnOnce(&mut World) -> T) -> Result<T, ApiError> {
         let ticket = self.arrivals.fetch_add(1, Ordering::SeqCst) + 1;
-        {
-            let mut covered = self.checked.lock().await;
-            if *covered < ticket {
-                let upto = self.arrivals.load(Ordering::SeqCst);
-                let mut ring = self.ring.lock().await;
-                self.catch_up(&mut ring).await?;
-                *covered = upto;
-            }
-        }
         let mut ring = self.ring.lock().await;
-        if ring.loaded.is_none() {
-            // A write failed since the look and dropped the ring.
+        if ring.looked < ticket || ring.loaded.is_none() {
+            let upto = self.arrivals.load(Ordering::SeqCst);
             self.catch_up(&mut ring).await?;
+            ring.looked = upto;
         }
         let loaded = ring.loaded.as_mut().expect("caught up");
         Ok(f(&mut loaded.world))

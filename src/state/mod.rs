@@ -32,6 +32,7 @@
 
 mod census;
 pub mod codec;
+mod commit_mark;
 mod compact;
 mod demand;
 mod listing;

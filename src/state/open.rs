@@ -1,6 +1,7 @@
 //! Opening a state file: identifying it, checking its format, the
 //! transaction every command runs in, metadata, and the ring's settings.
 
+use super::commit_mark::CommitMark;
 use super::slice::CREATE_SLICES;
 use super::{Access, FORMAT_NAME, FORMAT_VERSION, State, StateError};
 use crate::chord::Params;
@@ -436,10 +437,14 @@ pub fn log_size(path: &Path) -> u64 {
 /// A connection that only reads a state file's generation (see
 /// [`State::generation`]): how a process holding the ring in memory tells,
 /// with one small query outside any transaction, whether anyone committed
-/// since it read the ring.
+/// since it read the ring. The query is skipped while the log's header
+/// shows no commit since the last one (see [`CommitMark`]).
 pub struct Watch {
     conn: SqliteConnection,
     path: std::path::PathBuf,
+    mark: CommitMark,
+    /// The generation the last query read.
+    known: Option<u64>,
 }
 
 impl Watch {
@@ -451,6 +456,8 @@ impl Watch {
         Ok(Watch {
             conn,
             path: path.to_path_buf(),
+            mark: CommitMark::open(path),
+            known: None,
         })
     }
 
@@ -468,12 +475,22 @@ impl Watch {
 
     /// The generation committed now.
     pub async fn generation(&mut self) -> Result<u64, StateError> {
+        if let Some(known) = self.known
+            && self.mark.unchanged()
+        {
+            return Ok(known);
+        }
+        // The header first: a commit after this look changes it.
+        self.mark.mark();
+        self.known = None;
         let v: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
             .bind(GENERATION)
             .fetch_optional(&mut self.conn)
             .await
             .map_err(|e| classify(&self.path, e))?;
-        Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
+        let generation = v.and_then(|v| v.parse().ok()).unwrap_or(0);
+        self.known = Some(generation);
+        Ok(generation)
     }
 }
 

@@ -532,3 +532,90 @@ fn unsafe_binds_are_refused() {
     assert_eq!(call(s.addr, "GET", "/api/v1/check", None, "").status, 200);
     assert_eq!(call(s.addr, "PUT", "/api/v1/keys/a", None, "1").status, 401);
 }
+
+/// Runs a get and a put with `env` set on the server, stops it, and
+/// returns what it wrote to standard error.
+fn server_log(r: &Ring, env: Option<&str>) -> String {
+    let log = r
+        .state
+        .with_file_name(format!("serve-{}.log", env.is_some()));
+    let mut cmd = Command::new(DHT);
+    cmd.arg("--state")
+        .arg(&r.state)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap());
+    if let Some(filter) = env {
+        cmd.env("RUST_LOG", filter);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr: SocketAddr = line
+        .trim()
+        .trim_start_matches("listening on http://")
+        .trim_end_matches("/api/v1/")
+        .parse()
+        .unwrap();
+    let got = call(addr, "GET", "/api/v1/keys/apple", Some(&r.reader), "");
+    assert_eq!(got.status, 200);
+    let put = call(addr, "PUT", "/api/v1/keys/fig", Some(&r.writer), "3");
+    assert_eq!(put.status, 200);
+    let _ = child.kill();
+    let _ = child.wait();
+    std::fs::read_to_string(log).unwrap()
+}
+
+#[test]
+fn requests_are_traced_when_asked_and_tokens_never_are() {
+    let r = ring();
+    let traced = server_log(&r, Some("tower_http=debug"));
+    for wanted in ["/api/v1/keys/apple", "/api/v1/keys/fig", "status=200"] {
+        assert!(
+            traced.contains(wanted),
+            "{wanted:?} not in the log:\n{traced}"
+        );
+    }
+    assert!(
+        !traced.contains('\x1b'),
+        "colour codes in a log file:\n{traced}"
+    );
+    let quiet = server_log(&r, None);
+    assert!(!quiet.contains("/api/v1/keys/apple"), "{quiet}");
+    for log in [&traced, &quiet] {
+        for token in [&r.reader, &r.writer, &r.admin] {
+            assert!(!log.contains(token.as_str()), "a token in the log:\n{log}");
+        }
+    }
+}
+
+#[test]
+fn the_next_request_sees_what_the_command_line_committed() {
+    let r = ring();
+    let s = serve(&r.state, &[]);
+    let get = |key: &str| {
+        call(
+            s.addr,
+            "GET",
+            &format!("/api/v1/keys/{key}"),
+            Some(&r.reader),
+            "",
+        )
+    };
+    for i in 0..12 {
+        // The server has just looked at the file (and found it unchanged).
+        assert_eq!(get("apple").status, 200);
+        ok(&r.state, &["put", "kiwi", &i.to_string()]);
+        assert_eq!(get("kiwi").json()["value"], json!(i), "round {i}");
+        if i % 4 == 3 {
+            // A pause lets the server's watcher copy the log into the file,
+            // after which the next write may start the log over.
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            ok(&r.state, &["delete", "kiwi"]);
+            assert_eq!(get("kiwi").status, 404, "round {i}");
+        }
+    }
+}
