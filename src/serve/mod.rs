@@ -134,40 +134,43 @@ impl utoipa::Modify for BearerAuth {
 /// The API's routes.
 pub fn router(server: Arc<Server>) -> Router {
     let max_body = server.config.max_body;
-    let api = Router::new()
-        .route("/keys", get(keys::list))
+    // Routes with their whole paths rather than nested under /api/v1: a
+    // nested router rebuilds each request's URI to strip the prefix.
+    let app = Router::new()
+        .route("/api/v1/keys", get(keys::list))
         .route(
-            "/keys/{key}",
+            "/api/v1/keys/{key}",
             get(keys::get).put(keys::put).delete(keys::delete),
         )
-        .route("/ring", get(ring::nodes))
-        .route("/ring/{node}", get(ring::node))
-        .route("/ring/{node}/keys", get(ring::node_keys))
-        .route("/circle", get(ring::circle))
-        .route("/me", get(people::me))
-        .route("/check", get(ring::check))
-        .route("/nodes", post(ring::join))
-        .route("/nodes/{node}/leave", post(ring::leave))
-        .route("/nodes/{node}/fail", post(ring::crash))
-        .route("/maintain", post(ring::maintain))
+        .route("/api/v1/ring", get(ring::nodes))
+        .route("/api/v1/ring/{node}", get(ring::node))
+        .route("/api/v1/ring/{node}/keys", get(ring::node_keys))
+        .route("/api/v1/circle", get(ring::circle))
+        .route("/api/v1/me", get(people::me))
+        .route("/api/v1/check", get(ring::check))
+        .route("/api/v1/nodes", post(ring::join))
+        .route("/api/v1/nodes/{node}/leave", post(ring::leave))
+        .route("/api/v1/nodes/{node}/fail", post(ring::crash))
+        .route("/api/v1/maintain", post(ring::maintain))
         .route(
-            "/load",
+            "/api/v1/load",
             post(upload::load).layer(DefaultBodyLimit::disable()),
         )
-        .route("/log", get(people::log))
-        .route("/events", get(people::events))
-        .route("/users", get(people::users).post(people::add_user))
-        .route("/users/{name}", axum::routing::delete(people::remove_user))
+        .route("/api/v1/log", get(people::log))
+        .route("/api/v1/events", get(people::events))
+        .route("/api/v1/users", get(people::users).post(people::add_user))
         .route(
-            "/openapi.json",
+            "/api/v1/users/{name}",
+            axum::routing::delete(people::remove_user),
+        )
+        .route(
+            "/api/v1/openapi.json",
             get(|| async { axum::Json(ApiDoc::openapi()) }),
         )
+        .merge(page::routes())
         .fallback(|| async {
             error::ApiError::not_found("no such endpoint (see /api/v1/openapi.json)")
-        });
-    let app = Router::new()
-        .nest("/api/v1", api)
-        .merge(page::routes())
+        })
         .layer(DefaultBodyLimit::max(max_body))
         // gzip for clients that ask (Accept-Encoding); never the event
         // stream, which tower-http's default predicate leaves alone.
