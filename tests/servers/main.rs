@@ -151,13 +151,52 @@ fn num(text: &str) -> Value {
     serde_json::from_str(text).unwrap()
 }
 
+/// Loads `table` (made by `create`: rows `full`, `nulls`, `dup` twice and
+/// `鍵🔑`, keyed by column `k`) and checks what every server must give: one
+/// duplicate counted, the last `dup` kept, Unicode keys, nulls as null.
+/// Returns the environment and the `full` row's value, whose columns each
+/// server's test checks.
+fn load_types(s: &Server, table: &str, create: &[String]) -> (Env, Value) {
+    setup(s, create);
+    let e = Env::new(s);
+    let out = e.ok(&[
+        "load",
+        "--source",
+        "sql",
+        "--url",
+        &s.url,
+        "--table",
+        table,
+        "--key-col",
+        "k",
+    ]);
+    assert!(out.contains("duplicate keys      1"), "{out}");
+    assert!(
+        e.get("nulls")
+            .as_object()
+            .unwrap()
+            .values()
+            .all(Value::is_null)
+    );
+    assert_eq!(e.get("dup")["t"], json!("second"));
+    assert_eq!(e.get("鍵🔑")["t"], json!("emoji key"));
+    let d = e.dump();
+    assert_eq!(d.len(), 4);
+    let full = e.get("full");
+    assert_eq!(d["full"], full);
+    assert_eq!(full["t"], json!("ünïcödé 鍵 \"q\", x"));
+    assert_eq!(full["nothing"], Value::Null);
+    (e, full)
+}
+
 #[test]
 fn postgres_types_unicode_nulls_and_duplicates() {
     let Some(s) = server("DHT_TEST_PG_URL") else {
         return;
     };
-    setup(
+    let (_e, full) = load_types(
         &s,
+        "pg_types",
         &[
             "DROP TABLE IF EXISTS pg_types".into(),
             "CREATE TABLE pg_types (k text, t text, vc varchar(20), i2 smallint, i4 integer, i8 bigint, n numeric(40,10),
@@ -175,21 +214,6 @@ fn postgres_types_unicode_nulls_and_duplicates() {
                 .into(),
         ],
     );
-    let e = Env::new(&s);
-    let out = e.ok(&[
-        "load",
-        "--source",
-        "sql",
-        "--url",
-        &s.url,
-        "--table",
-        "pg_types",
-        "--key-col",
-        "k",
-    ]);
-    assert!(out.contains("duplicate keys      1"), "{out}");
-    let full = e.get("full");
-    assert_eq!(full["t"], json!("ünïcödé 鍵 \"q\", x"));
     assert_eq!(full["i2"], json!(-32768));
     assert_eq!(full["i8"], json!(i64::MIN));
     assert_eq!(full["n"], num("12345678901234567890.0123456789"));
@@ -203,19 +227,6 @@ fn postgres_types_unicode_nulls_and_duplicates() {
     assert_eq!(full["jb"], json!({"b": null}));
     assert_eq!(full["u"], json!("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"));
     assert_eq!(full["by"], json!("00ff10"));
-    assert_eq!(full["nothing"], Value::Null);
-    assert!(
-        e.get("nulls")
-            .as_object()
-            .unwrap()
-            .values()
-            .all(Value::is_null)
-    );
-    assert_eq!(e.get("dup")["t"], json!("second"));
-    assert_eq!(e.get("鍵🔑")["t"], json!("emoji key"));
-    let d = e.dump();
-    assert_eq!(d.len(), 4);
-    assert_eq!(d["full"], full);
     // The old tool's separate details work too.
     let e2 = Env::new(&s);
     let port = s
@@ -256,8 +267,9 @@ fn mysql_types_unicode_nulls_and_duplicates() {
     let Some(s) = server("DHT_TEST_MYSQL_URL") else {
         return;
     };
-    setup(
+    let (_e, full) = load_types(
         &s,
+        "my_types",
         &[
             "DROP TABLE IF EXISTS my_types".into(),
             "CREATE TABLE my_types (k varchar(40) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin, t text, i bigint, u bigint unsigned,
@@ -274,21 +286,6 @@ fn mysql_types_unicode_nulls_and_duplicates() {
                 .into(),
         ],
     );
-    let e = Env::new(&s);
-    let out = e.ok(&[
-        "load",
-        "--source",
-        "sql",
-        "--url",
-        &s.url,
-        "--table",
-        "my_types",
-        "--key-col",
-        "k",
-    ]);
-    assert!(out.contains("duplicate keys      1"), "{out}");
-    let full = e.get("full");
-    assert_eq!(full["t"], json!("ünïcödé 鍵 \"q\", x"));
     assert_eq!(full["i"], json!(i64::MIN));
     assert_eq!(full["u"], json!(u64::MAX));
     assert_eq!(full["dec1"], num("1234567890123456789012.12345678"));
@@ -300,17 +297,6 @@ fn mysql_types_unicode_nulls_and_duplicates() {
     assert_eq!(full["j"], json!({"x": [1, 2.5]}));
     assert_eq!(full["bl"], json!("00ff"));
     assert_eq!(full["e"], json!("b"));
-    assert_eq!(full["nothing"], Value::Null);
-    assert!(
-        e.get("nulls")
-            .as_object()
-            .unwrap()
-            .values()
-            .all(Value::is_null)
-    );
-    assert_eq!(e.get("dup")["t"], json!("second"));
-    assert_eq!(e.get("鍵🔑")["t"], json!("emoji key"));
-    assert_eq!(e.dump().len(), 4);
 }
 
 fn large(s: &Server, table: &str, create: &[String]) {
