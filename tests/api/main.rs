@@ -5,104 +5,18 @@
 mod client;
 mod formats;
 mod page;
+#[path = "../common/served.rs"]
+mod served;
 mod transport;
 
 use client::{Events, call, send};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use served::{Ring, ok, run as dht, serve, serve_with};
+use std::path::Path;
 
-const DHT: &str = env!("CARGO_BIN_EXE_dht");
-
-fn dht(state: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(DHT)
-        .arg("--state")
-        .arg(state)
-        .args(args)
-        .env_remove("DHT_STATE")
-        .output()
-        .unwrap()
-}
-
-fn ok(state: &Path, args: &[&str]) -> String {
-    let o = dht(state, args);
-    assert!(
-        o.status.success(),
-        "dht {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
-}
-
-/// A running server, killed when dropped.
-struct Served {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(state: &Path, extra: &[&str]) -> Served {
-    let mut child = Command::new(DHT)
-        .arg("--state")
-        .arg(state)
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .or_else(|| line.trim().strip_prefix("listening on https://"))
-        .and_then(|s| s.strip_suffix("/api/v1/"))
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .unwrap();
-    Served { child, addr }
-}
-
-/// A ring of 8 nodes holding the items, and a token per role.
-struct Ring {
-    _dir: tempfile::TempDir,
-    state: PathBuf,
-    reader: String,
-    writer: String,
-    admin: String,
-}
-
+/// A ring holding the items, and a token per role.
 fn ring() -> Ring {
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("ring.db");
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/items.csv");
-    ok(
-        &state,
-        &["load", "--source", "csv", "--path", data.to_str().unwrap()],
-    );
-    let token = |name: &str, role: &str| {
-        ok(&state, &["user", "add", name, "--role", role])
-            .trim()
-            .to_owned()
-    };
-    Ring {
-        reader: token("rita", "reader"),
-        writer: token("walt", "writer"),
-        admin: token("ada", "admin"),
-        _dir: dir,
-        state,
-    }
+    served::ring(None)
 }
 
 /// Everything the ring stores, every copy, as the command line lists it.
@@ -533,39 +447,24 @@ fn unsafe_binds_are_refused() {
     assert_eq!(call(s.addr, "PUT", "/api/v1/keys/a", None, "1").status, 401);
 }
 
-/// Runs a get and a put with `env` set on the server, stops it, and
-/// returns what it wrote to standard error.
-fn server_log(r: &Ring, env: Option<&str>) -> String {
+/// Runs a get and a put on a server whose `RUST_LOG` is `filter` (unset
+/// when None), stops it, and returns what it wrote to standard error.
+fn server_log(r: &Ring, filter: Option<&str>) -> String {
     let log = r
         .state
-        .with_file_name(format!("serve-{}.log", env.is_some()));
-    let mut cmd = Command::new(DHT);
-    cmd.arg("--state")
-        .arg(&r.state)
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap());
-    if let Some(filter) = env {
-        cmd.env("RUST_LOG", filter);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr: SocketAddr = line
-        .trim()
-        .trim_start_matches("listening on http://")
-        .trim_end_matches("/api/v1/")
-        .parse()
-        .unwrap();
-    let got = call(addr, "GET", "/api/v1/keys/apple", Some(&r.reader), "");
+        .with_file_name(format!("serve-{}.log", filter.is_some()));
+    let s = serve_with(&r.state, &[], |cmd| {
+        cmd.env_remove("RUST_LOG")
+            .stderr(std::fs::File::create(&log).unwrap());
+        if let Some(filter) = filter {
+            cmd.env("RUST_LOG", filter);
+        }
+    });
+    let got = call(s.addr, "GET", "/api/v1/keys/apple", Some(&r.reader), "");
     assert_eq!(got.status, 200);
-    let put = call(addr, "PUT", "/api/v1/keys/fig", Some(&r.writer), "3");
+    let put = call(s.addr, "PUT", "/api/v1/keys/fig", Some(&r.writer), "3");
     assert_eq!(put.status, 200);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(s);
     std::fs::read_to_string(log).unwrap()
 }
 

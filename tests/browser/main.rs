@@ -9,105 +9,22 @@
 //! `CI` is set (`.ci/run` installs both), where a missing browser fails.
 
 mod browser;
+#[path = "../common/served.rs"]
+mod served;
 
 use browser::Browser;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-
-const DHT: &str = env!("CARGO_BIN_EXE_dht");
-
-fn dht(state: &Path, args: &[&str]) -> String {
-    let o = Command::new(DHT)
-        .arg("--state")
-        .arg(state)
-        .args(args)
-        .env_remove("DHT_STATE")
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "dht {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
-}
-
-/// A running `dht serve`, killed when dropped.
-struct Served {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(state: &Path, bind: &str) -> Served {
-    let mut child = Command::new(DHT)
-        .arg("--state")
-        .arg(state)
-        .args(["serve", "--bind", bind])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    // Dropped after the first line: the server must not mind.
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .and_then(|s| s.strip_suffix("/api/v1/"))
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .unwrap();
-    Served { child, addr }
-}
-
-impl Served {
-    fn url(&self) -> String {
-        format!("http://{}/", self.addr)
-    }
-}
+use served::{Ring, Served, ok as dht};
+use std::path::Path;
 
 /// A ring of 32 nodes holding the items, and a token per role.
-struct Ring {
-    _dir: tempfile::TempDir,
-    state: PathBuf,
-    reader: String,
-    writer: String,
-    admin: String,
+fn ring() -> Ring {
+    served::ring(Some(32))
 }
 
-fn ring() -> Ring {
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("ring.db");
-    dht(&state, &["init", "--nodes", "32"]);
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/items.csv");
-    dht(
-        &state,
-        &["load", "--source", "csv", "--path", data.to_str().unwrap()],
-    );
-    let token = |name: &str, role: &str| {
-        dht(&state, &["user", "add", name, "--role", role])
-            .trim()
-            .to_owned()
-    };
-    Ring {
-        reader: token("rita", "reader"),
-        writer: token("walt", "writer"),
-        admin: token("ada", "admin"),
-        _dir: dir,
-        state,
-    }
+/// `dht serve` on `bind`.
+fn serve(state: &Path, bind: &str) -> Served {
+    served::serve(state, &["--bind", bind])
 }
 
 /// The arrows a lookup draws: node to node along its path, then dashed
