@@ -6,8 +6,10 @@ use super::frame::CsvOptions;
 use super::prepare::{Compression, TextEncoding, prepare};
 use super::select::Select;
 use super::server::Target;
+use super::sink::{Sink, Streamed};
 use super::{Batch, Columns, SourceError, dict, frame, guard, server, sql};
 use std::path::{Path, PathBuf};
+use tokio::sync::mpsc;
 
 /// Where records come from.
 #[derive(Clone)]
@@ -116,6 +118,48 @@ pub enum Parts {
     Frame(Box<FrameParts>),
     /// The whole source, not yet taken.
     Whole(Option<Batch>),
+    /// A database's rows, read a part ahead of the load.
+    Stream(Box<Stream>),
+}
+
+/// A database's rows as they stream in: the reader hands parts on
+/// ([`Sink::parts`]) and runs while the load waits for the next one.
+pub struct Stream {
+    from: mpsc::Receiver<Streamed>,
+    /// None once it has read its last row.
+    reader: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>>,
+    /// True once the last part was taken.
+    ended: bool,
+}
+
+impl Stream {
+    async fn next(&mut self) -> Result<Option<Batch>, SourceError> {
+        if self.ended {
+            return Ok(None);
+        }
+        let Stream { from, reader, .. } = self;
+        let next = loop {
+            let reading = async {
+                match reader.as_mut() {
+                    Some(r) => r.await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                next = from.recv() => break next,
+                () = reading => *reader = None,
+            }
+        };
+        // An error ends the stream too; so does a reader gone without
+        // saying its part was the last.
+        self.ended = !matches!(next, Some(Ok((_, false))));
+        match next {
+            Some(Ok((batch, _))) => Ok(Some(batch)),
+            Some(Err(e)) => Err(e),
+            None => Ok(None),
+        }
+    }
 }
 
 /// A DataFrame handed out in slices of rows.
@@ -134,15 +178,21 @@ impl Parts {
     pub fn finished(&self) -> bool {
         match self {
             Parts::Whole(b) => b.is_none(),
+            Parts::Stream(s) => s.ended,
             Parts::Csv(c) => c.0.finished(),
             Parts::Frame(f) => f.done >= f.df.height(),
         }
     }
 
     /// The next part (None after the last). Errors name what the user gave.
-    pub fn next(&mut self, cols: &Columns, skip_bad: bool) -> Result<Option<Batch>, SourceError> {
+    pub async fn next(
+        &mut self,
+        cols: &Columns,
+        skip_bad: bool,
+    ) -> Result<Option<Batch>, SourceError> {
         match self {
             Parts::Whole(b) => Ok(b.take()),
+            Parts::Stream(s) => s.next().await,
             Parts::Frame(f) => {
                 let start = f.done;
                 if start >= f.df.height() && start > 0 {
@@ -167,16 +217,17 @@ impl Parts {
 
 /// Opens `input` to be read in parts: a CSV file in parts of about
 /// `part_bytes` of text, so that a file larger than memory can be loaded; a
+/// database's rows as they stream in, in parts of about `part_bytes` of
+/// text (read while the load waits for a part, one part ahead); a
 /// Parquet, Arrow IPC or NDJSON file read whole as a DataFrame and turned
 /// into records in slices of about `part_bytes` of columns; every other
-/// source is read whole here and is one part. `progress` as
-/// for [`read`].
+/// source is read whole here and is one part. `progress` as for [`read`].
 pub async fn read_parts(
     input: &Input,
     cols: &Columns,
     skip_bad: bool,
     part_bytes: usize,
-    progress: impl FnMut(usize),
+    progress: impl FnMut(usize) + 'static,
 ) -> Result<Parts, SourceError> {
     use frame::Format::{Csv, Ipc, Ndjson, Parquet};
     let Input::File {
@@ -188,9 +239,13 @@ pub async fn read_parts(
         ..
     } = input
     else {
-        return Ok(Parts::Whole(Some(
-            read(input, cols, skip_bad, progress).await?,
-        )));
+        return Ok(stream(
+            input.clone(),
+            cols.clone(),
+            skip_bad,
+            part_bytes,
+            progress,
+        ));
     };
     match format {
         Csv => {
@@ -217,6 +272,47 @@ pub async fn read_parts(
             read(input, cols, skip_bad, progress).await?,
         ))),
     }
+}
+
+/// The rows of `input` (a database), read into parts of about
+/// `part_bytes` while the load waits for them.
+fn stream(
+    input: Input,
+    cols: Columns,
+    skip_bad: bool,
+    part_bytes: usize,
+    progress: impl FnMut(usize) + 'static,
+) -> Parts {
+    // One part waiting while the next is read: the reader stays at most a
+    // part or two ahead of the load.
+    let (to, from) = mpsc::channel(1);
+    let reader = Box::pin(async move {
+        let mut out = Sink::parts(part_bytes, to.clone());
+        let read = match &input {
+            Input::Sqlite { url, select } => {
+                sql::read_sqlite_into(url, select, &cols, skip_bad, progress, &mut out).await
+            }
+            Input::Server { target, select } => {
+                server::read_into(target, select, &cols, skip_bad, progress, &mut out).await
+            }
+            // Files have readers in parts of their own; read whole here.
+            Input::File { .. } => read(&input, &cols, skip_bad, progress)
+                .await
+                .map(|b| out.batch = b),
+        };
+        match read {
+            Ok(()) => {
+                out.finish().await;
+            }
+            // Nobody receiving: the load stopped, nothing to tell.
+            Err(e) => drop(to.send(Err(e)).await),
+        }
+    });
+    Parts::Stream(Box::new(Stream {
+        from,
+        reader: Some(reader),
+        ended: false,
+    }))
 }
 
 /// The file at `path` ready for the readers of `format`: decompressed, and

@@ -16,6 +16,7 @@ pub mod prepare;
 pub mod select;
 pub mod server;
 pub mod sheet;
+pub mod sink;
 pub mod sql;
 
 use serde_json::Value;

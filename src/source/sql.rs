@@ -6,7 +6,9 @@
 //! statement.
 
 use super::select::{Quote, Select};
-use super::{Batch, Columns, Plan, SourceError, assemble, convert};
+use super::server::take_row;
+use super::sink::Sink;
+use super::{Batch, Columns, Plan, SourceError, convert};
 use futures_util::TryStreamExt;
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteRow};
@@ -39,6 +41,21 @@ pub async fn read_sqlite(
     cols: &Columns,
     skip_bad: bool,
 ) -> Result<Batch, SourceError> {
+    let mut out = Sink::whole();
+    read_sqlite_into(url, select, cols, skip_bad, |_| {}, &mut out).await?;
+    Ok(out.finish().await)
+}
+
+/// [`read_sqlite`] into `out`, which may hand the rows on in parts as they
+/// come; `progress` hears the rows read so far, now and then.
+pub async fn read_sqlite_into(
+    url: &str,
+    select: &Select,
+    cols: &Columns,
+    skip_bad: bool,
+    mut progress: impl FnMut(usize),
+    out: &mut Sink,
+) -> Result<(), SourceError> {
     let sql = select
         .to_sql(Quote::Double, None)
         .map_err(SourceError::Sql)?;
@@ -65,7 +82,6 @@ pub async fn read_sqlite(
         .map_err(|e| SourceError::Sql(format!("cannot open SQLite database {url}: {e}")))?;
     let source = format!("{} in {url}", select.describe());
     let mut rows = sqlx::query(&sql).fetch(&mut conn);
-    let mut out = Batch::default();
     let mut plan: Option<Plan> = None;
     let mut n = 0usize;
     while let Some(row) = rows
@@ -74,34 +90,20 @@ pub async fn read_sqlite(
         .map_err(|e| SourceError::Sql(format!("{source}: {e}")))?
     {
         n += 1;
-        let plan = match &plan {
-            Some(p) => p,
-            None => {
-                let names = row.columns().iter().map(|c| c.name().to_owned()).collect();
-                plan.insert(Plan::new(&source, names, cols)?)
-            }
-        };
-        let mut cells = Vec::with_capacity(plan.names.len());
-        let mut bad = None;
-        for i in 0..plan.names.len() {
-            match sqlite_cell(&row, i, &plan.names[i]) {
-                Ok(v) => cells.push(v),
-                Err(reason) => {
-                    bad = Some(super::BadRow {
-                        source: source.clone(),
-                        row: n,
-                        column: Some(plan.names[i].clone()),
-                        reason,
-                    });
-                    break;
-                }
-            }
-        }
-        match bad {
-            Some(b) if skip_bad => out.skipped.push(b),
-            Some(b) => return Err(SourceError::Row(b)),
-            None => assemble(&source, plan, n, &mut cells, skip_bad, &mut out)?,
+        take_row(
+            &source,
+            &mut plan,
+            cols,
+            n,
+            || row.columns().iter().map(|c| c.name().to_owned()).collect(),
+            |i| sqlite_cell(&row, i, row.columns()[i].name()),
+            skip_bad,
+            &mut out.batch,
+        )?;
+        out.row_done().await?;
+        if n % 4096 == 0 {
+            progress(n);
         }
     }
-    Ok(out)
+    Ok(())
 }

@@ -272,3 +272,86 @@ fn frames_stored_in_slices_of_rows_match_a_whole_load() {
     }
     assert!(leftovers(&parts).is_empty());
 }
+
+/// An SQLite database `name` beside the state with table `t (k, v)` of
+/// `rows` rows `key{i}, i` (i from 1), the key of row `null_key` (if any)
+/// NULL; its URL.
+fn sqlite_table(e: &Env, name: &str, rows: usize, null_key: Option<usize>) -> String {
+    let url = format!("sqlite://{}", e.path(name).display());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&format!("{url}?mode=rwc"))
+            .await
+            .unwrap();
+        sqlx::raw_sql(&format!(
+            "CREATE TABLE t (k text, v integer);
+             INSERT INTO t WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < {rows})
+             SELECT CASE WHEN i = {} THEN NULL ELSE 'key' || i END, i FROM c;",
+            null_key.unwrap_or(0)
+        ))
+        .execute(&mut c)
+        .await
+        .unwrap();
+        c.close().await.unwrap();
+    });
+    url
+}
+
+#[test]
+fn a_database_table_is_stored_in_parts_as_its_rows_stream_in() {
+    let (whole, parts) = (Env::new(), Env::new());
+    let url = sqlite_table(&whole, "src.db", 30_000, None);
+    for (e, size) in [(&whole, "1G"), (&parts, "32K")] {
+        e.ok(&["init", "--nodes", "12"]);
+        e.ok(&["put", "key7", "\"held before\""]);
+        let out = e.ok(&[
+            "load",
+            "--source",
+            "sql",
+            "--url",
+            &url,
+            "--table",
+            "t",
+            "--key-col",
+            "k",
+            "--part-size",
+            size,
+            "--json",
+        ]);
+        e.write("out.json", &out);
+        assert!(leftovers(e).is_empty(), "{:?}", leftovers(e));
+    }
+    let read = |e: &Env| std::fs::read_to_string(e.path("out.json")).unwrap();
+    let ((w, whole_parts), (p, parts_read)) = (summary(&read(&whole)), summary(&read(&parts)));
+    assert_eq!(p, w);
+    assert_eq!(whole_parts, 1);
+    assert!(parts_read > 2, "{parts_read} parts");
+    assert_eq!(w["overwritten"], 1, "{w}");
+    assert_eq!(parts.copies(), whole.copies());
+    assert_eq!(parts.ok(&["ring"]), whole.ok(&["ring"]));
+    assert_eq!(parts.dump()["key7"]["v"], Value::from(7));
+
+    // A NULL key far into the table: the whole load is refused.
+    let bad = sqlite_table(&parts, "bad.db", 20_000, Some(17_321));
+    let before = parts.copies();
+    let err = parts.fails(&[
+        "load",
+        "--source",
+        "sql",
+        "--url",
+        &bad,
+        "--table",
+        "t",
+        "--key-col",
+        "k",
+        "--part-size",
+        "16K",
+    ]);
+    assert!(err.contains("row 17321"), "{err}");
+    assert_eq!(parts.copies(), before, "the failed load changed the ring");
+    assert!(leftovers(&parts).is_empty());
+}

@@ -313,6 +313,26 @@ fn large(s: &Server, table: &str, create: &[String]) {
     assert_eq!(d.len(), 100_000);
     assert_eq!(d["k42"], json!("value 42"));
     assert_eq!(e.get("k99999"), json!("value 99999"));
+    assert_eq!(summary["parts"], 1);
+    // In parts as the rows stream in: the same ring.
+    let p = Env::new(s);
+    let out = p.ok(&[
+        "load",
+        "--source",
+        "sql",
+        "--url",
+        &s.url,
+        "--table",
+        table,
+        "--json",
+        "--part-size",
+        "256K",
+    ]);
+    let in_parts: Value = serde_json::from_str(&out).unwrap();
+    assert!(in_parts["parts"].as_u64().unwrap() > 3, "{in_parts}");
+    assert_eq!(in_parts["keys_stored"], 100_000);
+    assert_eq!(p.dump(), d);
+    assert_eq!(p.ok(&["ring"]), e.ok(&["ring"]));
 }
 
 #[test]

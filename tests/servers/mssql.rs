@@ -556,3 +556,44 @@ mod real {
         );
     }
 }
+
+#[test]
+fn mssql_rows_are_stored_in_parts_as_they_stream_in() {
+    let rows: Vec<(String, String)> = (0..3000)
+        .map(|i| (format!("k{i}"), format!("value {i}")))
+        .collect();
+    let rows: Vec<(&str, &str)> = rows.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut dumps = Vec::new();
+    for size in ["1G", "8K"] {
+        // SNAPSHOT refused first: the read starts again, nothing yet sent on.
+        let r = Responder::start(Script {
+            password: PASSWORD.into(),
+            database: "shop".into(),
+            replies: vec![("SELECT * FROM [dbo].[items]".into(), two_columns(&rows))],
+            no_snapshot: true,
+            ..Script::default()
+        });
+        let e = env();
+        let out = e.ok(&[
+            "load",
+            "--source",
+            "sql",
+            "--url",
+            &r.url("dht", "shop"),
+            "--table",
+            "items",
+            "--part-size",
+            size,
+            "--json",
+        ]);
+        let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let parts = summary["parts"].as_u64().unwrap();
+        assert!(
+            if size == "1G" { parts == 1 } else { parts > 2 },
+            "{summary}"
+        );
+        assert_eq!(summary["keys_stored"], 3000);
+        dumps.push(e.ok(&["dump", "--format", "json"]));
+    }
+    assert_eq!(dumps[0], dumps[1]);
+}

@@ -228,14 +228,15 @@ pub struct LoadArgs {
     /// last record.
     #[arg(long, default_value_t = 1000, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
     pub maintain_every: u64,
-    /// A CSV file larger than this (bytes of text; K, M, G suffixes) is
-    /// read and stored in parts of about this size: what the load wrote
-    /// moves from memory to spill files beside the state file after each
-    /// part and is merged into it at the end, so memory stays bounded
-    /// however large the file (a part costs about 25 times its size while
-    /// it is routed). Parquet, Arrow IPC and NDJSON files are read whole as
-    /// DataFrames and stored in slices of rows of this size of columns; JSON
-    /// files, workbooks and SQL tables are read whole.
+    /// A CSV file or a database table larger than this (bytes of text; K,
+    /// M, G suffixes) is read and stored in parts of about this size: what
+    /// the load wrote moves from memory to spill files beside the state
+    /// file after each part and is merged into it at the end, so memory
+    /// stays bounded however large the source (a part costs about 25 times
+    /// its size while it is routed). A table's rows are stored as they
+    /// stream in. Parquet, Arrow IPC and NDJSON files are read whole as
+    /// DataFrames and stored in slices of rows of this size of columns;
+    /// JSON files and workbooks are read whole.
     #[arg(long, default_value = "16M", value_name = "SIZE", value_parser = parse_size)]
     pub part_size: u64,
     /// Nodes of the ring created when there is none.

@@ -183,15 +183,17 @@ fn expand_paths(given: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 /// The records of every source, part by part, in order: each CSV file in
-/// parts of about `--part-size` bytes of text, each Parquet, Arrow or
-/// NDJSON file in slices of rows of about that size, every other source
-/// whole.
+/// parts of about `--part-size` bytes of text, a database's rows in parts of
+/// about that much text as they stream in, each Parquet, Arrow or NDJSON
+/// file in slices of rows of about that size, every other source whole.
 pub(super) struct Feed<'a> {
     pub(super) a: &'a LoadArgs,
     cols: Columns,
     /// The sources still to open (None: the SQL source, which has no path).
     paths: std::vec::IntoIter<Option<PathBuf>>,
     current: Option<input::Parts>,
+    /// The spinner of the source being opened, until its first part is in.
+    opening: Option<ProgressBar>,
     /// Bad rows skipped so far.
     pub(super) skipped: usize,
     /// Parts given out so far.
@@ -216,6 +218,7 @@ impl<'a> Feed<'a> {
             },
             paths: paths.into_iter(),
             current: None,
+            opening: None,
             skipped: 0,
             parts: 0,
             secs: 0.0,
@@ -246,7 +249,11 @@ impl<'a> Feed<'a> {
     async fn next_part(&mut self) -> anyhow::Result<Option<Batch>> {
         loop {
             if let Some(parts) = &mut self.current {
-                if let Some(b) = parts.next(&self.cols, self.a.skip_bad_rows)? {
+                let next = parts.next(&self.cols, self.a.skip_bad_rows).await;
+                if let Some(bar) = self.opening.take() {
+                    bar.finish_and_clear();
+                }
+                if let Some(b) = next? {
                     return Ok(Some(b));
                 }
                 self.current = None;
@@ -254,13 +261,16 @@ impl<'a> Feed<'a> {
             let Some(path) = self.paths.next() else {
                 return Ok(None);
             };
-            self.current = Some(self.open(path.as_deref()).await?);
+            let (parts, bar) = self.open(path.as_deref()).await?;
+            self.current = Some(parts);
+            self.opening = Some(bar);
         }
     }
 
-    /// Opens one source (a CSV file's first part is read by the first
-    /// [`Feed::next`]), with a spinner on stderr.
-    async fn open(&self, path: Option<&Path>) -> anyhow::Result<input::Parts> {
+    /// Opens one source (a CSV file's or a database's first part is read
+    /// by the first [`Feed::next`]), with a spinner on stderr that stays
+    /// until that first part is in.
+    async fn open(&self, path: Option<&Path>) -> anyhow::Result<(input::Parts, ProgressBar)> {
         let source = input_from_args(self.a, path)?;
         // A server's rows are counted as they arrive; a file is read (a
         // compressed one decompressed first) behind a spinner.
@@ -278,15 +288,21 @@ impl<'a> Feed<'a> {
         };
         bar.set_style(ProgressStyle::with_template(&template).expect("template"));
         bar.enable_steady_tick(std::time::Duration::from_millis(250));
+        let shown = bar.clone();
         let parts = input::read_parts(
             &source,
             &self.cols,
             self.a.skip_bad_rows,
             self.a.part_size as usize,
-            |n| bar.set_position(n as u64),
+            move |n| shown.set_position(n as u64),
         )
         .await;
-        bar.finish_and_clear();
-        Ok(parts?)
+        match parts {
+            Ok(parts) => Ok((parts, bar)),
+            Err(e) => {
+                bar.finish_and_clear();
+                Err(e.into())
+            }
+        }
     }
 }

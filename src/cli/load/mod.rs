@@ -2,9 +2,10 @@
 //! nothing is stored, unless --skip-bad-rows), create the ring if there is
 //! none, insert each record through a Chord lookup with maintenance every K
 //! records ([`dht::app::load`]), write the ring back in one transaction,
-//! then show what the ring stores and a summary. A CSV file larger than
-//! --part-size is read and stored part by part, the parts' copies kept on
-//! disk rather than in memory ([`Spill`]), still in one transaction.
+//! then show what the ring stores and a summary. A source larger than
+//! --part-size (a CSV file, a database table, a DataFrame's rows) is read
+//! and stored part by part, the parts' copies kept on disk rather than in
+//! memory ([`Spill`]), still in one transaction.
 
 mod args;
 mod feed;

@@ -15,6 +15,7 @@ mod target;
 pub use target::{Encrypt, Kind, Target, Tls, redact};
 
 use super::select::{Select, TableName};
+use super::sink::Sink;
 use super::{BadRow, Batch, Columns, Plan, SourceError, assemble, convert};
 use futures_util::TryStreamExt;
 use serde_json::Value;
@@ -297,7 +298,7 @@ macro_rules! options {
     }};
 }
 
-/// Streams the rows of `$sql` on `$conn` into `$out`, converting cells with
+/// Streams the rows of `$sql` on `$conn` into the sink `$out`, converting cells with
 /// `$cell` (a macro: the connection types of the two drivers share no trait
 /// that makes a generic function short).
 macro_rules! stream_rows {
@@ -319,8 +320,9 @@ macro_rules! stream_rows {
                 || row.columns().iter().map(|c| c.name().to_owned()).collect(),
                 |i| $cell(&row, i),
                 $skip_bad,
-                $out,
+                &mut $out.batch,
             )?;
+            $out.row_done().await?;
             if n % 4096 == 0 {
                 $progress(n);
             }
@@ -336,14 +338,27 @@ pub async fn read(
     select: &Select,
     cols: &Columns,
     skip_bad: bool,
-    mut progress: impl FnMut(usize),
+    progress: impl FnMut(usize),
 ) -> Result<Batch, SourceError> {
+    let mut out = Sink::whole();
+    read_into(target, select, cols, skip_bad, progress, &mut out).await?;
+    Ok(out.finish().await)
+}
+
+/// [`read`] into `out`, which may hand the rows on in parts as they come.
+pub async fn read_into(
+    target: &Target,
+    select: &Select,
+    cols: &Columns,
+    skip_bad: bool,
+    mut progress: impl FnMut(usize),
+    out: &mut Sink,
+) -> Result<(), SourceError> {
     let sql = select
         .to_sql(target.kind.quote(), target.kind.default_schema())
         .map_err(SourceError::Sql)?;
     let what = select.describe();
     let origin = format!("{what} in {}", target.describe());
-    let mut out = Batch::default();
     let failed = |e: sqlx::Error| explain(target, &what, &e);
     match target.kind {
         Kind::Postgres => {
@@ -354,7 +369,7 @@ pub async fn read(
                 .await
                 .map_err(failed)?;
             stream_rows!(
-                conn, &sql, &pg_cell, target, &what, &origin, cols, skip_bad, &mut out, progress
+                conn, &sql, &pg_cell, target, &what, &origin, cols, skip_bad, out, progress
             );
             let _ = sqlx::raw_sql("ROLLBACK").execute(&mut conn).await;
         }
@@ -377,13 +392,15 @@ pub async fn read(
                 mysql_cell(row, i, meta.iter().find(|m| m.0 == name).map(|m| m.1))
             };
             stream_rows!(
-                conn, &sql, &cell, target, &what, &origin, cols, skip_bad, &mut out, progress
+                conn, &sql, &cell, target, &what, &origin, cols, skip_bad, out, progress
             );
             let _ = sqlx::raw_sql("ROLLBACK").execute(&mut conn).await;
         }
-        Kind::Mssql => return mssql::read(target, &sql, &what, cols, skip_bad, progress).await,
+        Kind::Mssql => {
+            return mssql::read(target, &sql, &what, cols, skip_bad, progress, out).await;
+        }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// One row into `out`: the column plan made from the first row's
@@ -391,7 +408,7 @@ pub async fn read(
 /// reported (or skipped) as a bad row naming its column. Shared by every
 /// driver.
 #[allow(clippy::too_many_arguments)]
-fn take_row(
+pub(super) fn take_row(
     origin: &str,
     plan: &mut Option<Plan>,
     cols: &Columns,

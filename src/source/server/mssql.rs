@@ -13,7 +13,8 @@
 //! own fractional digits, binary as hex, uniqueidentifier as the text SQL
 //! Server prints.
 
-use super::super::{Batch, Columns, SourceError, convert};
+use super::super::sink::Sink;
+use super::super::{Columns, SourceError, convert};
 use super::{Encrypt, Target, refused, seconds_from_env, take_row, within_connect_timeout};
 use futures_util::TryStreamExt;
 use serde_json::Value;
@@ -51,28 +52,29 @@ pub(super) async fn read(
     cols: &Columns,
     skip_bad: bool,
     mut progress: impl FnMut(usize),
-) -> Result<Batch, SourceError> {
+    out: &mut Sink,
+) -> Result<(), SourceError> {
     let origin = format!("{what} in {}", target.describe());
     let failed = |e: tiberius::error::Error| explain(target, what, &e);
     let mut client = within_connect_timeout(target, connect(target)).await?;
-    let mut out = Batch::default();
     let mut rows = Err(tiberius::error::Error::Protocol("not run".into()));
     // SNAPSHOT first; where the database refuses it (before any row),
     // again at READ COMMITTED.
     for begin in [BEGIN_SNAPSHOT, BEGIN_READ_COMMITTED] {
         exec(&mut client, begin).await.map_err(failed)?;
-        out = Batch::default();
+        out.clear();
         rows = stream(
             &mut client,
             sql,
             &origin,
             cols,
             skip_bad,
-            &mut out,
+            out,
             &mut progress,
         )
         .await;
-        if !matches!(&rows, Err(e) if e.code() == Some(code::NO_SNAPSHOT)) {
+        let refused = matches!(&rows, Err(e) if e.code() == Some(code::NO_SNAPSHOT));
+        if !refused || out.sent() {
             break;
         }
     }
@@ -83,7 +85,7 @@ pub(super) async fn read(
     }
     let _ = exec(&mut client, ROLLBACK).await;
     let _ = client.close().await;
-    Ok(out)
+    Ok(())
 }
 
 /// Opens a connection and logs in, following one redirection (Azure SQL
@@ -140,7 +142,7 @@ async fn exec(client: &mut Conn, sql: &str) -> tiberius::Result<()> {
     Ok(())
 }
 
-/// Streams the rows of `sql` into `out`. The outer error is the server's
+/// Streams the rows of `sql` into the sink `out`. The outer error is the server's
 /// (so the caller can retry without SNAPSHOT); the inner one a row that
 /// cannot be stored.
 async fn stream(
@@ -149,7 +151,7 @@ async fn stream(
     origin: &str,
     cols: &Columns,
     skip_bad: bool,
-    out: &mut Batch,
+    out: &mut Sink,
     progress: &mut impl FnMut(usize),
 ) -> tiberius::Result<Result<(), SourceError>> {
     let mut items = client.simple_query(sql).await?;
@@ -178,10 +180,13 @@ async fn stream(
                 cell(ty, data)
             },
             skip_bad,
-            out,
+            &mut out.batch,
         );
         if let Err(bad) = taken {
             return Ok(Err(bad));
+        }
+        if let Err(stopped) = out.row_done().await {
+            return Ok(Err(stopped));
         }
         if n % 4096 == 0 {
             progress(n);
