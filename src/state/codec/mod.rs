@@ -289,6 +289,21 @@ pub fn row_compressor() -> zstd::bulk::Compressor<'static> {
     zstd::bulk::Compressor::new(1).expect("zstd accepts level 1")
 }
 
+thread_local! {
+    /// A decompression context per thread, made once: rows are many and
+    /// small, and a context made for each row is a cost large loads notice.
+    static UNPACKER: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        std::cell::RefCell::new(zstd::bulk::Decompressor::new().ok());
+}
+
+/// `packed` decompressed, at most `len` bytes.
+fn decompress(packed: &[u8], len: usize) -> std::io::Result<Vec<u8>> {
+    UNPACKER.with(|u| match u.borrow_mut().as_mut() {
+        Some(u) => u.decompress(packed, len),
+        None => zstd::bulk::decompress(packed, len),
+    })
+}
+
 /// The raw bytes of a row written by [`seal_row`], its checksum verified.
 fn unseal(row: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, Damaged> {
     unseal_body(verify_sum(row)?)
@@ -301,7 +316,7 @@ fn unseal_body(row: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, Damaged> {
         Some((1, rest)) => {
             let mut r = Reader(rest);
             let len = r.u32()? as usize;
-            let unpacked = zstd::bulk::decompress(r.0, len)
+            let unpacked = decompress(r.0, len)
                 .map_err(|_| Damaged("compressed entries do not decompress"))?;
             if unpacked.len() != len {
                 return Err(Damaged("compressed entries have the wrong length"));
