@@ -117,3 +117,23 @@ pub(crate) fn data(name: &str) -> String {
         .display()
         .to_string()
 }
+
+/// Runs `sql` (statements separated by `;`) on the SQLite database at
+/// `url` (`sqlite://FILE`), made if missing: a source for `--source sql`.
+pub fn sqlite_run(url: &str, sql: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&format!("{url}?mode=rwc"))
+            .await
+            .unwrap();
+        sqlx::raw_sql(sql)
+            .execute(&mut c)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        c.close().await.unwrap();
+    });
+}

@@ -278,26 +278,15 @@ fn frames_stored_in_slices_of_rows_match_a_whole_load() {
 /// NULL; its URL.
 fn sqlite_table(e: &Env, name: &str, rows: usize, null_key: Option<usize>) -> String {
     let url = format!("sqlite://{}", e.path(name).display());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        use sqlx::Connection;
-        let mut c = sqlx::SqliteConnection::connect(&format!("{url}?mode=rwc"))
-            .await
-            .unwrap();
-        sqlx::raw_sql(&format!(
+    super::sqlite_run(
+        &url,
+        &format!(
             "CREATE TABLE t (k text, v integer);
              INSERT INTO t WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < {rows})
              SELECT CASE WHEN i = {} THEN NULL ELSE 'key' || i END, i FROM c;",
             null_key.unwrap_or(0)
-        ))
-        .execute(&mut c)
-        .await
-        .unwrap();
-        c.close().await.unwrap();
-    });
+        ),
+    );
     url
 }
 

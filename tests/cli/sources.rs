@@ -724,32 +724,15 @@ fn sqlite_loads_any_table_name() {
     let src = e.dir.path().join("odd.db");
     let url = format!("sqlite://{}", src.display());
     let tables = ["x; DROP TABLE y", "Odd \"Items\" ü", "a.b"];
-    {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            use sqlx::Connection;
-            let mut c = sqlx::SqliteConnection::connect(&format!("{url}?mode=rwc"))
-                .await
-                .unwrap();
-            sqlx::raw_sql("CREATE TABLE y (k text, v text); INSERT INTO y VALUES ('kept', 'yes');")
-                .execute(&mut c)
-                .await
-                .unwrap();
-            for (i, t) in tables.iter().enumerate() {
-                let q = format!("\"{}\"", t.replace('"', "\"\""));
-                sqlx::raw_sql(&format!(
-                    "CREATE TABLE {q} (k text, v text); INSERT INTO {q} VALUES ('key{i}', 'from {i}');"
-                ))
-                .execute(&mut c)
-                .await
-                .unwrap();
-            }
-            c.close().await.unwrap();
-        });
+    let mut sql =
+        String::from("CREATE TABLE y (k text, v text); INSERT INTO y VALUES ('kept', 'yes');");
+    for (i, t) in tables.iter().enumerate() {
+        let q = format!("\"{}\"", t.replace('"', "\"\""));
+        sql.push_str(&format!(
+            "CREATE TABLE {q} (k text, v text); INSERT INTO {q} VALUES ('key{i}', 'from {i}');"
+        ));
     }
+    super::sqlite_run(&url, &sql);
     for (i, t) in tables.iter().enumerate() {
         // A dot in the name itself needs the user's quotes.
         let given = if t.contains('.') {

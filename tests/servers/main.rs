@@ -103,6 +103,13 @@ impl Env {
         );
         String::from_utf8(out.stdout).unwrap()
     }
+    /// `dht load` of `table` at `url` with `more` arguments, which must
+    /// succeed: what it printed.
+    fn load(&self, url: &str, table: &str, more: &[&str]) -> String {
+        let mut args = vec!["load", "--source", "sql", "--url", url, "--table", table];
+        args.extend(more);
+        self.ok(&args)
+    }
     fn get(&self, key: &str) -> Value {
         let j: Value = serde_json::from_str(&self.ok(&["get", "--json", "--", key])).unwrap();
         assert_eq!(j["found"], true, "{key}");
@@ -159,17 +166,7 @@ fn num(text: &str) -> Value {
 fn load_types(s: &Server, table: &str, create: &[String]) -> (Env, Value) {
     setup(s, create);
     let e = Env::new(s);
-    let out = e.ok(&[
-        "load",
-        "--source",
-        "sql",
-        "--url",
-        &s.url,
-        "--table",
-        table,
-        "--key-col",
-        "k",
-    ]);
+    let out = e.load(&s.url, table, &["--key-col", "k"]);
     assert!(out.contains("duplicate keys      1"), "{out}");
     assert!(
         e.get("nulls")
@@ -302,9 +299,7 @@ fn mysql_types_unicode_nulls_and_duplicates() {
 fn large(s: &Server, table: &str, create: &[String]) {
     setup(s, create);
     let e = Env::new(s);
-    let out = e.ok(&[
-        "load", "--source", "sql", "--url", &s.url, "--table", table, "--json",
-    ]);
+    let out = e.load(&s.url, table, &["--json"]);
     let summary: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(summary["records_read"], 100_000);
     // A routing round every 1000 records, and one full round at the end.
@@ -316,18 +311,7 @@ fn large(s: &Server, table: &str, create: &[String]) {
     assert_eq!(summary["parts"], 1);
     // In parts as the rows stream in: the same ring.
     let p = Env::new(s);
-    let out = p.ok(&[
-        "load",
-        "--source",
-        "sql",
-        "--url",
-        &s.url,
-        "--table",
-        table,
-        "--json",
-        "--part-size",
-        "256K",
-    ]);
+    let out = p.load(&s.url, table, &["--json", "--part-size", "256K"]);
     let in_parts: Value = serde_json::from_str(&out).unwrap();
     assert!(in_parts["parts"].as_u64().unwrap() > 3, "{in_parts}");
     assert_eq!(in_parts["keys_stored"], 100_000);
@@ -549,7 +533,7 @@ fn odd_names(s: &Server, q: char) {
     setup(s, &statements);
     let e = Env::new(s);
     for (i, t) in tables.iter().enumerate() {
-        e.ok(&["load", "--source", "sql", "--url", &s.url, "--table", t]);
+        e.load(&s.url, t, &[]);
         assert_eq!(e.get(&format!("key{i}")), json!(format!("from {i}")), "{t}");
     }
     // The schema part, given quoted in any server's style, and a dot
@@ -581,7 +565,7 @@ fn odd_names(s: &Server, q: char) {
         ],
         "no such table",
     );
-    e.ok(&["load", "--source", "sql", "--url", &s.url, "--table", "y"]);
+    e.load(&s.url, "y", &[]);
     assert_eq!(e.get("kept"), json!("yes"));
 }
 

@@ -135,17 +135,7 @@ fn mssql_types_unicode_nulls_and_duplicates() {
         Reply::Rows(cols, rows),
     )]);
     let e = env();
-    let out = e.ok(&[
-        "load",
-        "--source",
-        "sql",
-        "--url",
-        &r.url("dht", "shop"),
-        "--table",
-        "types",
-        "--key-col",
-        "k",
-    ]);
+    let out = e.load(&r.url("dht", "shop"), "types", &["--key-col", "k"]);
     assert!(out.contains("duplicate keys      1"), "{out}");
     assert_eq!(
         r.batches(),
@@ -213,15 +203,7 @@ fn mssql_quotes_any_table_name_and_sends_exactly_that() {
     let url = r.url("dht", "shop");
     let e = env();
     e.ok(&["init", "--nodes", "4"]);
-    e.ok(&[
-        "load",
-        "--source",
-        "sql",
-        "--url",
-        &url,
-        "--table",
-        "Order Details",
-    ]);
+    e.load(&url, "Order Details", &[]);
     assert_eq!(e.get("o1"), json!("ten"));
     // The user's own quotes (any style) keep a dot or bracket in the name.
     e.ok(&[
@@ -314,15 +296,7 @@ fn mssql_reads_at_read_committed_where_snapshot_is_not_allowed() {
         ..Script::default()
     });
     let e = env();
-    e.ok(&[
-        "load",
-        "--source",
-        "sql",
-        "--url",
-        &r.url("dht", "shop"),
-        "--table",
-        "items",
-    ]);
+    e.load(&r.url("dht", "shop"), "items", &[]);
     assert_eq!(e.get("a"), json!("1"));
     let b = r.batches();
     assert_eq!(b[0], BEGIN);
@@ -476,17 +450,7 @@ fn mssql_real_server() {
         password: password.clone(),
     });
     real::setup(&url, &password);
-    let out = e.ok(&[
-        "load",
-        "--source",
-        "sql",
-        "--url",
-        &url,
-        "--table",
-        "dht test.Order Details",
-        "--key-col",
-        "k",
-    ]);
+    let out = e.load(&url, "dht test.Order Details", &["--key-col", "k"]);
     assert!(out.contains("records read        2"), "{out}");
     let a = e.get("a");
     assert_eq!(a["n"], num("12345678901234567890.0123456789"));
@@ -574,18 +538,11 @@ fn mssql_rows_are_stored_in_parts_as_they_stream_in() {
             ..Script::default()
         });
         let e = env();
-        let out = e.ok(&[
-            "load",
-            "--source",
-            "sql",
-            "--url",
+        let out = e.load(
             &r.url("dht", "shop"),
-            "--table",
             "items",
-            "--part-size",
-            size,
-            "--json",
-        ]);
+            &["--part-size", size, "--json"],
+        );
         let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
         let parts = summary["parts"].as_u64().unwrap();
         assert!(
