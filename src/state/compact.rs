@@ -43,7 +43,7 @@ fn size_with_log(path: &Path) -> u64 {
 /// SQLite's journal, which the next opening rolls back.
 pub async fn compact(path: &Path) -> Result<Compacted, StateError> {
     // Identified as every command identifies a file, changing nothing.
-    drop(State::open(path, Access::Read).await?);
+    State::open(path, Access::Read).await?.close().await?;
     let bytes_before = size_with_log(path);
     let sql = |e: sqlx::Error| super::open::classify(path, e);
     let opts = SqliteConnectOptions::new()

@@ -314,6 +314,14 @@ impl State {
         let p = self.meta("params").await?;
         serde_json::from_str(&p).map_err(|e| self.damaged(format!("ring settings: {e}")))
     }
+    /// Ends a read and closes the connection before returning. Dropping a
+    /// `State` closes it later, on the SQLite driver's thread: a step that
+    /// needs the file alone next (`dht compact`) could still find it open.
+    pub async fn close(self) -> Result<(), StateError> {
+        let State { conn, path, .. } = self;
+        conn.close().await.map_err(|e| classify(&path, e))
+    }
+
     /// Makes the transaction's changes durable and visible. A new state
     /// file is linked into place now, unless another process created one
     /// there meanwhile (then nothing is replaced and this is an error).

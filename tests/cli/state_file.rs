@@ -593,23 +593,6 @@ fn check_repair_saves_what_can_be_saved() {
     }
 }
 
-/// `dht compact ARGS`, retried for up to five seconds while it says the
-/// file is in use: the test's own connection, just closed, was once seen
-/// (in CI, on a busy machine) still holding the file when compact ran. Any
-/// other refusal fails at once.
-fn compact_when_alone(e: &Env, args: &[&str]) -> String {
-    for _ in 0..50 {
-        let out = e.dht().arg("compact").args(args).output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        if out.status.success() {
-            return String::from_utf8(out.stdout).unwrap();
-        }
-        assert!(err.contains("needs it alone"), "{err}");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    panic!("the state file stayed in use");
-}
-
 /// `dht compact` rewrites a file of an older dht's 64 KiB pages in 16 KiB
 /// pages, keeps every copy, stays in WAL mode, and refuses (changing
 /// nothing) while another connection has the file open.
@@ -629,7 +612,7 @@ fn compact_rewrites_older_pages_and_needs_the_file_alone() {
         }
     });
     let before = e.copies();
-    let out: Value = serde_json::from_str(&compact_when_alone(&e, &["--json"])).unwrap();
+    let out: Value = serde_json::from_str(&e.ok(&["compact", "--json"])).unwrap();
     assert_eq!(out["page_size_before"], 65536, "{out}");
     assert_eq!(out["page_size_after"], 16384, "{out}");
     assert!(
@@ -650,7 +633,7 @@ fn compact_rewrites_older_pages_and_needs_the_file_alone() {
         (mode, page)
     });
     assert_eq!((mode.as_str(), page), ("wal", 16384));
-    let text = compact_when_alone(&e, &[]);
+    let text = e.ok(&["compact"]);
     assert!(
         text.starts_with("compacted ") && text.contains("16.0 KiB -> 16.0 KiB"),
         "{text}"
