@@ -71,9 +71,17 @@ pub async fn read(
                 .map(|b| file.rename_batch(b))
                 .map_err(|e| file.rename_error(e))
         }
-        Input::Sqlite { url, select } => sql::read_sqlite(url, select, cols, skip_bad).await,
+        Input::Sqlite { url, select } => {
+            Sink::collect(progress, async |out| {
+                sql::read_sqlite(url, select, cols, skip_bad, out).await
+            })
+            .await
+        }
         Input::Server { target, select } => {
-            server::read(target, select, cols, skip_bad, progress).await
+            Sink::collect(progress, async |out| {
+                server::read(target, select, cols, skip_bad, out).await
+            })
+            .await
         }
     }
 }
@@ -230,22 +238,27 @@ pub async fn read_parts(
     progress: impl FnMut(usize) + 'static,
 ) -> Result<Parts, SourceError> {
     use frame::Format::{Csv, Ipc, Ndjson, Parquet};
-    let Input::File {
-        path,
-        format,
-        csv,
-        compression,
-        encoding,
-        ..
-    } = input
-    else {
-        return Ok(stream(
-            input.clone(),
-            cols.clone(),
-            skip_bad,
-            part_bytes,
-            progress,
-        ));
+    let (path, format, csv, compression, encoding) = match input {
+        Input::File {
+            path,
+            format,
+            csv,
+            compression,
+            encoding,
+            ..
+        } => (path, format, csv, compression, encoding),
+        Input::Sqlite { url, select } => {
+            let (url, select, cols) = (url.clone(), select.clone(), cols.clone());
+            return Ok(stream(part_bytes, progress, async move |out| {
+                sql::read_sqlite(&url, &select, &cols, skip_bad, out).await
+            }));
+        }
+        Input::Server { target, select } => {
+            let (target, select, cols) = (target.clone(), select.clone(), cols.clone());
+            return Ok(stream(part_bytes, progress, async move |out| {
+                server::read(&target, &select, &cols, skip_bad, out).await
+            }));
+        }
     };
     match format {
         Csv => {
@@ -274,33 +287,19 @@ pub async fn read_parts(
     }
 }
 
-/// The rows of `input` (a database), read into parts of about
-/// `part_bytes` while the load waits for them.
+/// The rows `read` puts into a sink (a database's), in parts of about
+/// `part_bytes`, read while the load waits for them.
 fn stream(
-    input: Input,
-    cols: Columns,
-    skip_bad: bool,
     part_bytes: usize,
     progress: impl FnMut(usize) + 'static,
+    read: impl AsyncFnOnce(&mut Sink<'static>) -> Result<(), SourceError> + 'static,
 ) -> Parts {
     // One part waiting while the next is read: the reader stays at most a
     // part or two ahead of the load.
     let (to, from) = mpsc::channel(1);
     let reader = Box::pin(async move {
-        let mut out = Sink::parts(part_bytes, to.clone());
-        let read = match &input {
-            Input::Sqlite { url, select } => {
-                sql::read_sqlite_into(url, select, &cols, skip_bad, progress, &mut out).await
-            }
-            Input::Server { target, select } => {
-                server::read_into(target, select, &cols, skip_bad, progress, &mut out).await
-            }
-            // Files have readers in parts of their own; read whole here.
-            Input::File { .. } => read(&input, &cols, skip_bad, progress)
-                .await
-                .map(|b| out.batch = b),
-        };
-        match read {
+        let mut out = Sink::parts(part_bytes, to.clone(), progress);
+        match read(&mut out).await {
             Ok(()) => {
                 out.finish().await;
             }

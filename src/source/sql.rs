@@ -6,9 +6,8 @@
 //! statement.
 
 use super::select::{Quote, Select};
-use super::server::take_row;
 use super::sink::Sink;
-use super::{Batch, Columns, Plan, SourceError, convert};
+use super::{Columns, SourceError, convert};
 use futures_util::TryStreamExt;
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteRow};
@@ -34,27 +33,14 @@ fn sqlite_cell(row: &SqliteRow, i: usize, column: &str) -> Result<Value, String>
     })
 }
 
-/// Reads every row of `select` from the SQLite database at `url`.
+/// Reads every row of `select` from the SQLite database at `url` into
+/// `out`.
 pub async fn read_sqlite(
     url: &str,
     select: &Select,
     cols: &Columns,
     skip_bad: bool,
-) -> Result<Batch, SourceError> {
-    let mut out = Sink::whole();
-    read_sqlite_into(url, select, cols, skip_bad, |_| {}, &mut out).await?;
-    Ok(out.finish().await)
-}
-
-/// [`read_sqlite`] into `out`, which may hand the rows on in parts as they
-/// come; `progress` hears the rows read so far, now and then.
-pub async fn read_sqlite_into(
-    url: &str,
-    select: &Select,
-    cols: &Columns,
-    skip_bad: bool,
-    mut progress: impl FnMut(usize),
-    out: &mut Sink,
+    out: &mut Sink<'_>,
 ) -> Result<(), SourceError> {
     let sql = select
         .to_sql(Quote::Double, None)
@@ -82,28 +68,19 @@ pub async fn read_sqlite_into(
         .map_err(|e| SourceError::Sql(format!("cannot open SQLite database {url}: {e}")))?;
     let source = format!("{} in {url}", select.describe());
     let mut rows = sqlx::query(&sql).fetch(&mut conn);
-    let mut plan: Option<Plan> = None;
-    let mut n = 0usize;
     while let Some(row) = rows
         .try_next()
         .await
         .map_err(|e| SourceError::Sql(format!("{source}: {e}")))?
     {
-        n += 1;
-        take_row(
+        out.take_row(
             &source,
-            &mut plan,
             cols,
-            n,
+            skip_bad,
             || row.columns().iter().map(|c| c.name().to_owned()).collect(),
             |i| sqlite_cell(&row, i, row.columns()[i].name()),
-            skip_bad,
-            &mut out.batch,
-        )?;
-        out.row_done().await?;
-        if n % 4096 == 0 {
-            progress(n);
-        }
+        )
+        .await?;
     }
     Ok(())
 }

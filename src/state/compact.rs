@@ -5,7 +5,7 @@
 //! file in WAL mode can only change its page size out of WAL mode.
 
 use super::open::PAGE_SIZE;
-use super::{Access, State, StateError};
+use super::{Access, State, StateError, log_size};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{ConnectOptions, Connection};
 use std::path::Path;
@@ -26,13 +26,7 @@ pub struct Compacted {
 
 /// The size of `path` and of its log, if any.
 fn size_with_log(path: &Path) -> u64 {
-    let mut wal = path.as_os_str().to_os_string();
-    wal.push("-wal");
-    [path.as_os_str().to_os_string(), wal]
-        .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum()
+    std::fs::metadata(path).map_or(0, |m| m.len()) + log_size(path)
 }
 
 /// Rewrites the ring's state file at `path` compactly, with this build's

@@ -46,17 +46,19 @@ pub mod slice;
 mod spill;
 mod upgrade;
 mod users;
+mod watch;
 
 pub use compact::{Compacted, compact};
 pub use demand::Reading;
 pub use listing::StoredCopy;
 pub use log::{Change, LOG_LIMIT, LogEntry};
 pub use lost::LostKey;
-pub use open::{Idle, Watch, log_size};
+pub use open::Idle;
 pub use salvage::Salvage;
 pub use slice::{SLICE_BITS, slice_of};
 pub use spill::{Merged, Spill};
 pub use users::{Role, User, UserError, token_hash};
+pub use watch::{Watch, log_size};
 
 use crate::chord::store::{Key, Versioned};
 use crate::chord::{Id, NodeId};

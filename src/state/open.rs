@@ -1,7 +1,6 @@
 //! Opening a state file: identifying it, checking its format, the
 //! transaction every command runs in, metadata, and the ring's settings.
 
-use super::commit_mark::CommitMark;
 use super::slice::CREATE_SLICES;
 use super::{Access, FORMAT_NAME, FORMAT_VERSION, State, StateError};
 use crate::chord::Params;
@@ -15,7 +14,7 @@ use std::time::Duration;
 const META_SUM: &str = "checksum";
 /// Copies what the log holds into the database file as far as readers and
 /// writers allow, without waiting for them.
-const PASSIVE_CHECKPOINT: &str = "PRAGMA wal_checkpoint(PASSIVE)";
+pub(super) const PASSIVE_CHECKPOINT: &str = "PRAGMA wal_checkpoint(PASSIVE)";
 /// The setting counting the commits of writing commands.
 const GENERATION: &str = "generation";
 
@@ -296,11 +295,7 @@ impl State {
     /// counts one, so a process holding the ring in memory tells from this
     /// number alone whether anyone else changed it.
     pub async fn generation(&mut self) -> Result<u64, StateError> {
-        let v: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
-            .bind(GENERATION)
-            .fetch_optional(&mut self.conn)
-            .await
-            .map_err(self.sql())?;
+        let v = generation_text(&mut self.conn).await.map_err(self.sql())?;
         match v {
             None => Ok(0),
             Some(v) => v
@@ -434,79 +429,11 @@ impl Idle {
     }
 }
 
-/// The size in bytes of the log (write-ahead log) of the state file at
-/// `path`: 0 when there is none.
-pub fn log_size(path: &Path) -> u64 {
-    let mut wal = path.to_path_buf().into_os_string();
-    wal.push("-wal");
-    std::fs::metadata(wal).map_or(0, |m| m.len())
-}
-
-/// A connection that only reads a state file's generation (see
-/// [`State::generation`]): how a process holding the ring in memory tells,
-/// with one small query outside any transaction, whether anyone committed
-/// since it read the ring. The query is skipped while the log's header
-/// shows no commit since the last one (see [`CommitMark`]).
-pub struct Watch {
-    conn: SqliteConnection,
-    path: std::path::PathBuf,
-    mark: CommitMark,
-    /// The generation the last query read.
-    known: Option<u64>,
-}
-
-impl Watch {
-    /// Watches the state file at `path`, which must exist.
-    pub async fn open(path: &Path) -> Result<Watch, StateError> {
-        let conn = connect(path, Access::Read, false)
-            .await
-            .map_err(|e| classify(path, e))?;
-        Ok(Watch {
-            conn,
-            path: path.to_path_buf(),
-            mark: CommitMark::open(path),
-            known: None,
-        })
-    }
-
-    /// Copies what the log holds into the database file as far as readers
-    /// and writers allow, without waiting for them (SQLite's passive
-    /// checkpoint): for a server whose writes leave this to it (see
-    /// [`State::defer_checkpoints`]).
-    pub async fn checkpoint(&mut self) -> Result<(), StateError> {
-        sqlx::query(PASSIVE_CHECKPOINT)
-            .execute(&mut self.conn)
-            .await
-            .map_err(|e| classify(&self.path, e))?;
-        Ok(())
-    }
-
-    /// The generation committed now.
-    pub async fn generation(&mut self) -> Result<u64, StateError> {
-        if let Some(known) = self.known
-            && self.mark.unchanged()
-        {
-            return Ok(known);
-        }
-        // The header first: a commit after this look changes it.
-        self.mark.mark();
-        self.known = None;
-        let v: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
-            .bind(GENERATION)
-            .fetch_optional(&mut self.conn)
-            .await
-            .map_err(|e| classify(&self.path, e))?;
-        let generation = v.and_then(|v| v.parse().ok()).unwrap_or(0);
-        self.known = Some(generation);
-        Ok(generation)
-    }
-}
-
 /// Opens a connection to the database at `path` without changing anything
 /// persistent about it. Readers fall back to a read-only connection, and
 /// then to an immutable one, when the file or its directory cannot be
 /// written (SQLite's log needs a shared-memory file beside the database).
-async fn connect(
+pub(super) async fn connect(
     path: &Path,
     access: Access,
     create: bool,
@@ -543,6 +470,17 @@ async fn connect(
         }
     }
     SqliteConnection::connect_with(&read_only.immutable(true)).await
+}
+
+/// The generation setting as stored (None before the first commit that
+/// counts one).
+pub(super) async fn generation_text(
+    conn: &mut SqliteConnection,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+        .bind(GENERATION)
+        .fetch_optional(conn)
+        .await
 }
 
 /// Where a new state file is built before [`State::commit`] links it into

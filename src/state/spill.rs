@@ -14,10 +14,6 @@ use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Spill files: slices are spread over this many by their leading bits, so
-/// merging reads one file, 1/256 of the load, at a time.
-const FILES: usize = Spill::FILES;
-
 /// Copies a load moved out of memory, waiting to be merged into the file.
 pub struct Spill {
     dir: PathBuf,
@@ -49,7 +45,9 @@ impl Drop for Spill {
 }
 
 impl Spill {
-    /// How many spill files a load's copies are spread over.
+    /// How many spill files a load's copies are spread over, by their
+    /// slices' leading bits: merging reads one file, 1/256 of the load, at
+    /// a time.
     pub const FILES: usize = 256;
 
     /// A spill for a load into the ring of `loaded`, in a new directory
@@ -72,7 +70,7 @@ impl Spill {
         std::fs::create_dir_all(&dir)?;
         Ok(Spill {
             dir,
-            files: (0..FILES).map(|_| None).collect(),
+            files: (0..Spill::FILES).map(|_| None).collect(),
             since: loaded.world.counters().clock,
             bits: loaded.world.bits(),
             raw: Vec::new(),
@@ -84,7 +82,7 @@ impl Spill {
     /// The spill file of `slice`.
     fn file_of(&self, slice: i64) -> usize {
         let slice_bits = SLICE_BITS.min(self.bits.get());
-        let shift = slice_bits.saturating_sub(FILES.trailing_zeros());
+        let shift = slice_bits.saturating_sub(Spill::FILES.trailing_zeros());
         (slice >> shift) as usize
     }
 
@@ -195,7 +193,7 @@ impl State {
         spill.files.iter_mut().for_each(|f| *f = None);
         let mut merged = Merged::default();
         let mut batch = SliceBatch::new();
-        for f in 0..FILES {
+        for f in 0..Spill::FILES {
             progress(f);
             let mut fragments = spill.read_file(f).map_err(|e| io(&self.path, e))?;
             // Stable: a slice's fragments stay in the order written.
@@ -235,7 +233,7 @@ impl State {
             }
         }
         self.flush_slices(&mut batch, true).await?;
-        progress(FILES);
+        progress(Spill::FILES);
         Ok(merged)
     }
 

@@ -110,6 +110,21 @@ impl Env {
         args.extend(more);
         self.ok(&args)
     }
+    /// The rows every server's type test stores besides `full`: `nulls`
+    /// all null, the second `dup` kept, the Unicode key, four keys in all
+    /// (`text` names the text column).
+    fn check_shared_rows(&self, text: &str) {
+        assert!(
+            self.get("nulls")
+                .as_object()
+                .unwrap()
+                .values()
+                .all(Value::is_null)
+        );
+        assert_eq!(self.get("dup")[text], json!("second"));
+        assert_eq!(self.get("鍵🔑")[text], json!("emoji key"));
+        assert_eq!(self.dump().len(), 4);
+    }
     fn get(&self, key: &str) -> Value {
         let j: Value = serde_json::from_str(&self.ok(&["get", "--json", "--", key])).unwrap();
         assert_eq!(j["found"], true, "{key}");
@@ -168,17 +183,8 @@ fn load_types(s: &Server, table: &str, create: &[String]) -> (Env, Value) {
     let e = Env::new(s);
     let out = e.load(&s.url, table, &["--key-col", "k"]);
     assert!(out.contains("duplicate keys      1"), "{out}");
-    assert!(
-        e.get("nulls")
-            .as_object()
-            .unwrap()
-            .values()
-            .all(Value::is_null)
-    );
-    assert_eq!(e.get("dup")["t"], json!("second"));
-    assert_eq!(e.get("鍵🔑")["t"], json!("emoji key"));
+    e.check_shared_rows("t");
     let d = e.dump();
-    assert_eq!(d.len(), 4);
     let full = e.get("full");
     assert_eq!(d["full"], full);
     assert_eq!(full["t"], json!("ünïcödé 鍵 \"q\", x"));

@@ -16,7 +16,7 @@ pub use target::{Encrypt, Kind, Target, Tls, redact};
 
 use super::select::{Select, TableName};
 use super::sink::Sink;
-use super::{BadRow, Batch, Columns, Plan, SourceError, assemble, convert};
+use super::{Columns, SourceError, convert};
 use futures_util::TryStreamExt;
 use serde_json::Value;
 use sqlx::mysql::{MySqlConnectOptions, MySqlRow};
@@ -302,57 +302,33 @@ macro_rules! options {
 /// `$cell` (a macro: the connection types of the two drivers share no trait
 /// that makes a generic function short).
 macro_rules! stream_rows {
-    ($conn:expr, $sql:expr, $cell:expr, $target:expr, $what:expr, $origin:expr, $cols:expr, $skip_bad:expr, $out:expr, $progress:expr) => {{
+    ($conn:expr, $sql:expr, $cell:expr, $target:expr, $what:expr, $origin:expr, $cols:expr, $skip_bad:expr, $out:expr) => {{
         let mut rows = sqlx::raw_sql($sql).fetch(&mut $conn);
-        let mut plan = None;
-        let mut n = 0;
         while let Some(row) = rows
             .try_next()
             .await
             .map_err(|e| explain($target, $what, &e))?
         {
-            n += 1;
-            take_row(
+            $out.take_row(
                 $origin,
-                &mut plan,
                 $cols,
-                n,
+                $skip_bad,
                 || row.columns().iter().map(|c| c.name().to_owned()).collect(),
                 |i| $cell(&row, i),
-                $skip_bad,
-                &mut $out.batch,
-            )?;
-            $out.row_done().await?;
-            if n % 4096 == 0 {
-                $progress(n);
-            }
+            )
+            .await?;
         }
     }};
 }
 
-/// Reads every row of `select` from the server, streaming, inside a
-/// read-only transaction. `progress` is called with the number of rows read
-/// so far, now and then.
+/// Reads every row of `select` from the server into `out`, streaming,
+/// inside a read-only transaction.
 pub async fn read(
     target: &Target,
     select: &Select,
     cols: &Columns,
     skip_bad: bool,
-    progress: impl FnMut(usize),
-) -> Result<Batch, SourceError> {
-    let mut out = Sink::whole();
-    read_into(target, select, cols, skip_bad, progress, &mut out).await?;
-    Ok(out.finish().await)
-}
-
-/// [`read`] into `out`, which may hand the rows on in parts as they come.
-pub async fn read_into(
-    target: &Target,
-    select: &Select,
-    cols: &Columns,
-    skip_bad: bool,
-    mut progress: impl FnMut(usize),
-    out: &mut Sink,
+    out: &mut Sink<'_>,
 ) -> Result<(), SourceError> {
     let sql = select
         .to_sql(target.kind.quote(), target.kind.default_schema())
@@ -369,7 +345,7 @@ pub async fn read_into(
                 .await
                 .map_err(failed)?;
             stream_rows!(
-                conn, &sql, &pg_cell, target, &what, &origin, cols, skip_bad, out, progress
+                conn, &sql, &pg_cell, target, &what, &origin, cols, skip_bad, out
             );
             let _ = sqlx::raw_sql("ROLLBACK").execute(&mut conn).await;
         }
@@ -392,56 +368,15 @@ pub async fn read_into(
                 mysql_cell(row, i, meta.iter().find(|m| m.0 == name).map(|m| m.1))
             };
             stream_rows!(
-                conn, &sql, &cell, target, &what, &origin, cols, skip_bad, out, progress
+                conn, &sql, &cell, target, &what, &origin, cols, skip_bad, out
             );
             let _ = sqlx::raw_sql("ROLLBACK").execute(&mut conn).await;
         }
         Kind::Mssql => {
-            return mssql::read(target, &sql, &what, cols, skip_bad, progress, out).await;
+            return mssql::read(target, &sql, &what, cols, skip_bad, out).await;
         }
     }
     Ok(())
-}
-
-/// One row into `out`: the column plan made from the first row's
-/// `names`, each cell converted by `cell`, a cell that cannot be converted
-/// reported (or skipped) as a bad row naming its column. Shared by every
-/// driver.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn take_row(
-    origin: &str,
-    plan: &mut Option<Plan>,
-    cols: &Columns,
-    n: usize,
-    names: impl FnOnce() -> Vec<String>,
-    cell: impl Fn(usize) -> Result<Value, String>,
-    skip_bad: bool,
-    out: &mut Batch,
-) -> Result<(), SourceError> {
-    let plan = match plan {
-        Some(p) => p,
-        None => plan.insert(Plan::new(origin, names(), cols)?),
-    };
-    let mut cells = Vec::with_capacity(plan.names.len());
-    for i in 0..plan.names.len() {
-        match cell(i) {
-            Ok(v) => cells.push(v),
-            Err(reason) => {
-                let b = BadRow {
-                    source: origin.to_owned(),
-                    row: n,
-                    column: Some(plan.names[i].clone()),
-                    reason,
-                };
-                if skip_bad {
-                    out.skipped.push(b);
-                    return Ok(());
-                }
-                return Err(SourceError::Row(b));
-            }
-        }
-    }
-    assemble(origin, plan, n, &mut cells, skip_bad, out)
 }
 
 #[cfg(test)]

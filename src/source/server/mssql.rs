@@ -15,7 +15,7 @@
 
 use super::super::sink::Sink;
 use super::super::{Columns, SourceError, convert};
-use super::{Encrypt, Target, refused, seconds_from_env, take_row, within_connect_timeout};
+use super::{Encrypt, Target, refused, seconds_from_env, within_connect_timeout};
 use futures_util::TryStreamExt;
 use serde_json::Value;
 use tiberius::{AuthMethod, Client, ColumnData, ColumnType, Config, EncryptionLevel, QueryItem};
@@ -51,8 +51,7 @@ pub(super) async fn read(
     what: &str,
     cols: &Columns,
     skip_bad: bool,
-    mut progress: impl FnMut(usize),
-    out: &mut Sink,
+    out: &mut Sink<'_>,
 ) -> Result<(), SourceError> {
     let origin = format!("{what} in {}", target.describe());
     let failed = |e: tiberius::error::Error| explain(target, what, &e);
@@ -63,16 +62,7 @@ pub(super) async fn read(
     for begin in [BEGIN_SNAPSHOT, BEGIN_READ_COMMITTED] {
         exec(&mut client, begin).await.map_err(failed)?;
         out.clear();
-        rows = stream(
-            &mut client,
-            sql,
-            &origin,
-            cols,
-            skip_bad,
-            out,
-            &mut progress,
-        )
-        .await;
+        rows = stream(&mut client, sql, &origin, cols, skip_bad, out).await;
         let refused = matches!(&rows, Err(e) if e.code() == Some(code::NO_SNAPSHOT));
         if !refused || out.sent() {
             break;
@@ -151,12 +141,9 @@ async fn stream(
     origin: &str,
     cols: &Columns,
     skip_bad: bool,
-    out: &mut Sink,
-    progress: &mut impl FnMut(usize),
+    out: &mut Sink<'_>,
 ) -> tiberius::Result<Result<(), SourceError>> {
     let mut items = client.simple_query(sql).await?;
-    let mut plan = None;
-    let mut n = 0usize;
     while let Some(item) = items.try_next().await? {
         let row = match item {
             QueryItem::Row(row) => row,
@@ -167,29 +154,21 @@ async fn stream(
             }
             QueryItem::Metadata(_) => continue,
         };
-        n += 1;
-        let taken = take_row(
-            origin,
-            &mut plan,
-            cols,
-            n,
-            || row.columns().iter().map(|c| c.name().to_owned()).collect(),
-            |i| {
-                let ty = row.columns()[i].column_type();
-                let data = row.get_column_data(i).map_err(|e| e.to_string())?;
-                cell(ty, data)
-            },
-            skip_bad,
-            &mut out.batch,
-        );
+        let taken = out
+            .take_row(
+                origin,
+                cols,
+                skip_bad,
+                || row.columns().iter().map(|c| c.name().to_owned()).collect(),
+                |i| {
+                    let ty = row.columns()[i].column_type();
+                    let data = row.get_column_data(i).map_err(|e| e.to_string())?;
+                    cell(ty, data)
+                },
+            )
+            .await;
         if let Err(bad) = taken {
             return Ok(Err(bad));
-        }
-        if let Err(stopped) = out.row_done().await {
-            return Ok(Err(stopped));
-        }
-        if n % 4096 == 0 {
-            progress(n);
         }
     }
     Ok(Ok(()))
