@@ -1,5 +1,5 @@
 //! Server benchmark (a figure, not a timed test): `dht serve` (the release
-//! binary) on a ring of 10^6 keys (1,000 nodes, r = 3), with 64 concurrent
+//! binary) on a ring of 10^6 keys (1,000 nodes, r = 3, unless told), with 64 concurrent
 //! keep-alive connections on loopback: requests per second and p50/p99
 //! latency for gets and for puts (each committed to the state file), next
 //! to a baseline measured in the same run: the same requests to a bare axum
@@ -14,8 +14,8 @@
 //! request (from `/proc`) is reported too: unlike the rates, it does not
 //! depend on how the two cores were shared with the clients.
 //!
-//! Run: `cargo bench --bench serve` (add `-- --keys N` for another ring
-//! size, `-- --requests N` for gets per connection per round, default 400,
+//! Run: `cargo bench --bench serve` (add `-- --keys N` and `--nodes N`
+//! for another ring, `-- --requests N` for gets per connection per round, default 400,
 //! `-- --rounds N`).
 
 use axum::Router;
@@ -38,11 +38,11 @@ use tokio::net::TcpStream;
 const DHT: &str = env!("CARGO_BIN_EXE_dht");
 const CONNECTIONS: usize = 64;
 
-/// Builds the ring: `keys` keys on 1,000 nodes, in a new state file.
-async fn build(path: &Path, keys: usize) {
+/// Builds the ring: `keys` keys on `nodes` nodes, in a new state file.
+async fn build(path: &Path, nodes: usize, keys: usize) {
     let params = Params::new(160, 3);
     let mut w =
-        World::bulk(params, 1, (0..1000).map(|i| (format!("node-{i}"), None))).expect("names");
+        World::bulk(params, 1, (0..nodes).map(|i| (format!("node-{i}"), None))).expect("names");
     for i in 0..keys {
         w.put(&format!("key-{i}"), json!(i), None).expect("put");
     }
@@ -124,6 +124,43 @@ async fn run(addr: SocketAddr, per_conn: usize, make: impl Fn(usize, usize) -> V
         secs: t.elapsed().as_secs_f64(),
         lat,
     }
+}
+
+/// Gets on three connections in four and puts on the fourth, all at
+/// once: the latencies of the gets and of the puts, apart.
+async fn run_mixed(
+    addr: SocketAddr,
+    per_conn: usize,
+    get: impl Fn(usize, usize) -> Vec<u8>,
+    put: impl Fn(usize, usize) -> Vec<u8>,
+) -> (Vec<Duration>, Vec<Duration>) {
+    let is_put = |c: usize| c % 4 == 3;
+    let tasks: Vec<_> = (0..CONNECTIONS)
+        .map(|c| {
+            let reqs: Vec<Vec<u8>> = (0..per_conn)
+                .map(|i| if is_put(c) { put(c, i) } else { get(c, i) })
+                .collect();
+            tokio::spawn(connection(addr, reqs))
+        })
+        .collect();
+    let (mut gets, mut puts) = (Vec::new(), Vec::new());
+    for (c, task) in tasks.into_iter().enumerate() {
+        let lat = task.await.expect("a connection task");
+        if is_put(c) {
+            puts.extend(lat)
+        } else {
+            gets.extend(lat)
+        }
+    }
+    (gets, puts)
+}
+
+/// p50 and p99 of `lat` in ms.
+fn percentiles(lat: &mut [Duration]) -> (f64, f64) {
+    lat.sort();
+    let n = lat.len();
+    let pct = |p: f64| lat[((n as f64 * p) as usize).min(n - 1)].as_secs_f64() * 1e3;
+    (pct(0.5), pct(0.99))
 }
 
 /// Runs against one server added up: wall time, latencies, and the CPU
@@ -258,6 +295,7 @@ fn main() {
     if args.iter().any(|a| a == "--baseline-server") {
         return baseline_server(keys);
     }
+    let nodes = flag("--nodes", 1000);
     let gets = flag("--requests", 400);
     let rounds = flag("--rounds", 3).max(1);
     let puts = gets / 8;
@@ -268,8 +306,11 @@ fn main() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let state = dir.path().join("ring.db");
     let t = Instant::now();
-    rt.block_on(build(&state, keys));
-    eprintln!("built {keys} keys in {:.1} s", t.elapsed().as_secs_f64());
+    rt.block_on(build(&state, nodes, keys));
+    eprintln!(
+        "built {keys} keys on {nodes} nodes in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     let token = Command::new(DHT)
         .arg("--state")
         .arg(&state)
@@ -396,6 +437,31 @@ fn main() {
             b.3 / m.3,
         );
     }
+    // Gets while puts commit: the latency a reader sees when writers are
+    // busy too.
+    let mixed = |addr: SocketAddr, tag: &str| {
+        let (mut g, mut p) = (Vec::new(), Vec::new());
+        for round in 0..rounds {
+            let (a, b) = rt.block_on(run_mixed(addr, puts, get, put(format!("{tag}{round}"))));
+            g.extend(a);
+            p.extend(b);
+        }
+        (percentiles(&mut g), percentiles(&mut p))
+    };
+    let ours = mixed(dht_addr, "mixd");
+    let theirs = mixed(base_addr, "mixb");
+    println!();
+    println!(
+        "mixed ({} connections getting, {} putting, {puts} requests each, {rounds} rounds): gets p50 {:.2} ms, p99 {:.2} ms; puts p50 {:.2} ms, p99 {:.2} ms (baseline gets p99 {:.2} ms, puts p99 {:.2} ms)",
+        CONNECTIONS * 3 / 4,
+        CONNECTIONS / 4,
+        ours.0.0,
+        ours.0.1,
+        ours.1.0,
+        ours.1.1,
+        theirs.0.1,
+        theirs.1.1,
+    );
     println!();
     for (name, ours, theirs) in &switched {
         println!("context switches per {name}: dht serve {ours:.2}, baseline {theirs:.2}");

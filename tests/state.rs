@@ -19,12 +19,16 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Every node's stored entries (tombstones too), by node.
-type Snapshot = BTreeMap<NodeId, Vec<(Key, Versioned)>>;
+/// Every node's routing state (as the state file encodes it) and stored
+/// entries (tombstones too), by node.
+type Snapshot = BTreeMap<NodeId, (Vec<u8>, Vec<(Key, Versioned)>)>;
 
 fn snapshot(w: &World) -> Snapshot {
     w.nodes()
-        .map(|n| (n.id, n.store.iter().map(|(k, v)| (k, v.clone())).collect()))
+        .map(|n| {
+            let entries = n.store.iter().map(|(k, v)| (k, v.clone())).collect();
+            (n.id, (dht::state::codec::encode(n), entries))
+        })
         .collect()
 }
 

@@ -236,23 +236,25 @@ impl Node {
         }
     }
 
-    /// Reacts to one request. Pure: reads and changes only this node.
-    pub fn handle(&mut self, req: Request) -> Response {
-        match req {
+    /// Answers a request that only reads this node, or None for one that
+    /// may change it (see [`Node::handle`]). Taking `&self` makes "this
+    /// request leaves its receiver as it was" a fact of the types, which
+    /// persistence relies on to save only nodes that may have changed.
+    pub fn answer(&self, req: &Request) -> Option<Response> {
+        Some(match req {
             Request::Ping => Response::Pong,
-            Request::FindStep { key, avoid } => Response::Step(self.find_step(key, &avoid)),
+            Request::FindStep { key, avoid } => Response::Step(self.find_step(*key, avoid)),
             Request::GetNeighbours => Response::Neighbours {
                 pred: self.pred,
                 succs: self.succs.clone(),
                 preds: self.preds.clone(),
             },
-            Request::Notify { from } => self.rectify(from),
-            Request::Get { key, dead } => match self.store.get_versioned(&key) {
+            Request::Get { key, dead } => match self.store.get_versioned(key) {
                 Some(v) => Response::Held {
                     entry: Some(v.clone()),
                     succs: Vec::new(),
                 },
-                None => match self.route_data(key.id, &dead) {
+                None => match self.route_data(key.id, dead) {
                     None => Response::Held {
                         entry: None,
                         succs: self.replica_targets(),
@@ -260,6 +262,25 @@ impl Node {
                     Some(next) => Response::Redirect(next),
                 },
             },
+            Request::FetchRange { from, to } => {
+                Response::Entries(self.store.entries_in(*from, *to))
+            }
+            _ => return None,
+        })
+    }
+
+    /// Reacts to one request. Pure: reads and changes only this node.
+    pub fn handle(&mut self, req: Request) -> Response {
+        if let Some(answer) = self.answer(&req) {
+            return answer;
+        }
+        match req {
+            Request::Ping
+            | Request::FindStep { .. }
+            | Request::GetNeighbours
+            | Request::Get { .. }
+            | Request::FetchRange { .. } => unreachable!("answered by Node::answer"),
+            Request::Notify { from } => self.rectify(from),
             Request::Put {
                 key,
                 value,
@@ -318,7 +339,6 @@ impl Node {
                 }
                 Response::Ack
             }
-            Request::FetchRange { from, to } => Response::Entries(self.store.entries_in(from, to)),
             Request::HandOff {
                 leaving,
                 new_pred,

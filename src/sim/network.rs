@@ -53,6 +53,9 @@ pub struct Network {
     /// The part of a ring read so far, when the ring is read on demand
     /// (`slots` is then empty).
     demand: Option<Box<Partial>>,
+    /// While noted: the nodes that may have changed since the last
+    /// [`Network::take_touched`] (see there).
+    touched: Option<FxHashSet<NodeId>>,
 }
 
 /// What a run on a partly read ring needed and did not have: the command
@@ -131,6 +134,27 @@ impl Network {
         self.demand.as_mut()?.miss.take()
     }
 
+    /// Starts (`on`, with nothing noted yet) or stops noting which nodes
+    /// may change, so that persistence writes back only those.
+    pub fn note_touched(&mut self, on: bool) {
+        self.touched = on.then(FxHashSet::default);
+    }
+
+    /// The nodes that may have changed since noting began or since the
+    /// last call, and starts afresh; None when not noting (any node may
+    /// have changed). A node counts as touched when it was inserted,
+    /// removed, handed out mutably, acted for itself ([`Transport::local`])
+    /// or handled a request that [`Node::answer`] does not answer.
+    pub fn take_touched(&mut self) -> Option<FxHashSet<NodeId>> {
+        self.touched.as_mut().map(std::mem::take)
+    }
+
+    fn touch(&mut self, id: NodeId) {
+        if let Some(t) = &mut self.touched {
+            t.insert(id);
+        }
+    }
+
     /// Makes room for addresses up to `n` exactly (a bulk build knows how
     /// many nodes it makes).
     pub fn reserve_addresses(&mut self, n: usize) {
@@ -139,6 +163,7 @@ impl Network {
 
     /// Connects a node; it can be reached from now on.
     pub fn insert(&mut self, node: Node) {
+        self.touch(node.id);
         if let Some(d) = &mut self.demand {
             d.gone.remove(&node.id);
             d.nodes.insert(node.id, node);
@@ -155,6 +180,7 @@ impl Network {
 
     /// Disconnects a node (crash or departure), returning its state.
     pub fn remove(&mut self, id: NodeId) -> Option<Node> {
+        self.touch(id);
         if let Some(d) = &mut self.demand {
             let node = d.nodes.remove(&id)?;
             d.gone.insert(id);
@@ -182,6 +208,7 @@ impl Network {
 
     /// A live node's state, for the simulator and persistence.
     pub fn get_mut(&mut self, id: NodeId) -> Option<&mut Node> {
+        self.touch(id);
         if let Some(d) = &mut self.demand {
             return d.nodes.get_mut(&id);
         }
@@ -261,10 +288,17 @@ impl Network {
 
 impl Transport for Network {
     fn call(&mut self, from: NodeId, to: NodeId, req: Request) -> Result<Response, Unreachable> {
-        self.deliver(from, to).map(|node| node.handle(req))
+        let node = self.deliver(from, to)?;
+        if let Some(answer) = node.answer(&req) {
+            return Ok(answer);
+        }
+        let answer = node.handle(req);
+        self.touch(to);
+        Ok(answer)
     }
 
     fn local(&mut self, id: NodeId) -> Option<&mut Node> {
+        self.touch(id);
         match &mut self.demand {
             Some(d) => d.reach(id),
             None => live_mut(&mut self.slots, id),
@@ -378,5 +412,38 @@ mod tests {
         assert_eq!(net.ping(ia, ib), Err(Unreachable));
         assert_eq!(net.take_crashed(), vec![ib]);
         assert!(net.take_crashed().is_empty());
+    }
+
+    #[test]
+    fn notes_the_nodes_a_request_may_change_and_not_the_ones_it_reads() {
+        let mut net = Network::default();
+        let (a, b) = (node(10, 0), node(20, 1));
+        let (ia, ib) = (a.id, b.id);
+        net.insert(a);
+        assert_eq!(net.take_touched(), None, "not noting yet");
+        net.note_touched(true);
+        net.insert(b);
+        assert_eq!(net.take_touched(), Some(FxHashSet::from_iter([ib])));
+        let key = crate::chord::Key::new(ib.id(), "k");
+        for read in [
+            Request::Ping,
+            Request::GetNeighbours,
+            Request::Get {
+                key: key.clone(),
+                dead: Vec::new(),
+            },
+        ] {
+            net.call(ia, ib, read).unwrap();
+        }
+        net.find_step(ia, ib, ib.id(), &[]).unwrap();
+        assert_eq!(net.take_touched(), Some(FxHashSet::default()));
+        net.call(ia, ib, Request::Notify { from: ia }).unwrap();
+        net.get_mut(ia);
+        assert_eq!(net.take_touched(), Some(FxHashSet::from_iter([ia, ib])));
+        net.remove(ib);
+        assert_eq!(net.take_touched(), Some(FxHashSet::from_iter([ib])));
+        net.note_touched(false);
+        net.get_mut(ia);
+        assert_eq!(net.take_touched(), None);
     }
 }

@@ -84,16 +84,20 @@ impl Part {
 
     /// What the command's last run leaves to save.
     fn into_loaded(self, world: World) -> Loaded {
-        let mut held: Vec<(i64, i64)> = Vec::new();
+        let mut held = super::Held::new();
         let mut kept = Vec::new();
-        let read_nids: std::collections::BTreeSet<i64> =
-            self.read.values().map(|r| r.nid).collect();
+        let read: BTreeMap<i64, NodeId> = self.read.values().map(|r| (r.nid, r.node.id)).collect();
         if let Some(slice) = self.slice {
+            let mut holders = Vec::new();
             for (nid, copies) in self.copies {
-                held.push((slice, nid));
-                if !read_nids.contains(&nid) {
+                let id = read.get(&nid).copied();
+                holders.push((nid, id));
+                if id.is_none() {
                     kept.extend(copies.into_iter().map(|(k, v)| (slice, nid, k, v)));
                 }
+            }
+            if !holders.is_empty() {
+                held.insert(slice, holders);
             }
         }
         let nodes = self

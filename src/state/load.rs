@@ -38,7 +38,7 @@ impl State {
             Scope::Key(_) => Some("SELECT slice, data FROM slices WHERE slice = ?"),
             Scope::All => Some("SELECT slice, data FROM slices"),
         };
-        let mut held: Vec<(i64, i64)> = Vec::new();
+        let mut held = super::Held::new();
         if let Some(q) = query {
             let mut q = sqlx::query(q);
             if let Scope::Key(id) = scope {
@@ -70,7 +70,10 @@ impl State {
                 }
                 holders.sort_unstable();
                 holders.dedup();
-                held.extend(holders.iter().map(|&nid| (slice, nid)));
+                let addressed = holders
+                    .iter()
+                    .map(|&nid| (nid, by_nid.get(&nid).map(|n| n.id)));
+                held.insert(slice, addressed.collect());
             }
             drop(rows);
             if let Some(what) = bad {
@@ -83,7 +86,6 @@ impl State {
             .collect();
         let mut world = World::from_parts(params, counters, nodes);
         world.set_recording_changes(true);
-        held.sort_unstable();
         Ok(Loaded {
             world,
             nodes: snapshot,

@@ -168,15 +168,19 @@ pub struct State {
     access: Access,
 }
 
+/// The holders of every slice holding copies: slice → (node row id,
+/// address) of each node with copies in it, by row id, no repeats. The
+/// address is None for a holder a ring read on demand did not read.
+type Held = BTreeMap<i64, Vec<(i64, Option<NodeId>)>>;
+
 /// A ring read from the state, with what is needed to write back only changes.
 pub struct Loaded {
     /// The ring, with every store journaling its changes.
     pub world: World,
     nodes: BTreeMap<NodeId, (i64, Vec<u8>)>,
-    /// (slice, node row id) of every copy read, sorted and without repeats:
-    /// which nodes' stores a rewritten slice must gather, and which slices
+    /// Which nodes' stores a rewritten slice must gather, and which slices
     /// lose copies when a node departs.
-    held: Vec<(i64, i64)>,
+    held: Held,
     /// Every slice was read ([`Scope::All`]): only then may nodes depart,
     /// since their copies must leave every slice holding them.
     whole: bool,
@@ -204,7 +208,7 @@ impl Loaded {
         Loaded {
             world,
             nodes: BTreeMap::new(),
-            held: Vec::new(),
+            held: Held::new(),
             whole: true,
             fresh: true,
             kept: Vec::new(),

@@ -4,7 +4,7 @@
 use super::census::Census;
 use super::open::classify;
 use super::slice::{SliceBatch, encode_fresh, gather_slice, slice_holders, slice_of};
-use super::{Loaded, Saved, State, StateError, codec};
+use super::{Held, Loaded, Saved, State, StateError, codec};
 use crate::chord::NodeId;
 use crate::sim::World;
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,11 +22,14 @@ impl State {
     pub async fn save(&mut self, loaded: &mut Loaded) -> Result<Saved, StateError> {
         let mut saved = Saved::default();
         let bits = loaded.world.bits();
-        let live: Vec<NodeId> = loaded.world.members().collect();
+        let candidates = changed_candidates(loaded);
+        let is_member = |w: &World, id: &NodeId| w.member_ids().binary_search(id).is_ok();
         // Departed nodes' rows go; their copies leave their slices below.
         let mut departed: Vec<i64> = Vec::new();
-        for (id, (nid, _)) in &loaded.nodes {
-            if live.binary_search(id).is_err() {
+        for id in &candidates {
+            if let Some(&(nid, _)) = loaded.nodes.get(id)
+                && !is_member(&loaded.world, id)
+            {
                 assert!(
                     loaded.whole,
                     "a ring whose members change is loaded whole (Scope::All)"
@@ -37,18 +40,34 @@ impl State {
                     .await
                     .map_err(self.sql())?;
                 saved.nodes += 1;
-                departed.push(*nid);
+                departed.push(nid);
             }
         }
         departed.sort_unstable();
-        // Slices to rewrite, each with the live nodes (row ids) whose
-        // stores hold copies in it.
-        let mut dirty: BTreeMap<i64, BTreeSet<i64>> = std::mem::take(&mut loaded.pending);
-        let mut by_nid: BTreeMap<i64, NodeId> = BTreeMap::new();
+        // Slices to rewrite, each with the live nodes (row id, address)
+        // whose stores hold copies in it.
+        let mut dirty: BTreeMap<i64, BTreeSet<(i64, NodeId)>> = BTreeMap::new();
+        let pending = std::mem::take(&mut loaded.pending);
+        if !pending.is_empty() {
+            let address: BTreeMap<i64, NodeId> = loaded
+                .nodes
+                .iter()
+                .map(|(&id, &(nid, _))| (nid, id))
+                .collect();
+            for (slice, nids) in pending {
+                dirty.entry(slice).or_default().extend(
+                    nids.into_iter()
+                        .filter_map(|nid| Some((nid, *address.get(&nid)?))),
+                );
+            }
+        }
         let mut joined = false;
         // Node rows as now written, for the next save from this ring.
         let mut rewritten: Vec<(NodeId, i64, Vec<u8>)> = Vec::new();
-        for &id in &live {
+        for &id in &candidates {
+            if !is_member(&loaded.world, &id) {
+                continue;
+            }
             let routing = codec::encode(loaded.world.node(id).expect("live node"));
             let nid = match loaded.nodes.get(&id) {
                 Some((nid, old)) => {
@@ -81,39 +100,41 @@ impl State {
                     nid
                 }
             };
-            by_nid.insert(nid, id);
             if !loaded.fresh {
                 let node = loaded.world.node_mut(id).expect("live node");
                 for k in node.store.take_changes() {
-                    dirty.entry(slice_of(bits, k.id)).or_default().insert(nid);
+                    dirty
+                        .entry(slice_of(bits, k.id))
+                        .or_default()
+                        .insert((nid, id));
                 }
             }
         }
-        // The (slice, holder) pairs of every slice rewritten, as written.
-        let mut rewritten_held: Vec<(i64, i64)> = Vec::new();
-        let mut rewritten_slices: BTreeSet<i64> = BTreeSet::new();
+        // The holders of every slice rewritten, as written.
+        let mut rewritten_held: Held = Held::new();
         if loaded.fresh {
-            let nodes: Vec<(NodeId, i64)> = by_nid.iter().map(|(&nid, &id)| (id, nid)).collect();
+            let nodes: Vec<(NodeId, i64)> =
+                rewritten.iter().map(|(id, nid, _)| (*id, *nid)).collect();
             let (n, held) = self.write_fresh(loaded, nodes).await?;
             saved.slices += n;
             rewritten_held = held;
         } else {
-            for &(slice, nid) in &loaded.held {
-                if departed.binary_search(&nid).is_ok() {
-                    dirty.entry(slice).or_default();
+            if !departed.is_empty() {
+                for (slice, holders) in &loaded.held {
+                    if holders.iter().any(|h| departed.binary_search(&h.0).is_ok()) {
+                        dirty.entry(*slice).or_default();
+                    }
                 }
             }
             // Every live node that held copies in a dirty slice when it was
             // read holds them still (or has journaled what changed).
             for (slice, holders) in dirty.iter_mut() {
-                let from = loaded.held.partition_point(|h| h.0 < *slice);
-                holders.extend(
-                    loaded.held[from..]
-                        .iter()
-                        .take_while(|h| h.0 == *slice)
-                        .map(|h| h.1)
-                        .filter(|nid| by_nid.contains_key(nid)),
-                );
+                if let Some(had) = loaded.held.get(slice) {
+                    holders.extend(had.iter().filter_map(|&(nid, id)| {
+                        id.filter(|id| is_member(&loaded.world, id))
+                            .map(|id| (nid, id))
+                    }));
+                }
             }
             let mut batch = SliceBatch::new();
             let mut emptied: Vec<i64> = Vec::new();
@@ -122,12 +143,7 @@ impl State {
                     saved.slices += self.flush_slices(&mut batch, true).await?;
                 }
                 let mut copies: Vec<codec::SliceCopy> = Vec::new();
-                gather_slice(
-                    &loaded.world,
-                    slice,
-                    holders.into_iter().map(|nid| (nid, by_nid[&nid])),
-                    &mut copies,
-                );
+                gather_slice(&loaded.world, slice, holders.iter().copied(), &mut copies);
                 // Copies of holders a ring read on demand did not read are
                 // as they were.
                 copies.extend(
@@ -137,15 +153,21 @@ impl State {
                         .filter(|c| c.0 == slice)
                         .map(|(_, nid, k, v)| (k.id, &*k.text, v, *nid)),
                 );
-                rewritten_slices.insert(slice);
                 if copies.is_empty() {
                     emptied.push(slice);
+                    rewritten_held.insert(slice, Vec::new());
                     continue;
                 }
-                let mut holders: Vec<i64> = copies.iter().map(|c| c.3).collect();
-                holders.sort_unstable();
-                holders.dedup();
-                rewritten_held.extend(holders.into_iter().map(|nid| (slice, nid)));
+                let mut nids: Vec<i64> = copies.iter().map(|c| c.3).collect();
+                nids.sort_unstable();
+                nids.dedup();
+                // A holder not read (a ring read on demand) is known by
+                // its row id only.
+                let now: Vec<(i64, Option<NodeId>)> = nids
+                    .into_iter()
+                    .map(|nid| (nid, holders.iter().find(|h| h.0 == nid).map(|h| h.1)))
+                    .collect();
+                rewritten_held.insert(slice, now);
                 batch.start(slice);
                 codec::put_slice(&mut batch.raw, &mut copies);
             }
@@ -160,31 +182,34 @@ impl State {
             }
         }
         if joined || !departed.is_empty() {
-            self.set_census(&Census::of(bits, live.iter().map(|id| id.id())))
+            self.set_census(&Census::of(bits, loaded.world.members().map(|id| id.id())))
                 .await?;
         }
         let counters = serde_json::to_string(&loaded.world.counters()).expect("counters serialize");
         self.set_meta("counters", &counters).await?;
         // The ring in memory now matches the file (once this transaction
         // commits): a later save from it writes only what changes after.
-        loaded
-            .nodes
-            .retain(|_, (nid, _)| departed.binary_search(nid).is_err());
+        if !departed.is_empty() {
+            loaded
+                .nodes
+                .retain(|_, (nid, _)| departed.binary_search(nid).is_err());
+        }
         for (id, nid, routing) in rewritten {
             loaded.nodes.insert(id, (nid, routing));
         }
         if loaded.fresh {
-            rewritten_held.sort_unstable();
             loaded.held = rewritten_held;
             loaded.fresh = false;
             loaded.world.set_recording_changes(true);
         } else {
-            let old = std::mem::take(&mut loaded.held);
-            loaded.held = merge_held(old, &rewritten_slices, &departed, rewritten_held);
+            update_held(&mut loaded.held, rewritten_held, &departed);
         }
         loaded.kept.clear();
+        // This save's own look at the stores changed nothing.
+        loaded.world.take_touched();
         Ok(saved)
     }
+
     /// Writes every slice of a ring new to the file. Two threads encode
     /// while this task writes: encoding is mostly waiting on memory (every
     /// entry's text and value live elsewhere), so it takes longer than the
@@ -194,13 +219,18 @@ impl State {
         &mut self,
         loaded: &mut Loaded,
         nodes: Vec<(NodeId, i64)>,
-    ) -> Result<(usize, Vec<(i64, i64)>), StateError> {
+    ) -> Result<(usize, Held), StateError> {
         const ENCODERS: usize = 2;
         let params = loaded.world.params();
         let holders = slice_holders(&loaded.world, &nodes);
-        let held: Vec<(i64, i64)> = holders
+        let held: Held = holders
             .iter()
-            .flat_map(|(slice, hs)| hs.iter().map(move |&(nid, _)| (*slice, nid)))
+            .map(|(slice, hs)| {
+                let mut hs: Vec<(i64, Option<NodeId>)> =
+                    hs.iter().map(|&(nid, id)| (nid, Some(id))).collect();
+                hs.sort_unstable();
+                (*slice, hs)
+            })
             .collect();
         let world = Arc::new(std::mem::replace(&mut loaded.world, World::new(params, 0)));
         let (full_tx, mut full_rx) = tokio::sync::mpsc::channel::<SliceBatch>(2 * ENCODERS);
@@ -295,47 +325,63 @@ impl State {
     }
 }
 
-/// The (slice, holder) pairs of `old` outside the `rewritten` slices and
-/// not held by `departed` nodes, merged with `new`, the pairs of the
-/// rewritten slices. Every list is sorted, and so is the result: one pass,
-/// as a server saves often and a ring of many keys holds many pairs.
-fn merge_held(
-    old: Vec<(i64, i64)>,
-    rewritten: &BTreeSet<i64>,
-    departed: &[i64],
-    new: Vec<(i64, i64)>,
-) -> Vec<(i64, i64)> {
-    debug_assert!(new.is_sorted() && old.is_sorted());
-    let mut out = Vec::with_capacity(old.len() + new.len());
-    let mut new = new.into_iter().peekable();
-    let mut rewritten = rewritten.iter().peekable();
-    for h in old {
-        while rewritten.next_if(|&&r| r < h.0).is_some() {}
-        if rewritten.peek() == Some(&&h.0) || departed.binary_search(&h.1).is_ok() {
-            continue;
+/// The nodes that may have changed since `loaded` was read or last saved,
+/// in address order: those its world noted as touched, or, when it noted
+/// none (or nothing of it is in the file yet), every node read and every
+/// member. A server saves after every group of writes, and encoding every
+/// node to find the few that changed was most of a save on a large ring.
+fn changed_candidates(loaded: &mut Loaded) -> Vec<NodeId> {
+    let mut all: Vec<NodeId> = match loaded.world.take_touched() {
+        Some(touched) if !loaded.fresh => touched.into_iter().collect(),
+        _ => loaded
+            .nodes
+            .keys()
+            .copied()
+            .chain(loaded.world.members())
+            .collect(),
+    };
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
+/// Brings `held` up to date after a save: the slices in `rewritten` hold
+/// what it says (an empty list: the slice's row went), and `departed`
+/// nodes (row ids, sorted) hold nothing.
+fn update_held(held: &mut Held, rewritten: Held, departed: &[i64]) {
+    for (slice, holders) in rewritten {
+        if holders.is_empty() {
+            held.remove(&slice);
+        } else {
+            held.insert(slice, holders);
         }
-        while let Some(n) = new.next_if(|n| *n < h) {
-            out.push(n);
-        }
-        out.push(h);
     }
-    out.extend(new);
-    out
+    if !departed.is_empty() {
+        held.retain(|_, holders| {
+            holders.retain(|h| departed.binary_search(&h.0).is_err());
+            !holders.is_empty()
+        });
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::merge_held;
-    use std::collections::BTreeSet;
+    use super::{Held, update_held};
+
+    fn held(rows: &[(i64, &[i64])]) -> Held {
+        rows.iter()
+            .map(|(slice, nids)| (*slice, nids.iter().map(|&n| (n, None)).collect()))
+            .collect()
+    }
 
     #[test]
-    fn merge_held_replaces_rewritten_slices_and_drops_departed_nodes() {
-        let old = vec![(1, 10), (1, 11), (2, 10), (3, 12), (5, 11), (5, 13)];
-        let rewritten = BTreeSet::from([2, 4, 5]);
-        let new = vec![(2, 11), (4, 10), (5, 13)];
+    fn update_held_replaces_rewritten_slices_and_drops_departed_nodes() {
+        let mut old = held(&[(1, &[10, 11]), (2, &[10]), (3, &[12]), (5, &[11, 13])]);
+        let rewritten = held(&[(2, &[11]), (4, &[10]), (5, &[13]), (6, &[])]);
+        update_held(&mut old, rewritten, &[12]);
         assert_eq!(
-            merge_held(old, &rewritten, &[12], new),
-            vec![(1, 10), (1, 11), (2, 11), (4, 10), (5, 13)]
+            old,
+            held(&[(1, &[10, 11]), (2, &[11]), (4, &[10]), (5, &[13])])
         );
     }
 }

@@ -187,6 +187,8 @@ impl World {
 
     /// Makes every store, present and future, journal its changes, so a
     /// persistent layer can write back only what a command changed.
+    /// Also notes which nodes may change from now on (see
+    /// [`World::take_touched`]).
     pub fn set_recording_changes(&mut self, on: bool) {
         self.journaling = on;
         if on {
@@ -196,6 +198,14 @@ impl World {
                 }
             }
         }
+        self.net.note_touched(on);
+    }
+
+    /// The nodes that may have changed (routing or store) since changes
+    /// began to be recorded or since the last call; None when changes are
+    /// not recorded. See [`Network::take_touched`].
+    pub fn take_touched(&mut self) -> Option<rustc_hash::FxHashSet<NodeId>> {
+        self.net.take_touched()
     }
 
     fn new_node(&self, id: NodeId) -> Node {
