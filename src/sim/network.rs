@@ -55,7 +55,39 @@ pub struct Network {
     demand: Option<Box<Partial>>,
     /// While noted: the nodes that may have changed since the last
     /// [`Network::take_touched`] (see there).
-    touched: Option<FxHashSet<NodeId>>,
+    touched: Option<Box<Touched>>,
+}
+
+/// Nodes noted as touched: each once, in the order first touched. Noting
+/// is on the path of every request a load routes, so it is a bit test by
+/// address (addresses are never reused) rather than a hash.
+#[derive(Debug, Default)]
+struct Touched {
+    /// One bit per address, set while its node is in `ids`.
+    seen: Vec<u64>,
+    ids: Vec<NodeId>,
+}
+
+impl Touched {
+    fn note(&mut self, id: NodeId) {
+        let i = id.incarnation() as usize;
+        let (word, bit) = (i / 64, 1u64 << (i % 64));
+        if word >= self.seen.len() {
+            self.seen.resize(word + 1, 0);
+        }
+        if self.seen[word] & bit == 0 {
+            self.seen[word] |= bit;
+            self.ids.push(id);
+        }
+    }
+
+    fn take(&mut self) -> Vec<NodeId> {
+        for id in &self.ids {
+            let i = id.incarnation() as usize;
+            self.seen[i / 64] &= !(1u64 << (i % 64));
+        }
+        std::mem::take(&mut self.ids)
+    }
 }
 
 /// What a run on a partly read ring needed and did not have: the command
@@ -137,21 +169,30 @@ impl Network {
     /// Starts (`on`, with nothing noted yet) or stops noting which nodes
     /// may change, so that persistence writes back only those.
     pub fn note_touched(&mut self, on: bool) {
-        self.touched = on.then(FxHashSet::default);
+        self.touched = on.then(Box::default);
     }
 
     /// The nodes that may have changed since noting began or since the
-    /// last call, and starts afresh; None when not noting (any node may
-    /// have changed). A node counts as touched when it was inserted,
-    /// removed, handed out mutably, acted for itself ([`Transport::local`])
-    /// or handled a request that [`Node::answer`] does not answer.
-    pub fn take_touched(&mut self) -> Option<FxHashSet<NodeId>> {
-        self.touched.as_mut().map(std::mem::take)
+    /// last call, each once, and starts afresh; None when not noting (any
+    /// node may have changed). A node counts as touched when it was
+    /// inserted, removed, handed out mutably, acted for itself
+    /// ([`Transport::local`]) or handled a request that [`Node::answer`]
+    /// does not answer.
+    pub fn take_touched(&mut self) -> Option<Vec<NodeId>> {
+        self.touched.as_mut().map(|t| t.take())
     }
 
+    /// Notes `id`, a node this network holds, as touched.
     fn touch(&mut self, id: NodeId) {
         if let Some(t) = &mut self.touched {
-            t.insert(id);
+            t.note(id);
+        }
+    }
+
+    /// Notes `id` as touched if this network holds it.
+    fn touch_if_held(&mut self, id: NodeId) {
+        if self.touched.is_some() && self.get(id).is_some() {
+            self.touch(id);
         }
     }
 
@@ -180,7 +221,7 @@ impl Network {
 
     /// Disconnects a node (crash or departure), returning its state.
     pub fn remove(&mut self, id: NodeId) -> Option<Node> {
-        self.touch(id);
+        self.touch_if_held(id);
         if let Some(d) = &mut self.demand {
             let node = d.nodes.remove(&id)?;
             d.gone.insert(id);
@@ -208,7 +249,7 @@ impl Network {
 
     /// A live node's state, for the simulator and persistence.
     pub fn get_mut(&mut self, id: NodeId) -> Option<&mut Node> {
-        self.touch(id);
+        self.touch_if_held(id);
         if let Some(d) = &mut self.demand {
             return d.nodes.get_mut(&id);
         }
@@ -298,7 +339,7 @@ impl Transport for Network {
     }
 
     fn local(&mut self, id: NodeId) -> Option<&mut Node> {
-        self.touch(id);
+        self.touch_if_held(id);
         match &mut self.demand {
             Some(d) => d.reach(id),
             None => live_mut(&mut self.slots, id),
@@ -423,7 +464,7 @@ mod tests {
         assert_eq!(net.take_touched(), None, "not noting yet");
         net.note_touched(true);
         net.insert(b);
-        assert_eq!(net.take_touched(), Some(FxHashSet::from_iter([ib])));
+        assert_eq!(net.take_touched(), Some(vec![ib]));
         let key = crate::chord::Key::new(ib.id(), "k");
         for read in [
             Request::Ping,
@@ -436,12 +477,15 @@ mod tests {
             net.call(ia, ib, read).unwrap();
         }
         net.find_step(ia, ib, ib.id(), &[]).unwrap();
-        assert_eq!(net.take_touched(), Some(FxHashSet::default()));
+        assert_eq!(net.take_touched(), Some(vec![]));
         net.call(ia, ib, Request::Notify { from: ia }).unwrap();
         net.get_mut(ia);
-        assert_eq!(net.take_touched(), Some(FxHashSet::from_iter([ia, ib])));
+        net.call(ia, ib, Request::Notify { from: ia }).unwrap();
+        assert_eq!(net.take_touched(), Some(vec![ib, ia]), "each once");
+        // A stale address (another node's slot) is not noted.
+        net.get_mut(NodeId::new(ia.id(), 7));
         net.remove(ib);
-        assert_eq!(net.take_touched(), Some(FxHashSet::from_iter([ib])));
+        assert_eq!(net.take_touched(), Some(vec![ib]));
         net.note_touched(false);
         net.get_mut(ia);
         assert_eq!(net.take_touched(), None);

@@ -1,25 +1,37 @@
-//! The census: how many members each slice of the ring holds, kept in the
+//! The census: how many members each part of the ring holds, kept in the
 //! settings. The generator picks a start node by rank in ring order; with
 //! the census that member is found by one indexed read of the nodes table
-//! (within its slice, a few hundred rows at most on a million-node ring)
+//! (within its part, a few hundred rows at most on a million-node ring)
 //! instead of a count of the whole table.
+//!
+//! Its parts are the ring's 4,096 leading-bit prefixes ([`CENSUS_BITS`]),
+//! coarser than the slices entries are stored in: every command that needs
+//! a start node reads the census whole, so it is kept short.
 
-use super::slice::{slice_of, slice_span};
+use super::slice::{prefix_of, prefix_span};
 use super::{State, StateError, codec};
 use crate::chord::{Bits, Id};
 use crate::sim::World;
 
+/// Members are counted by this many leading bits of their position.
+const CENSUS_BITS: u32 = 12;
+
+/// The census part holding position `pos` on a ring of `bits`.
+pub(super) fn part_of(bits: Bits, pos: Id) -> i64 {
+    prefix_of(bits, CENSUS_BITS, pos)
+}
+
 /// The settings key holding the census.
 const KEY: &str = "census";
 
-/// Members per slice: (slice, members) in slice order, empty slices left out.
+/// Members per part: (part, members) in part order, empty parts left out.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct Census(Vec<(i64, u64)>);
 
 impl Census {
     /// The census of a ring whose members are at `positions`, in any order.
     pub(super) fn of(bits: Bits, positions: impl IntoIterator<Item = Id>) -> Census {
-        let mut slices: Vec<i64> = positions.into_iter().map(|p| slice_of(bits, p)).collect();
+        let mut slices: Vec<i64> = positions.into_iter().map(|p| part_of(bits, p)).collect();
         slices.sort_unstable();
         let mut out: Vec<(i64, u64)> = Vec::new();
         for s in slices {
@@ -37,14 +49,18 @@ impl Census {
     }
 
     /// Where the member at `rank` (0 is the lowest id) is: the first
-    /// position of its slice, and how many members of that slice come
+    /// position of its part, and how many members of that part come
     /// before it. None past the last member.
     pub(super) fn locate(&self, bits: Bits, rank: usize) -> Option<(i64, Id, usize)> {
         let mut before = 0usize;
         for &(slice, n) in &self.0 {
             let n = n as usize;
             if rank < before + n {
-                return Some((slice, slice_span(bits, slice).0, rank - before));
+                return Some((
+                    slice,
+                    prefix_span(bits, CENSUS_BITS, slice).0,
+                    rank - before,
+                ));
             }
             before += n;
         }
@@ -73,7 +89,7 @@ impl State {
     pub async fn census_problem(&mut self, world: &World) -> Result<Option<String>, StateError> {
         let want = Census::of(world.bits(), world.members().map(|m| m.id()));
         Ok((self.census().await? != want).then(|| {
-            "the census of members per slice (settings key \"census\") does not match table nodes; `dht check --repair` recounts it".to_owned()
+            "the census of members per part of the ring (settings key \"census\") does not match table nodes; `dht check --repair` recounts it".to_owned()
         }))
     }
 
@@ -110,11 +126,11 @@ mod tests {
         assert_eq!(census.members(), 300);
         for (rank, id) in ids.iter().enumerate() {
             let (slice, first, offset) = census.locate(bits, rank).unwrap();
-            assert_eq!(slice, slice_of(bits, *id));
+            assert_eq!(slice, part_of(bits, *id));
             assert!(first <= *id);
             let same_slice_before = ids[..rank]
                 .iter()
-                .filter(|p| slice_of(bits, **p) == slice)
+                .filter(|p| part_of(bits, **p) == slice)
                 .count();
             assert_eq!(offset, same_slice_before);
         }

@@ -243,7 +243,7 @@ impl State {
                         "the census (settings key \"census\") does not match table nodes at rank {rank}; `dht check --repair` recounts it"
                     ))
                 };
-                let Some((slice, first, offset)) = part.census.locate(bits, rank) else {
+                let Some((census_part, first, offset)) = part.census.locate(bits, rank) else {
                     return Err(census_wrong(self));
                 };
                 let row = sqlx::query(&format!(
@@ -258,7 +258,7 @@ impl State {
                     return Err(census_wrong(self));
                 };
                 let r = node_row(&row, params).map_err(|e| self.damaged(e))?;
-                if slice_of(bits, r.node.id.id()) != slice {
+                if super::census::part_of(bits, r.node.id.id()) != census_part {
                     return Err(census_wrong(self));
                 }
                 let id = part.add(r);

@@ -75,9 +75,24 @@ impl State {
     pub(super) async fn each_copy_in(
         &mut self,
         slice: i64,
+        each: impl FnMut(&Key, &crate::chord::store::Versioned, i64),
+    ) -> Result<(), StateError> {
+        self.each_copy_between(slice, slice, each).await
+    }
+
+    /// Calls `each` with every copy in the slice rows `from` to `to`, in
+    /// slice order, and its holder's row id.
+    pub(super) async fn each_copy_between(
+        &mut self,
+        from: i64,
+        to: i64,
         mut each: impl FnMut(&Key, &crate::chord::store::Versioned, i64),
     ) -> Result<(), StateError> {
-        let q = sqlx::query("SELECT slice, data FROM slices WHERE slice = ?").bind(slice);
+        let q = sqlx::query(
+            "SELECT slice, data FROM slices WHERE slice BETWEEN ? AND ? ORDER BY slice",
+        )
+        .bind(from)
+        .bind(to);
         self.each_copy_of(q, |k, v, nid| {
             each(k, v, nid);
             Some(())

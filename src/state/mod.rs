@@ -69,10 +69,11 @@ use std::path::PathBuf;
 
 /// The format this build writes and reads. Files of format 1 (an entry per
 /// row), 2 (a row per node and slice, each copy written out), 3 (a row per
-/// slice, each write once) and 4 (format 3 with every blob and the settings
-/// sealed by a checksum) are upgraded to 5 (format 4 with the census of
-/// members per slice in the settings) when opened.
-pub const FORMAT_VERSION: u32 = 5;
+/// slice of 1/4,096 of the ring, each write once), 4 (format 3 with every
+/// blob and the settings sealed by a checksum) and 5 (format 4 with the
+/// census of members per 1/4,096 of the ring in the settings) are upgraded
+/// to 6 (format 5 with slices of 1/65,536 of the ring) when opened.
+pub const FORMAT_VERSION: u32 = 6;
 /// What the `format` metadata of every dht state file says.
 const FORMAT_NAME: &str = "dht-ring-state";
 

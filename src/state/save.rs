@@ -173,12 +173,15 @@ impl State {
             }
             saved.slices += self.flush_slices(&mut batch, true).await?;
             saved.slices += emptied.len();
-            for slice in emptied {
-                sqlx::query("DELETE FROM slices WHERE slice = ?")
-                    .bind(slice)
-                    .execute(&mut self.conn)
-                    .await
-                    .map_err(self.sql())?;
+            // Many at once: a load's last save may empty every slice.
+            for chunk in emptied.chunks(500) {
+                let marks = vec!["?"; chunk.len()].join(", ");
+                let sql = format!("DELETE FROM slices WHERE slice IN ({marks})");
+                let mut q = sqlx::query(&sql);
+                for slice in chunk {
+                    q = q.bind(slice);
+                }
+                q.execute(&mut self.conn).await.map_err(self.sql())?;
             }
         }
         if joined || !departed.is_empty() {

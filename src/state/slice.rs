@@ -10,20 +10,33 @@ use ruint::aliases::U160;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-/// Entries are stored by this many leading bits of their position: 4096
-/// slices of the ring, each a few hundred keys at a million keys.
-pub const SLICE_BITS: u32 = 12;
+/// Entries are stored by this many leading bits of their position: 65,536
+/// slices of the ring, each about 15 keys (46 copies at r = 3) at a
+/// million keys. A put rewrites its key's slice, so a slice is kept small;
+/// a ring of few keys has few rows, since empty slices have none.
+pub const SLICE_BITS: u32 = 16;
 
 /// The slice holding position `pos` on a ring of `bits`: its leading
 /// [`SLICE_BITS`] bits (on narrower rings, the position itself).
 pub fn slice_of(bits: Bits, pos: Id) -> i64 {
-    let shift = bits.get().saturating_sub(SLICE_BITS);
-    (pos.to_u160() >> shift as usize).to::<u64>() as i64
+    prefix_of(bits, SLICE_BITS, pos)
 }
 
 /// The positions slice `c` covers, first and last, in numeric order.
 pub(super) fn slice_span(bits: Bits, c: i64) -> (Id, Id) {
-    let shift = bits.get().saturating_sub(SLICE_BITS) as usize;
+    prefix_span(bits, SLICE_BITS, c)
+}
+
+/// The leading `width` bits of position `pos` on a ring of `bits` (on
+/// narrower rings, the position itself).
+pub(super) fn prefix_of(bits: Bits, width: u32, pos: Id) -> i64 {
+    let shift = bits.get().saturating_sub(width);
+    (pos.to_u160() >> shift as usize).to::<u64>() as i64
+}
+
+/// The positions whose leading `width` bits are `c`, first and last.
+pub(super) fn prefix_span(bits: Bits, width: u32, c: i64) -> (Id, Id) {
+    let shift = bits.get().saturating_sub(width) as usize;
     let lo = U160::from(c as u64) << shift;
     let hi = lo | ((U160::from(1u8) << shift) - U160::from(1u8));
     (Id::from_u160(lo), Id::from_u160(hi))

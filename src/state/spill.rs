@@ -10,6 +10,7 @@ use super::slice::{SLICE_BITS, SliceBatch, slice_of};
 use super::{Loaded, State, StateError};
 use crate::chord::store::{Entry, Key, Versioned};
 use crate::chord::{Bits, Id, NodeId};
+use std::collections::BTreeMap;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -198,13 +199,24 @@ impl State {
             let mut fragments = spill.read_file(f).map_err(|e| io(&self.path, e))?;
             // Stable: a slice's fragments stay in the order written.
             fragments.sort_by_key(|(slice, _)| *slice);
+            let (Some(first), Some(last)) = (fragments.first(), fragments.last()) else {
+                continue;
+            };
+            // The rows these fragments join, read with one query.
+            let mut stored: BTreeMap<i64, Vec<(Key, Versioned, i64, bool)>> = BTreeMap::new();
+            let bits = spill.bits;
+            self.each_copy_between(first.0, last.0, |k, v, nid| {
+                stored.entry(slice_of(bits, k.id)).or_default().push((
+                    k.clone(),
+                    v.clone(),
+                    nid,
+                    false,
+                ))
+            })
+            .await?;
             for run in fragments.chunk_by(|a, b| a.0 == b.0) {
                 let slice = run[0].0;
-                let mut copies: Vec<(Key, Versioned, i64, bool)> = Vec::new();
-                self.each_copy_in(slice, |k, v, nid| {
-                    copies.push((k.clone(), v.clone(), nid, false))
-                })
-                .await?;
+                let mut copies = stored.remove(&slice).unwrap_or_default();
                 for (_, data) in run {
                     codec::for_each_copy(data, |k, v, nid| {
                         copies.push((k.clone(), v.clone(), nid, true))
@@ -267,12 +279,16 @@ impl State {
         ];
         let mut out = Vec::new();
         for (lo, hi, closed) in spans {
-            for slice in slice_of(bits, lo)..=slice_of(bits, hi) {
+            let (first, last) = (slice_of(bits, lo), slice_of(bits, hi));
+            // Runs of slices, so a ring of few keys needs no query per
+            // empty slice, and a full one is not read whole for a preview.
+            for from in (first..=last).step_by(FIRST_KEYS_RUN as usize) {
                 if out.len() >= show {
                     return Ok(out);
                 }
+                let to = (from + FIRST_KEYS_RUN - 1).min(last);
                 let mut here = Vec::new();
-                self.each_copy_in(slice, |k, v, nid| {
+                self.each_copy_between(from, to, |k, v, nid| {
                     let inside = if closed {
                         k.id <= hi
                     } else {
@@ -291,6 +307,9 @@ impl State {
         Ok(out)
     }
 }
+
+/// Slices [`State::first_keys`] reads with one query.
+const FIRST_KEYS_RUN: i64 = 256;
 
 /// The member responsible for `pos`: the first at or after it.
 fn responsible(members: &[NodeId], pos: Id) -> NodeId {

@@ -1,11 +1,12 @@
 //! Upgrading files of formats 1 (an entry per row), 2 (a row per node and
-//! slice), 3 (a row per slice, no checksums) and 4 (no census) to format 5
-//! (a row per slice, each write once, every blob sealed with its checksum,
-//! the census of members per slice in the settings).
+//! slice), 3 (a row per slice, no checksums), 4 (no census) and 5 (slices
+//! of 12 leading bits) to format 6 (a row per slice of 16 leading bits,
+//! each write once, every blob sealed with its checksum, the census of
+//! members in the settings).
 
 use super::column;
 use super::open::classify;
-use super::slice::{CREATE_SLICES, SliceBatch, slice_of};
+use super::slice::{CREATE_SLICES, SliceBatch, slice_of, slice_row};
 use super::{Access, FORMAT_VERSION, State, StateError, codec};
 use crate::chord::Id;
 use crate::chord::store::{Key, Versioned};
@@ -32,8 +33,11 @@ impl State {
             tracing::info!(path = %self.path.display(), "upgrading state format {version} to {FORMAT_VERSION}");
             if version < 3 {
                 self.slices_from_older_rows(version).await?;
-            } else if version < 4 {
-                self.reseal("slices", "slice", "data").await?;
+            } else {
+                if version < 4 {
+                    self.reseal("slices", "slice", "data").await?;
+                }
+                self.reslice().await?;
             }
             if version < 4 {
                 self.reseal_nodes().await?;
@@ -103,6 +107,51 @@ impl State {
             }
         }
         self.run(&[CREATE_SLICES]).await?;
+        self.write_copies(copies).await?;
+        self.run(&[&format!("DROP TABLE {old_table}")]).await?;
+        Ok(())
+    }
+
+    /// Formats 3 to 5: slice rows of 12 leading bits split into rows of
+    /// [`super::SLICE_BITS`]. Every copy is read, the table made again and
+    /// the copies written into it. Rings of at most 12 bits already have a
+    /// row per position.
+    async fn reslice(&mut self) -> Result<(), StateError> {
+        let bits = self.params().await?.bits;
+        if bits.get() <= 12 {
+            return Ok(());
+        }
+        let mut copies: Vec<(i64, Key, Versioned, i64)> = Vec::new();
+        {
+            let mut rows = sqlx::query("SELECT slice, data FROM slices").fetch(&mut self.conn);
+            let mut bad = None;
+            while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
+                let read = slice_row(&row).and_then(|(slice, data)| {
+                    codec::for_each_copy(data, |key, v, nid| {
+                        copies.push((slice_of(bits, key.id), key.clone(), v.clone(), nid))
+                    })
+                    .map_err(|e| format!("table slices, row {slice}: stored entries: {e}"))
+                });
+                if let Err(what) = read {
+                    bad = Some(what);
+                    break;
+                }
+            }
+            drop(rows);
+            if let Some(what) = bad {
+                return Err(self.damaged(what));
+            }
+        }
+        self.run(&["DROP TABLE slices", CREATE_SLICES]).await?;
+        self.write_copies(copies).await
+    }
+
+    /// Writes `copies` (slice, key, copy, holder row id) into the empty
+    /// slices table.
+    async fn write_copies(
+        &mut self,
+        mut copies: Vec<(i64, Key, Versioned, i64)>,
+    ) -> Result<(), StateError> {
         copies.sort_unstable_by_key(|c| c.0);
         let mut batch = SliceBatch::new();
         for group in copies.chunk_by(|a, b| a.0 == b.0) {
@@ -117,7 +166,6 @@ impl State {
             codec::put_slice(&mut batch.raw, &mut refs);
         }
         self.flush_slices(&mut batch, false).await?;
-        self.run(&[&format!("DROP TABLE {old_table}")]).await?;
         Ok(())
     }
 

@@ -1,4 +1,4 @@
-//! The census of members per slice (state format 5): counted when a
+//! The census of members per part of the ring (state format 5): counted when a
 //! format-4 file is upgraded, and a wrong one found and recounted.
 
 use crate::state_file::format_version;
@@ -6,7 +6,7 @@ use crate::{Env, data};
 
 /// Seals the settings of the state file on `c` as dht does: XXH3-64 of every
 /// key and value but the checksum, zero-terminated, in key order.
-async fn reseal_settings(c: &mut sqlx::SqliteConnection) {
+pub(crate) async fn reseal_settings(c: &mut sqlx::SqliteConnection) {
     let rows: Vec<(String, String)> =
         sqlx::query_as("SELECT key, value FROM meta WHERE key <> 'checksum' ORDER BY key")
             .fetch_all(&mut *c)

@@ -204,7 +204,7 @@ impl World {
     /// The nodes that may have changed (routing or store) since changes
     /// began to be recorded or since the last call; None when changes are
     /// not recorded. See [`Network::take_touched`].
-    pub fn take_touched(&mut self) -> Option<rustc_hash::FxHashSet<NodeId>> {
+    pub fn take_touched(&mut self) -> Option<Vec<NodeId>> {
         self.net.take_touched()
     }
 
