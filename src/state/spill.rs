@@ -151,11 +151,17 @@ impl Loaded {
             let entries = store.take_newer_than(spill.since);
             // What else changed (maintenance moving older copies) is saved
             // from the stores; the journal is emptied so it stays small.
-            for k in store.take_changes() {
-                self.pending
-                    .entry(slice_of(bits, k.id))
-                    .or_default()
-                    .insert(nid);
+            // It names every key taken too: its slices are found sorted,
+            // each once, rather than a map lookup per key.
+            let mut slices: Vec<i64> = store
+                .take_changes()
+                .into_iter()
+                .map(|k| slice_of(bits, k.id))
+                .collect();
+            slices.sort_unstable();
+            slices.dedup();
+            for slice in slices {
+                self.pending.entry(slice).or_default().insert(nid);
             }
             taken.extend(entries.into_iter().map(|e| (e, nid)));
         }

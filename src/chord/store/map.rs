@@ -200,4 +200,12 @@ impl Parts {
     pub(super) fn iter(&self) -> impl Iterator<Item = (&Id, &Bucket)> + '_ {
         self.maps.iter().flat_map(|m| m.iter())
     }
+
+    /// Keeps the positions for which `keep` says true, in position order;
+    /// `keep` may change a bucket as it goes.
+    pub(super) fn retain(&mut self, mut keep: impl FnMut(&Id, &mut Bucket) -> bool) {
+        for m in &mut self.maps {
+            m.retain(&mut keep);
+        }
+    }
 }

@@ -248,31 +248,29 @@ impl Store {
     /// from the writer's clock), in position order: how a long load moves
     /// what it wrote so far out of memory, leaving what was held before.
     pub fn take_newer_than(&mut self, version: u64) -> Vec<Entry> {
-        let ids: Vec<Id> = self
-            .map
-            .iter()
-            .filter(|(_, b)| b.iter().any(|(_, v)| v.version > version))
-            .map(|(id, _)| *id)
-            .collect();
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let bucket = self.map.get_mut(&id).expect("listed above");
+        let mut out = Vec::new();
+        let (journal, entries, live) = (
+            &mut self.journal,
+            &mut self.entry_count,
+            &mut self.live_count,
+        );
+        // One pass over the map, each bucket changed where it lies: a
+        // load's spill takes most of a store this way.
+        self.map.retain(|&id, bucket| {
             let mut i = 0;
             while i < bucket.len() {
                 if bucket[i].1.version > version {
                     let (text, v) = bucket.remove(i);
-                    self.entry_count -= 1;
-                    self.live_count -= usize::from(v.value.is_some());
-                    Self::touch(&mut self.journal, id, &text);
+                    *entries -= 1;
+                    *live -= usize::from(v.value.is_some());
+                    Self::touch(journal, id, &text);
                     out.push((Key { id, text }, v));
                 } else {
                     i += 1;
                 }
             }
-            if bucket.is_empty() {
-                self.map.remove(&id);
-            }
-        }
+            !bucket.is_empty()
+        });
         out
     }
 
