@@ -25,6 +25,10 @@ pub struct Spill {
     raw: Vec<u8>,
     sealed: Vec<u8>,
     z: zstd::bulk::Compressor<'static>,
+    /// The fragments on their way to one file (see [`Spill::write`]), and
+    /// that file.
+    block: Vec<u8>,
+    block_file: Option<usize>,
 }
 
 /// What merging the spilled copies found.
@@ -77,6 +81,8 @@ impl Spill {
             raw: Vec::new(),
             sealed: Vec::new(),
             z: codec::row_compressor(),
+            block: Vec::new(),
+            block_file: None,
         })
     }
 
@@ -87,25 +93,45 @@ impl Spill {
         (slice >> shift) as usize
     }
 
-    /// Appends one slice's copies (sealed as a slice row is) to its file.
+    /// Adds one slice's copies to the block of its file. Slices come in
+    /// order, so a file's fragments of one spill form one block, sealed
+    /// (compressed, with its checksum) as a whole when the next file's
+    /// start or [`Spill::end_block`]: one compression per file rather
+    /// than one per slice.
     fn write(&mut self, slice: i64, copies: &mut [codec::SliceCopy<'_>]) -> std::io::Result<()> {
-        self.raw.clear();
-        self.sealed.clear();
-        codec::put_slice(&mut self.raw, copies);
-        codec::seal_row(&self.raw, &mut self.sealed, &mut self.z);
         let f = self.file_of(slice);
+        if self.block_file != Some(f) {
+            self.end_block()?;
+            self.block_file = Some(f);
+        }
+        self.raw.clear();
+        codec::put_slice(&mut self.raw, copies);
+        self.block.extend_from_slice(&slice.to_le_bytes());
+        self.block
+            .extend_from_slice(&(self.raw.len() as u32).to_le_bytes());
+        self.block.extend_from_slice(&self.raw);
+        Ok(())
+    }
+
+    /// Seals the block being filled and appends it to its file.
+    fn end_block(&mut self) -> std::io::Result<()> {
+        let Some(f) = self.block_file.take() else {
+            return Ok(());
+        };
+        self.sealed.clear();
+        codec::seal_row(&self.block, &mut self.sealed, &mut self.z);
+        self.block.clear();
         if self.files[f].is_none() {
             let file = std::fs::File::create(self.dir.join(format!("{f:03}")))?;
             self.files[f] = Some(BufWriter::with_capacity(64 << 10, file));
         }
         let out = self.files[f].as_mut().expect("opened above");
-        out.write_all(&slice.to_le_bytes())?;
         out.write_all(&(self.sealed.len() as u32).to_le_bytes())?;
         out.write_all(&self.sealed)
     }
 
-    /// The fragments of spill file `f`: (slice, sealed copies), in the
-    /// order written.
+    /// The fragments of spill file `f`: (slice, copies as
+    /// [`codec::put_slice`] wrote them), in the order written.
     fn read_file(&self, f: usize) -> std::io::Result<Vec<(i64, Vec<u8>)>> {
         let mut bytes = Vec::new();
         match std::fs::File::open(self.dir.join(format!("{f:03}"))) {
@@ -113,22 +139,36 @@ impl Spill {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(e),
         };
+        let cut = || std::io::Error::other("a spill file ends in the middle");
         let mut out = Vec::new();
         let mut rest = &bytes[..];
-        while rest.len() >= 12 {
-            let slice = i64::from_le_bytes(rest[..8].try_into().expect("8 bytes"));
-            let len = u32::from_le_bytes(rest[8..12].try_into().expect("4 bytes")) as usize;
-            if rest.len() < 12 + len {
-                break;
+        while !rest.is_empty() {
+            let (len, after) = split_u32(rest).ok_or_else(cut)?;
+            let (sealed, after) = after.split_at_checked(len).ok_or_else(cut)?;
+            rest = after;
+            let block = codec::unseal_row(sealed)
+                .map_err(|e| std::io::Error::other(format!("a spill file is damaged: {e}")))?;
+            let mut inner = &block[..];
+            while !inner.is_empty() {
+                let (slice, after) = inner.split_at_checked(8).ok_or_else(cut)?;
+                let slice = i64::from_le_bytes(slice.try_into().expect("8 bytes"));
+                let (len, after) = split_u32(after).ok_or_else(cut)?;
+                let (raw, after) = after.split_at_checked(len).ok_or_else(cut)?;
+                out.push((slice, raw.to_vec()));
+                inner = after;
             }
-            out.push((slice, rest[12..12 + len].to_vec()));
-            rest = &rest[12 + len..];
-        }
-        if !rest.is_empty() {
-            return Err(std::io::Error::other("a spill file ends in the middle"));
         }
         Ok(out)
     }
+}
+
+/// A little-endian u32 length at the start of `b`, and the rest.
+fn split_u32(b: &[u8]) -> Option<(usize, &[u8])> {
+    let (n, rest) = b.split_at_checked(4)?;
+    Some((
+        u32::from_le_bytes(n.try_into().expect("4 bytes")) as usize,
+        rest,
+    ))
 }
 
 impl Loaded {
@@ -172,7 +212,7 @@ impl Loaded {
             copies.extend(run.iter().map(|((k, v), nid)| (k.id, &*k.text, v, *nid)));
             spill.write(slice_of(bits, run[0].0.0.id), &mut copies)?;
         }
-        Ok(())
+        spill.end_block()
     }
 }
 
@@ -194,6 +234,7 @@ impl State {
                 format!("spill files of the load: {e}"),
             )),
         };
+        spill.end_block().map_err(|e| io(&self.path, e))?;
         for f in spill.files.iter_mut().flatten() {
             f.flush().map_err(|e| io(&self.path, e))?;
         }
@@ -224,7 +265,7 @@ impl State {
                 let slice = run[0].0;
                 let mut copies = stored.remove(&slice).unwrap_or_default();
                 for (_, data) in run {
-                    codec::for_each_copy(data, |k, v, nid| {
+                    codec::for_each_raw_copy(data, |k, v, nid| {
                         copies.push((k.clone(), v.clone(), nid, true))
                     })
                     .map_err(|e| io(&self.path, std::io::Error::other(e.to_string())))?;

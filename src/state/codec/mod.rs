@@ -459,12 +459,22 @@ pub fn put_slice(out: &mut Vec<u8>, copies: &mut [SliceCopy<'_>]) {
 /// `each` with every copy and the row id of its holder, keys in ring order.
 /// The copies of one write share their key text and value. Stops at the
 /// first damage.
-pub fn for_each_copy(
-    slice: &[u8],
+pub fn for_each_copy(slice: &[u8], each: impl FnMut(&Key, &Versioned, i64)) -> Result<(), Damaged> {
+    for_each_raw_copy(&unseal(slice)?, each)
+}
+
+/// The contents of a row sealed by [`seal_row`], checked against its
+/// checksum.
+pub fn unseal_row(row: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, Damaged> {
+    unseal(row)
+}
+
+/// [`for_each_copy`] on copies as [`put_slice`] wrote them, not sealed.
+pub fn for_each_raw_copy(
+    raw: &[u8],
     mut each: impl FnMut(&Key, &Versioned, i64),
 ) -> Result<(), Damaged> {
-    let raw = unseal(slice)?;
-    let mut r = Reader(&raw);
+    let mut r = Reader(raw);
     while !r.0.is_empty() {
         let pos = r.pos()?;
         let key = Key::new(pos, r.text()?);
