@@ -107,19 +107,30 @@ struct Run {
 }
 
 /// Runs `per_conn` requests made by `make(connection, i)` on each of the
-/// connections.
-async fn run(addr: SocketAddr, per_conn: usize, make: impl Fn(usize, usize) -> Vec<u8>) -> Run {
-    let t = Instant::now();
+/// connections at once; each connection's latencies.
+async fn connections(
+    addr: SocketAddr,
+    per_conn: usize,
+    make: impl Fn(usize, usize) -> Vec<u8>,
+) -> Vec<Vec<Duration>> {
     let tasks: Vec<_> = (0..CONNECTIONS)
         .map(|c| {
             let reqs: Vec<Vec<u8>> = (0..per_conn).map(|i| make(c, i)).collect();
             tokio::spawn(connection(addr, reqs))
         })
         .collect();
-    let mut lat = Vec::new();
+    let mut out = Vec::with_capacity(CONNECTIONS);
     for task in tasks {
-        lat.extend(task.await.expect("a connection task"));
+        out.push(task.await.expect("a connection task"));
     }
+    out
+}
+
+/// Runs `per_conn` requests made by `make(connection, i)` on each of the
+/// connections.
+async fn run(addr: SocketAddr, per_conn: usize, make: impl Fn(usize, usize) -> Vec<u8>) -> Run {
+    let t = Instant::now();
+    let lat = connections(addr, per_conn, make).await.concat();
     Run {
         secs: t.elapsed().as_secs_f64(),
         lat,
@@ -135,17 +146,12 @@ async fn run_mixed(
     put: impl Fn(usize, usize) -> Vec<u8>,
 ) -> (Vec<Duration>, Vec<Duration>) {
     let is_put = |c: usize| c % 4 == 3;
-    let tasks: Vec<_> = (0..CONNECTIONS)
-        .map(|c| {
-            let reqs: Vec<Vec<u8>> = (0..per_conn)
-                .map(|i| if is_put(c) { put(c, i) } else { get(c, i) })
-                .collect();
-            tokio::spawn(connection(addr, reqs))
-        })
-        .collect();
+    let each = connections(addr, per_conn, |c, i| {
+        if is_put(c) { put(c, i) } else { get(c, i) }
+    })
+    .await;
     let (mut gets, mut puts) = (Vec::new(), Vec::new());
-    for (c, task) in tasks.into_iter().enumerate() {
-        let lat = task.await.expect("a connection task");
+    for (c, lat) in each.into_iter().enumerate() {
         if is_put(c) {
             puts.extend(lat)
         } else {
@@ -195,15 +201,9 @@ impl Figures {
     /// Requests per second, p50 and p99 in ms, and the server's CPU time
     /// per request in µs.
     fn summary(&mut self) -> (f64, f64, f64, f64) {
-        self.lat.sort();
         let n = self.lat.len();
-        let pct = |p: f64| self.lat[((n as f64 * p) as usize).min(n - 1)].as_secs_f64() * 1e3;
-        (
-            n as f64 / self.secs,
-            pct(0.5),
-            pct(0.99),
-            self.cpu * 1e6 / n as f64,
-        )
+        let (p50, p99) = percentiles(&mut self.lat);
+        (n as f64 / self.secs, p50, p99, self.cpu * 1e6 / n as f64)
     }
 }
 

@@ -271,9 +271,15 @@ impl Node {
 
     /// Reacts to one request. Pure: reads and changes only this node.
     pub fn handle(&mut self, req: Request) -> Response {
-        if let Some(answer) = self.answer(&req) {
-            return answer;
+        match self.answer(&req) {
+            Some(answer) => answer,
+            None => self.change(req),
         }
+    }
+
+    /// Reacts to a request [`Node::answer`] does not take: one that may
+    /// change this node.
+    pub fn change(&mut self, req: Request) -> Response {
         match req {
             Request::Ping
             | Request::FindStep { .. }

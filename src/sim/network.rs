@@ -184,16 +184,7 @@ impl Network {
 
     /// Notes `id`, a node this network holds, as touched.
     fn touch(&mut self, id: NodeId) {
-        if let Some(t) = &mut self.touched {
-            t.note(id);
-        }
-    }
-
-    /// Notes `id` as touched if this network holds it.
-    fn touch_if_held(&mut self, id: NodeId) {
-        if self.touched.is_some() && self.get(id).is_some() {
-            self.touch(id);
-        }
+        note(&mut self.touched, id);
     }
 
     /// Makes room for addresses up to `n` exactly (a bulk build knows how
@@ -221,16 +212,18 @@ impl Network {
 
     /// Disconnects a node (crash or departure), returning its state.
     pub fn remove(&mut self, id: NodeId) -> Option<Node> {
-        self.touch_if_held(id);
         if let Some(d) = &mut self.demand {
             let node = d.nodes.remove(&id)?;
             d.gone.insert(id);
+            self.touch(id);
             return Some(node);
         }
         let slot = self.slots.get_mut(Self::slot(id))?;
         if slot.as_ref().is_some_and(|n| n.id == id) {
             self.live -= 1;
-            slot.take()
+            let node = slot.take();
+            self.touch(id);
+            node
         } else {
             None
         }
@@ -249,11 +242,12 @@ impl Network {
 
     /// A live node's state, for the simulator and persistence.
     pub fn get_mut(&mut self, id: NodeId) -> Option<&mut Node> {
-        self.touch_if_held(id);
-        if let Some(d) = &mut self.demand {
-            return d.nodes.get_mut(&id);
-        }
-        live_mut(&mut self.slots, id)
+        let node = match &mut self.demand {
+            Some(d) => d.nodes.get_mut(&id),
+            None => live_mut(&mut self.slots, id),
+        }?;
+        note(&mut self.touched, id);
+        Some(node)
     }
 
     /// True if the node is live.
@@ -333,17 +327,18 @@ impl Transport for Network {
         if let Some(answer) = node.answer(&req) {
             return Ok(answer);
         }
-        let answer = node.handle(req);
+        let answer = node.change(req);
         self.touch(to);
         Ok(answer)
     }
 
     fn local(&mut self, id: NodeId) -> Option<&mut Node> {
-        self.touch_if_held(id);
-        match &mut self.demand {
+        let node = match &mut self.demand {
             Some(d) => d.reach(id),
             None => live_mut(&mut self.slots, id),
-        }
+        }?;
+        note(&mut self.touched, id);
+        Some(node)
     }
 
     fn ping(&mut self, from: NodeId, to: NodeId) -> Result<(), Unreachable> {
@@ -389,6 +384,14 @@ impl Transport for Network {
             let runs = &runs[runs.len().saturating_sub(2)..];
             super::prefetch::read(runs.as_ptr().cast(), std::mem::size_of_val(runs));
         }
+    }
+}
+
+/// Notes `id` in `touched` while noting (a free function, so a caller
+/// still holding a node from the slots may note it).
+fn note(touched: &mut Option<Box<Touched>>, id: NodeId) {
+    if let Some(t) = touched {
+        t.note(id);
     }
 }
 

@@ -71,18 +71,27 @@ pub async fn read(
                 .map(|b| file.rename_batch(b))
                 .map_err(|e| file.rename_error(e))
         }
-        Input::Sqlite { url, select } => {
+        Input::Sqlite { .. } | Input::Server { .. } => {
             Sink::collect(progress, async |out| {
-                sql::read_sqlite(url, select, cols, skip_bad, out).await
+                read_rows(input, cols, skip_bad, out).await
             })
             .await
         }
-        Input::Server { target, select } => {
-            Sink::collect(progress, async |out| {
-                server::read(target, select, cols, skip_bad, out).await
-            })
-            .await
-        }
+    }
+}
+
+/// Reads every row of a database `input` into `out`; a file holds none
+/// (its records come from [`read_file`] or its parts).
+async fn read_rows(
+    input: &Input,
+    cols: &Columns,
+    skip_bad: bool,
+    out: &mut Sink<'_>,
+) -> Result<(), SourceError> {
+    match input {
+        Input::Sqlite { url, select } => sql::read_sqlite(url, select, cols, skip_bad, out).await,
+        Input::Server { target, select } => server::read(target, select, cols, skip_bad, out).await,
+        Input::File { .. } => Ok(()),
     }
 }
 
@@ -247,16 +256,10 @@ pub async fn read_parts(
             encoding,
             ..
         } => (path, format, csv, compression, encoding),
-        Input::Sqlite { url, select } => {
-            let (url, select, cols) = (url.clone(), select.clone(), cols.clone());
+        Input::Sqlite { .. } | Input::Server { .. } => {
+            let (input, cols) = (input.clone(), cols.clone());
             return Ok(stream(part_bytes, progress, async move |out| {
-                sql::read_sqlite(&url, &select, &cols, skip_bad, out).await
-            }));
-        }
-        Input::Server { target, select } => {
-            let (target, select, cols) = (target.clone(), select.clone(), cols.clone());
-            return Ok(stream(part_bytes, progress, async move |out| {
-                server::read(&target, &select, &cols, skip_bad, out).await
+                read_rows(&input, &cols, skip_bad, out).await
             }));
         }
     };

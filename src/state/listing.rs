@@ -48,7 +48,7 @@ impl State {
     /// Calls `each` with every copy in the slice rows `q` selects (slice,
     /// data), and its holder's row id; `each` answers None for a holder
     /// that is not a node, which is damage. Reports the first damaged row.
-    async fn each_copy_of<'q>(
+    pub(super) async fn each_copy_of<'q>(
         &mut self,
         q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
         mut each: impl FnMut(&Key, &crate::chord::store::Versioned, i64) -> Option<()>,

@@ -22,14 +22,14 @@ impl State {
     pub async fn save(&mut self, loaded: &mut Loaded) -> Result<Saved, StateError> {
         let mut saved = Saved::default();
         let bits = loaded.world.bits();
-        let candidates = changed_candidates(loaded);
         let is_member = |w: &World, id: &NodeId| w.member_ids().binary_search(id).is_ok();
+        let (live, gone): (Vec<NodeId>, Vec<NodeId>) = changed_candidates(loaded)
+            .into_iter()
+            .partition(|id| is_member(&loaded.world, id));
         // Departed nodes' rows go; their copies leave their slices below.
         let mut departed: Vec<i64> = Vec::new();
-        for id in &candidates {
-            if let Some(&(nid, _)) = loaded.nodes.get(id)
-                && !is_member(&loaded.world, id)
-            {
+        for id in &gone {
+            if let Some(&(nid, _)) = loaded.nodes.get(id) {
                 assert!(
                     loaded.whole,
                     "a ring whose members change is loaded whole (Scope::All)"
@@ -64,10 +64,7 @@ impl State {
         let mut joined = false;
         // Node rows as now written, for the next save from this ring.
         let mut rewritten: Vec<(NodeId, i64, Vec<u8>)> = Vec::new();
-        for &id in &candidates {
-            if !is_member(&loaded.world, &id) {
-                continue;
-            }
+        for &id in &live {
             let routing = codec::encode(loaded.world.node(id).expect("live node"));
             let nid = match loaded.nodes.get(&id) {
                 Some((nid, old)) => {

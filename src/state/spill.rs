@@ -22,7 +22,6 @@ pub struct Spill {
     /// Entries written after this version are the load's.
     since: u64,
     bits: Bits,
-    raw: Vec<u8>,
     sealed: Vec<u8>,
     z: zstd::bulk::Compressor<'static>,
     /// The fragments on their way to one file (see [`Spill::write`]), and
@@ -78,7 +77,6 @@ impl Spill {
             files: (0..Spill::FILES).map(|_| None).collect(),
             since: loaded.world.counters().clock,
             bits: loaded.world.bits(),
-            raw: Vec::new(),
             sealed: Vec::new(),
             z: codec::row_compressor(),
             block: Vec::new(),
@@ -104,12 +102,12 @@ impl Spill {
             self.end_block()?;
             self.block_file = Some(f);
         }
-        self.raw.clear();
-        codec::put_slice(&mut self.raw, copies);
         self.block.extend_from_slice(&slice.to_le_bytes());
-        self.block
-            .extend_from_slice(&(self.raw.len() as u32).to_le_bytes());
-        self.block.extend_from_slice(&self.raw);
+        let len_at = self.block.len();
+        self.block.extend_from_slice(&[0; 4]);
+        codec::put_slice(&mut self.block, copies);
+        let len = (self.block.len() - len_at - 4) as u32;
+        self.block[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
         Ok(())
     }
 
@@ -176,7 +174,8 @@ impl Loaded {
     /// `spill`, and notes the slices the stores' other changes touch (for
     /// [`State::save`]). The ring's nodes must be in the file already (a
     /// new ring saved once before its load), since copies name their
-    /// holders by row id.
+    /// holders by row id. Every block it starts is written before it
+    /// returns (see [`Spill::end_block`]).
     pub fn spill(&mut self, spill: &mut Spill) -> std::io::Result<()> {
         let bits = self.world.bits();
         let members: Vec<NodeId> = self.world.members().collect();
@@ -234,7 +233,6 @@ impl State {
                 format!("spill files of the load: {e}"),
             )),
         };
-        spill.end_block().map_err(|e| io(&self.path, e))?;
         for f in spill.files.iter_mut().flatten() {
             f.flush().map_err(|e| io(&self.path, e))?;
         }

@@ -6,11 +6,14 @@
 
 use super::column;
 use super::open::classify;
-use super::slice::{CREATE_SLICES, SliceBatch, slice_of, slice_row};
+use super::slice::{CREATE_SLICES, SliceBatch, slice_of};
 use super::{Access, FORMAT_VERSION, State, StateError, codec};
 use crate::chord::Id;
 use crate::chord::store::{Key, Versioned};
 use futures_util::TryStreamExt;
+
+/// Leading position bits of a slice before format 6.
+const FORMAT_5_SLICE_BITS: u32 = 12;
 
 impl State {
     /// Rewrites a file of an older format in this one, in its own
@@ -112,36 +115,24 @@ impl State {
         Ok(())
     }
 
-    /// Formats 3 to 5: slice rows of 12 leading bits split into rows of
-    /// [`super::SLICE_BITS`]. Every copy is read, the table made again and
-    /// the copies written into it. Rings of at most 12 bits already have a
-    /// row per position.
+    /// Formats 3 to 5: slice rows of [`FORMAT_5_SLICE_BITS`] leading bits
+    /// split into rows of [`super::SLICE_BITS`]. Every copy is read, the
+    /// table made again and the copies written into it. Rings no wider
+    /// than the old slices already have a row per position.
     async fn reslice(&mut self) -> Result<(), StateError> {
         let bits = self.params().await?.bits;
-        if bits.get() <= 12 {
+        if bits.get() <= FORMAT_5_SLICE_BITS {
             return Ok(());
         }
         let mut copies: Vec<(i64, Key, Versioned, i64)> = Vec::new();
-        {
-            let mut rows = sqlx::query("SELECT slice, data FROM slices").fetch(&mut self.conn);
-            let mut bad = None;
-            while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
-                let read = slice_row(&row).and_then(|(slice, data)| {
-                    codec::for_each_copy(data, |key, v, nid| {
-                        copies.push((slice_of(bits, key.id), key.clone(), v.clone(), nid))
-                    })
-                    .map_err(|e| format!("table slices, row {slice}: stored entries: {e}"))
-                });
-                if let Err(what) = read {
-                    bad = Some(what);
-                    break;
-                }
-            }
-            drop(rows);
-            if let Some(what) = bad {
-                return Err(self.damaged(what));
-            }
-        }
+        self.each_copy_of(
+            sqlx::query("SELECT slice, data FROM slices"),
+            |key, v, nid| {
+                copies.push((slice_of(bits, key.id), key.clone(), v.clone(), nid));
+                Some(())
+            },
+        )
+        .await?;
         self.run(&["DROP TABLE slices", CREATE_SLICES]).await?;
         self.write_copies(copies).await
     }

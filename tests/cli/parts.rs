@@ -290,32 +290,37 @@ fn sqlite_table(e: &Env, name: &str, rows: usize, null_key: Option<usize>) -> St
     url
 }
 
+/// `dht load` of table `t` keyed by `k` from the SQLite database at `url`,
+/// in parts of `size`.
+fn sql_load<'a>(url: &'a str, size: &'a str) -> [&'a str; 11] {
+    [
+        "load",
+        "--source",
+        "sql",
+        "--url",
+        url,
+        "--table",
+        "t",
+        "--key-col",
+        "k",
+        "--part-size",
+        size,
+    ]
+}
+
 #[test]
 fn a_database_table_is_stored_in_parts_as_its_rows_stream_in() {
     let (whole, parts) = (Env::new(), Env::new());
     let url = sqlite_table(&whole, "src.db", 30_000, None);
+    let mut summaries = Vec::new();
     for (e, size) in [(&whole, "1G"), (&parts, "32K")] {
         e.ok(&["init", "--nodes", "12"]);
         e.ok(&["put", "key7", "\"held before\""]);
-        let out = e.ok(&[
-            "load",
-            "--source",
-            "sql",
-            "--url",
-            &url,
-            "--table",
-            "t",
-            "--key-col",
-            "k",
-            "--part-size",
-            size,
-            "--json",
-        ]);
-        e.write("out.json", &out);
+        let out = e.ok(&[&sql_load(&url, size)[..], &["--json"]].concat());
+        summaries.push(summary(&out));
         assert!(leftovers(e).is_empty(), "{:?}", leftovers(e));
     }
-    let read = |e: &Env| std::fs::read_to_string(e.path("out.json")).unwrap();
-    let ((w, whole_parts), (p, parts_read)) = (summary(&read(&whole)), summary(&read(&parts)));
+    let [(w, whole_parts), (p, parts_read)] = <[_; 2]>::try_from(summaries).unwrap();
     assert_eq!(p, w);
     assert_eq!(whole_parts, 1);
     assert!(parts_read > 2, "{parts_read} parts");
@@ -327,19 +332,7 @@ fn a_database_table_is_stored_in_parts_as_its_rows_stream_in() {
     // A NULL key far into the table: the whole load is refused.
     let bad = sqlite_table(&parts, "bad.db", 20_000, Some(17_321));
     let before = parts.copies();
-    let err = parts.fails(&[
-        "load",
-        "--source",
-        "sql",
-        "--url",
-        &bad,
-        "--table",
-        "t",
-        "--key-col",
-        "k",
-        "--part-size",
-        "16K",
-    ]);
+    let err = parts.fails(&sql_load(&bad, "16K"));
     assert!(err.contains("row 17321"), "{err}");
     assert_eq!(parts.copies(), before, "the failed load changed the ring");
     assert!(leftovers(&parts).is_empty());
