@@ -234,73 +234,99 @@ pub struct ChurnArgs {
     pub timeout: f64,
 }
 
+/// The identifier width an experiment's flags name.
+fn bits(c: &Common) -> Bits {
+    Bits::new(c.bits).expect("range checked by clap")
+}
+
+impl LoadBalanceArgs {
+    /// The experiment these flags describe.
+    fn setup(&self) -> Setup {
+        Setup::LoadBalance(load_balance::Setup {
+            nodes: self.nodes as usize,
+            keys: self.keys.clone(),
+            vnodes: self.vnodes.clone(),
+            seeds: self
+                .seeds
+                .unwrap_or(if self.vnodes.is_empty() { 20 } else { 1 }),
+            seed: self.common.seed,
+            pdf_at: self.pdf_at,
+            bits: bits(&self.common),
+        })
+    }
+}
+
+impl PathLengthArgs {
+    /// The experiment these flags describe.
+    fn setup(&self) -> Setup {
+        Setup::PathLength(path_length::Setup {
+            sizes: self.sizes.clone(),
+            keys_per_node: self.keys_per_node,
+            pdf_at: self.pdf_at,
+            successors: self.successors,
+            seed: self.common.seed,
+            bits: bits(&self.common),
+        })
+    }
+}
+
+impl TimeoutsArgs {
+    /// The experiment these flags describe.
+    fn setup(&self) -> Setup {
+        Setup::Timeouts(timeouts::Setup {
+            nodes: self.nodes as usize,
+            successors: self.successors,
+            probabilities: self.p.clone(),
+            lookups: self.lookups,
+            seed: self.common.seed,
+            bits: bits(&self.common),
+        })
+    }
+}
+
+impl FailuresArgs {
+    /// The experiment these flags describe.
+    fn setup(&self) -> Setup {
+        Setup::Failures(failures::Setup {
+            nodes: self.nodes as usize,
+            keys: self.keys,
+            fractions: self.p.clone(),
+            replicas: self.replicas,
+            successors: self.successors.unwrap_or(0),
+            seed: self.common.seed,
+            bits: bits(&self.common),
+            ..failures::Setup::default()
+        })
+    }
+}
+
+impl ChurnArgs {
+    /// The experiment these flags describe.
+    fn setup(&self) -> Setup {
+        Setup::Churn(churn::Setup {
+            nodes: self.nodes as usize,
+            successors: self.successors,
+            rates: self.rates.clone(),
+            lookups: self.lookups,
+            lookup_rate: self.lookup_rate,
+            stabilize: (self.stabilize[0], self.stabilize[1]),
+            delay: self.delay,
+            timeout: self.timeout,
+            seed: self.common.seed,
+            bits: bits(&self.common),
+        })
+    }
+}
+
 /// Runs one experiment and prints (and draws) its figure.
 pub fn run(e: Experiment, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let bits = |c: &Common| Bits::new(c.bits).expect("range checked by clap");
     let (setup, common) = match &e {
         Experiment::Paper(a) => return paper(a, out),
-        Experiment::LoadBalance(a) => (
-            Setup::LoadBalance(load_balance::Setup {
-                nodes: a.nodes as usize,
-                keys: a.keys.clone(),
-                vnodes: a.vnodes.clone(),
-                seeds: a.seeds.unwrap_or(if a.vnodes.is_empty() { 20 } else { 1 }),
-                seed: a.common.seed,
-                pdf_at: a.pdf_at,
-                bits: bits(&a.common),
-            }),
-            &a.common,
-        ),
-        Experiment::PathLength(a) => (
-            Setup::PathLength(path_length::Setup {
-                sizes: a.sizes.clone(),
-                keys_per_node: a.keys_per_node,
-                pdf_at: a.pdf_at,
-                successors: a.successors,
-                seed: a.common.seed,
-                bits: bits(&a.common),
-            }),
-            &a.common,
-        ),
-        Experiment::Timeouts(a) => (
-            Setup::Timeouts(timeouts::Setup {
-                nodes: a.nodes as usize,
-                successors: a.successors,
-                probabilities: a.p.clone(),
-                lookups: a.lookups,
-                seed: a.common.seed,
-                bits: bits(&a.common),
-            }),
-            &a.common,
-        ),
-        Experiment::Failures(a) => (
-            Setup::Failures(failures::Setup {
-                nodes: a.nodes as usize,
-                keys: a.keys,
-                fractions: a.p.clone(),
-                replicas: a.replicas,
-                successors: a.successors.unwrap_or(0),
-                seed: a.common.seed,
-                bits: bits(&a.common),
-                ..failures::Setup::default()
-            }),
-            &a.common,
-        ),
-        Experiment::Churn(a) => (
-            Setup::Churn(churn::Setup {
-                nodes: a.nodes as usize,
-                successors: a.successors,
-                rates: a.rates.clone(),
-                lookups: a.lookups,
-                lookup_rate: a.lookup_rate,
-                stabilize: (a.stabilize[0], a.stabilize[1]),
-                delay: a.delay,
-                timeout: a.timeout,
-                seed: a.common.seed,
-                bits: bits(&a.common),
-            }),
-            &a.common,
-        ),
+        Experiment::LoadBalance(a) => (a.setup(), &a.common),
+        Experiment::PathLength(a) => (a.setup(), &a.common),
+        Experiment::Timeouts(a) => (a.setup(), &a.common),
+        Experiment::Failures(a) => (a.setup(), &a.common),
+        Experiment::Churn(a) => (a.setup(), &a.common),
     };
     // A long run should not end in a file it cannot write: check the
     // picture's directory first.

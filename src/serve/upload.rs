@@ -8,10 +8,10 @@ use super::auth::Caller;
 use super::error::{ApiError, rejected};
 use super::shared::Logged;
 use crate::app::load::{LoadPlan, route_records};
-use crate::source::Columns;
 use crate::source::frame::{CsvOptions, Format};
 use crate::source::input::{self, Input};
 use crate::source::prepare::{Compression, TextEncoding};
+use crate::source::{Batch, Columns};
 use crate::state::Role;
 use axum::Json;
 use axum::body::Body;
@@ -89,19 +89,7 @@ pub async fn load(
 ) -> Result<Json<LoadReport>, ApiError> {
     caller.require(Role::Writer)?;
     let Query(q) = query.map_err(rejected)?;
-    let format = match q.format.as_str() {
-        "csv" => Format::Csv,
-        "json" => Format::Json,
-        "ndjson" => Format::Ndjson,
-        "parquet" => Format::Parquet,
-        "ipc" => Format::Ipc,
-        "xlsx" | "xlsm" | "xlsb" | "xls" | "ods" => Format::Sheet,
-        other => {
-            return Err(ApiError::bad(format!(
-                "unknown format {other:?}: csv, json, ndjson, parquet, ipc, xlsx, xlsm, xlsb, xls or ods"
-            )));
-        }
-    };
+    let format = format_of(&q.format)?;
     let maintain_every = q.maintain_every.unwrap_or(100);
     if maintain_every == 0 {
         return Err(ApiError::bad("maintain_every must be at least 1"));
@@ -112,35 +100,7 @@ pub async fn load(
         UPLOADS.fetch_add(1, Ordering::Relaxed),
         q.format
     ));
-    let upload = Upload(path.clone());
-    let mut file = std::fs::File::create(&upload.0).map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("temporary file: {e}"),
-        )
-    })?;
-    let mut stream = body.into_data_stream();
-    let mut size = 0u64;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad(format!("reading the body: {e}")))?;
-        size += chunk.len() as u64;
-        if size > server.config.max_upload {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "the file is over the upload limit of {} bytes",
-                    server.config.max_upload
-                ),
-            ));
-        }
-        file.write_all(&chunk).map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("temporary file: {e}"),
-            )
-        })?;
-    }
-    drop(file);
+    let upload = receive(body, server.config.max_upload, path.clone()).await?;
     let source = Input::File {
         path: path.clone(),
         format,
@@ -154,21 +114,7 @@ pub async fn load(
         value: q.value_col.clone(),
     };
     let skip_bad = q.skip_bad_rows.unwrap_or(false);
-    // Reading a file is blocking work (polars): off the request threads.
-    let batch = tokio::task::spawn_blocking(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("a runtime for one file");
-        rt.block_on(input::read(&source, &cols, skip_bad, |_| {}))
-    })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-    .map_err(|e| {
-        ApiError::bad(
-            e.to_string()
-                .replace(&path.display().to_string(), "the uploaded file"),
-        )
-    })?;
+    let batch = read_upload(source, cols, skip_bad, &path).await?;
     drop(upload);
     let skipped: Vec<String> = batch.skipped.iter().map(|b| b.to_string()).collect();
     let records_read = (batch.records.len() + skipped.len()) as u64;
@@ -197,4 +143,73 @@ pub async fn load(
         })
         .await?;
     Ok(Json(report))
+}
+
+/// The format a `format=` query parameter names.
+fn format_of(name: &str) -> Result<Format, ApiError> {
+    Ok(match name {
+        "csv" => Format::Csv,
+        "json" => Format::Json,
+        "ndjson" => Format::Ndjson,
+        "parquet" => Format::Parquet,
+        "ipc" => Format::Ipc,
+        "xlsx" | "xlsm" | "xlsb" | "xls" | "ods" => Format::Sheet,
+        other => {
+            return Err(ApiError::bad(format!(
+                "unknown format {other:?}: csv, json, ndjson, parquet, ipc, xlsx, xlsm, xlsb, xls or ods"
+            )));
+        }
+    })
+}
+
+/// Writes the request body to a temporary file at `path` (Parquet and
+/// workbooks need a seekable file), refusing it once it passes `limit`
+/// bytes; the file goes when the returned guard drops.
+async fn receive(body: Body, limit: u64, path: std::path::PathBuf) -> Result<Upload, ApiError> {
+    let temporary = |e: std::io::Error| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("temporary file: {e}"),
+        )
+    };
+    let upload = Upload(path);
+    let mut file = std::fs::File::create(&upload.0).map_err(temporary)?;
+    let mut stream = body.into_data_stream();
+    let mut size = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad(format!("reading the body: {e}")))?;
+        size += chunk.len() as u64;
+        if size > limit {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the file is over the upload limit of {limit} bytes"),
+            ));
+        }
+        file.write_all(&chunk).map_err(temporary)?;
+    }
+    Ok(upload)
+}
+
+/// Reads the uploaded file's records, off the request threads (polars
+/// blocks); errors name "the uploaded file" rather than its temporary path.
+async fn read_upload(
+    source: Input,
+    cols: Columns,
+    skip_bad: bool,
+    path: &std::path::Path,
+) -> Result<Batch, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime for one file");
+        rt.block_on(input::read(&source, &cols, skip_bad, |_| {}))
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .map_err(|e| {
+        ApiError::bad(
+            e.to_string()
+                .replace(&path.display().to_string(), "the uploaded file"),
+        )
+    })
 }

@@ -10,6 +10,13 @@ use crate::sim::World;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
+/// Slices to rewrite, each with the live nodes (row id, address) whose
+/// stores hold copies in it.
+type Dirty = BTreeMap<i64, BTreeSet<(i64, NodeId)>>;
+
+/// A node row as a save wrote it: (address, row id, routing blob).
+type Written = (NodeId, i64, Vec<u8>);
+
 impl State {
     /// Writes back what changed since `load`: node rows added, changed or
     /// gone, the slices holding entries the stores journaled or copies of
@@ -21,14 +28,45 @@ impl State {
     /// their copies could be in slices never read.
     pub async fn save(&mut self, loaded: &mut Loaded) -> Result<Saved, StateError> {
         let mut saved = Saved::default();
-        let bits = loaded.world.bits();
-        let is_member = |w: &World, id: &NodeId| w.member_ids().binary_search(id).is_ok();
         let (live, gone): (Vec<NodeId>, Vec<NodeId>) = changed_candidates(loaded)
             .into_iter()
             .partition(|id| is_member(&loaded.world, id));
-        // Departed nodes' rows go; their copies leave their slices below.
+        let departed = self.delete_departed(loaded, &gone, &mut saved).await?;
+        let mut dirty = pending_slices(loaded);
+        let (rewritten, joined) = self
+            .write_node_rows(loaded, &live, &mut dirty, &mut saved)
+            .await?;
+        let rewritten_held = if loaded.fresh {
+            let nodes = rewritten.iter().map(|(id, nid, _)| (*id, *nid)).collect();
+            let (n, held) = self.write_fresh(loaded, nodes).await?;
+            saved.slices += n;
+            held
+        } else {
+            self.rewrite_slices(loaded, dirty, &departed, &mut saved)
+                .await?
+        };
+        if joined || !departed.is_empty() {
+            let bits = loaded.world.bits();
+            self.set_census(&Census::of(bits, loaded.world.members().map(|id| id.id())))
+                .await?;
+        }
+        let counters = serde_json::to_string(&loaded.world.counters()).expect("counters serialize");
+        self.set_meta("counters", &counters).await?;
+        remember_saved(loaded, &departed, rewritten, rewritten_held);
+        Ok(saved)
+    }
+
+    /// Deletes the rows of the departed nodes among `gone` that the file
+    /// holds; returns their row ids, sorted. Their copies leave their
+    /// slices when those are rewritten.
+    async fn delete_departed(
+        &mut self,
+        loaded: &Loaded,
+        gone: &[NodeId],
+        saved: &mut Saved,
+    ) -> Result<Vec<i64>, StateError> {
         let mut departed: Vec<i64> = Vec::new();
-        for id in &gone {
+        for id in gone {
             if let Some(&(nid, _)) = loaded.nodes.get(id) {
                 assert!(
                     loaded.whole,
@@ -44,27 +82,24 @@ impl State {
             }
         }
         departed.sort_unstable();
-        // Slices to rewrite, each with the live nodes (row id, address)
-        // whose stores hold copies in it.
-        let mut dirty: BTreeMap<i64, BTreeSet<(i64, NodeId)>> = BTreeMap::new();
-        let pending = std::mem::take(&mut loaded.pending);
-        if !pending.is_empty() {
-            let address: BTreeMap<i64, NodeId> = loaded
-                .nodes
-                .iter()
-                .map(|(&id, &(nid, _))| (nid, id))
-                .collect();
-            for (slice, nids) in pending {
-                dirty.entry(slice).or_default().extend(
-                    nids.into_iter()
-                        .filter_map(|nid| Some((nid, *address.get(&nid)?))),
-                );
-            }
-        }
+        Ok(departed)
+    }
+
+    /// Inserts the rows of new members and updates those whose routing
+    /// changed, noting in `dirty` the slices of the entries each live
+    /// node's store journaled. Returns the rows written and whether a node
+    /// joined.
+    async fn write_node_rows(
+        &mut self,
+        loaded: &mut Loaded,
+        live: &[NodeId],
+        dirty: &mut Dirty,
+        saved: &mut Saved,
+    ) -> Result<(Vec<Written>, bool), StateError> {
+        let bits = loaded.world.bits();
         let mut joined = false;
-        // Node rows as now written, for the next save from this ring.
-        let mut rewritten: Vec<(NodeId, i64, Vec<u8>)> = Vec::new();
-        for &id in &live {
+        let mut rewritten: Vec<Written> = Vec::new();
+        for &id in live {
             let routing = codec::encode(loaded.world.node(id).expect("live node"));
             let nid = match loaded.nodes.get(&id) {
                 Some((nid, old)) => {
@@ -107,107 +142,92 @@ impl State {
                 }
             }
         }
-        // The holders of every slice rewritten, as written.
-        let mut rewritten_held: Held = Held::new();
-        if loaded.fresh {
-            let nodes: Vec<(NodeId, i64)> =
-                rewritten.iter().map(|(id, nid, _)| (*id, *nid)).collect();
-            let (n, held) = self.write_fresh(loaded, nodes).await?;
-            saved.slices += n;
-            rewritten_held = held;
-        } else {
-            if !departed.is_empty() {
-                for (slice, holders) in &loaded.held {
-                    if holders.iter().any(|h| departed.binary_search(&h.0).is_ok()) {
-                        dirty.entry(*slice).or_default();
-                    }
-                }
-            }
-            // Every live node that held copies in a dirty slice when it was
-            // read holds them still (or has journaled what changed).
-            for (slice, holders) in dirty.iter_mut() {
-                if let Some(had) = loaded.held.get(slice) {
-                    holders.extend(had.iter().filter_map(|&(nid, id)| {
-                        id.filter(|id| is_member(&loaded.world, id))
-                            .map(|id| (nid, id))
-                    }));
-                }
-            }
-            let mut batch = SliceBatch::new();
-            let mut emptied: Vec<i64> = Vec::new();
-            for (slice, holders) in dirty {
-                if batch.is_full() {
-                    saved.slices += self.flush_slices(&mut batch, true).await?;
-                }
-                let mut copies: Vec<codec::SliceCopy> = Vec::new();
-                gather_slice(&loaded.world, slice, holders.iter().copied(), &mut copies);
-                // Copies of holders a ring read on demand did not read are
-                // as they were.
-                copies.extend(
-                    loaded
-                        .kept
-                        .iter()
-                        .filter(|c| c.0 == slice)
-                        .map(|(_, nid, k, v)| (k.id, &*k.text, v, *nid)),
-                );
-                if copies.is_empty() {
-                    emptied.push(slice);
-                    rewritten_held.insert(slice, Vec::new());
-                    continue;
-                }
-                let mut nids: Vec<i64> = copies.iter().map(|c| c.3).collect();
-                nids.sort_unstable();
-                nids.dedup();
-                // A holder not read (a ring read on demand) is known by
-                // its row id only.
-                let now: Vec<(i64, Option<NodeId>)> = nids
-                    .into_iter()
-                    .map(|nid| (nid, holders.iter().find(|h| h.0 == nid).map(|h| h.1)))
-                    .collect();
-                rewritten_held.insert(slice, now);
-                batch.start(slice);
-                codec::put_slice(&mut batch.raw, &mut copies);
-            }
-            saved.slices += self.flush_slices(&mut batch, true).await?;
-            saved.slices += emptied.len();
-            // Many at once: a load's last save may empty every slice.
-            for chunk in emptied.chunks(500) {
-                let marks = vec!["?"; chunk.len()].join(", ");
-                let sql = format!("DELETE FROM slices WHERE slice IN ({marks})");
-                let mut q = sqlx::query(&sql);
-                for slice in chunk {
-                    q = q.bind(slice);
-                }
-                q.execute(&mut self.conn).await.map_err(self.sql())?;
-            }
-        }
-        if joined || !departed.is_empty() {
-            self.set_census(&Census::of(bits, loaded.world.members().map(|id| id.id())))
-                .await?;
-        }
-        let counters = serde_json::to_string(&loaded.world.counters()).expect("counters serialize");
-        self.set_meta("counters", &counters).await?;
-        // The ring in memory now matches the file (once this transaction
-        // commits): a later save from it writes only what changes after.
+        Ok((rewritten, joined))
+    }
+
+    /// Rewrites each dirty slice, and each slice a departed node (row ids
+    /// in `departed`, sorted) held copies in, whole from the stores of its
+    /// holders; deletes the slices left empty. Returns the holders of every
+    /// slice rewritten, as written (an empty list: the row went).
+    async fn rewrite_slices(
+        &mut self,
+        loaded: &mut Loaded,
+        mut dirty: Dirty,
+        departed: &[i64],
+        saved: &mut Saved,
+    ) -> Result<Held, StateError> {
         if !departed.is_empty() {
-            loaded
-                .nodes
-                .retain(|_, (nid, _)| departed.binary_search(nid).is_err());
+            for (slice, holders) in &loaded.held {
+                if holders.iter().any(|h| departed.binary_search(&h.0).is_ok()) {
+                    dirty.entry(*slice).or_default();
+                }
+            }
         }
-        for (id, nid, routing) in rewritten {
-            loaded.nodes.insert(id, (nid, routing));
+        // Every live node that held copies in a dirty slice when it was
+        // read holds them still (or has journaled what changed).
+        for (slice, holders) in dirty.iter_mut() {
+            if let Some(had) = loaded.held.get(slice) {
+                holders.extend(had.iter().filter_map(|&(nid, id)| {
+                    id.filter(|id| is_member(&loaded.world, id))
+                        .map(|id| (nid, id))
+                }));
+            }
         }
-        if loaded.fresh {
-            loaded.held = rewritten_held;
-            loaded.fresh = false;
-            loaded.world.set_recording_changes(true);
-        } else {
-            update_held(&mut loaded.held, rewritten_held, &departed);
+        let mut rewritten_held = Held::new();
+        let mut batch = SliceBatch::new();
+        let mut emptied: Vec<i64> = Vec::new();
+        for (slice, holders) in dirty {
+            if batch.is_full() {
+                saved.slices += self.flush_slices(&mut batch, true).await?;
+            }
+            let mut copies: Vec<codec::SliceCopy> = Vec::new();
+            gather_slice(&loaded.world, slice, holders.iter().copied(), &mut copies);
+            // Copies of holders a ring read on demand did not read are as
+            // they were.
+            copies.extend(
+                loaded
+                    .kept
+                    .iter()
+                    .filter(|c| c.0 == slice)
+                    .map(|(_, nid, k, v)| (k.id, &*k.text, v, *nid)),
+            );
+            if copies.is_empty() {
+                emptied.push(slice);
+                rewritten_held.insert(slice, Vec::new());
+                continue;
+            }
+            let mut nids: Vec<i64> = copies.iter().map(|c| c.3).collect();
+            nids.sort_unstable();
+            nids.dedup();
+            // A holder not read (a ring read on demand) is known by its row
+            // id only.
+            let now: Vec<(i64, Option<NodeId>)> = nids
+                .into_iter()
+                .map(|nid| (nid, holders.iter().find(|h| h.0 == nid).map(|h| h.1)))
+                .collect();
+            rewritten_held.insert(slice, now);
+            batch.start(slice);
+            codec::put_slice(&mut batch.raw, &mut copies);
         }
-        loaded.kept.clear();
-        // This save's own look at the stores changed nothing.
-        loaded.world.take_touched();
-        Ok(saved)
+        saved.slices += self.flush_slices(&mut batch, true).await?;
+        saved.slices += emptied.len();
+        self.delete_slices(&emptied).await?;
+        Ok(rewritten_held)
+    }
+
+    /// Deletes the rows of `slices`, many per statement: a load's last save
+    /// may empty every slice.
+    async fn delete_slices(&mut self, slices: &[i64]) -> Result<(), StateError> {
+        for chunk in slices.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!("DELETE FROM slices WHERE slice IN ({marks})");
+            let mut q = sqlx::query(&sql);
+            for slice in chunk {
+                q = q.bind(slice);
+            }
+            q.execute(&mut self.conn).await.map_err(self.sql())?;
+        }
+        Ok(())
     }
 
     /// Writes every slice of a ring new to the file. Two threads encode
@@ -343,6 +363,57 @@ fn changed_candidates(loaded: &mut Loaded) -> Vec<NodeId> {
     all.sort_unstable();
     all.dedup();
     all
+}
+
+/// Whether `id` is a member of the ring now.
+fn is_member(world: &World, id: &NodeId) -> bool {
+    world.member_ids().binary_search(id).is_ok()
+}
+
+/// The slices a load's spill noted as changed (emptying the journals),
+/// each with the live holders its row ids name.
+fn pending_slices(loaded: &mut Loaded) -> Dirty {
+    let mut dirty = Dirty::new();
+    let pending = std::mem::take(&mut loaded.pending);
+    if pending.is_empty() {
+        return dirty;
+    }
+    let address: BTreeMap<i64, NodeId> = loaded
+        .nodes
+        .iter()
+        .map(|(&id, &(nid, _))| (nid, id))
+        .collect();
+    for (slice, nids) in pending {
+        dirty.entry(slice).or_default().extend(
+            nids.into_iter()
+                .filter_map(|nid| Some((nid, *address.get(&nid)?))),
+        );
+    }
+    dirty
+}
+
+/// Makes the ring in memory match the file as the save left it (once its
+/// transaction commits), so that a later save from it writes only what
+/// changes after.
+fn remember_saved(loaded: &mut Loaded, departed: &[i64], rewritten: Vec<Written>, held: Held) {
+    if !departed.is_empty() {
+        loaded
+            .nodes
+            .retain(|_, (nid, _)| departed.binary_search(nid).is_err());
+    }
+    for (id, nid, routing) in rewritten {
+        loaded.nodes.insert(id, (nid, routing));
+    }
+    if loaded.fresh {
+        loaded.held = held;
+        loaded.fresh = false;
+        loaded.world.set_recording_changes(true);
+    } else {
+        update_held(&mut loaded.held, held, departed);
+    }
+    loaded.kept.clear();
+    // This save's own look at the stores changed nothing.
+    loaded.world.take_touched();
 }
 
 /// Brings `held` up to date after a save: the slices in `rewritten` hold

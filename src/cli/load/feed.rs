@@ -26,6 +26,46 @@ fn default_sqlite_url() -> String {
 
 /// The source the flags describe.
 fn input_from_args(a: &LoadArgs, path: Option<&Path>) -> anyhow::Result<Input> {
+    let source = source_kind(a, path)?;
+    let format = match source {
+        SourceKind::Csv | SourceKind::Tsv => frame::Format::Csv,
+        SourceKind::Parquet => frame::Format::Parquet,
+        SourceKind::Json => frame::Format::Json,
+        SourceKind::Ndjson => frame::Format::Ndjson,
+        SourceKind::Xlsx => frame::Format::Sheet,
+        SourceKind::Ipc => frame::Format::Ipc,
+        SourceKind::Sql => return with_tls(sql_input(a)?, a),
+    };
+    let path = path.map(Path::to_path_buf).with_context(|| {
+        format!(
+            "--source {} needs --path FILE",
+            format!("{source:?}").to_lowercase()
+        )
+    })?;
+    let compression = match a.compression {
+        Some(CompressionArg::None) => Compression::None,
+        Some(CompressionArg::Gzip) => Compression::Gzip,
+        Some(CompressionArg::Zstd) => Compression::Zstd,
+        None => Compression::from_name(&path),
+    };
+    let encoding = match a.encoding {
+        EncodingArg::Utf8 => TextEncoding::Utf8,
+        EncodingArg::Latin1 => TextEncoding::Latin1,
+        EncodingArg::Windows1252 => TextEncoding::Windows1252,
+        EncodingArg::Utf16 => TextEncoding::Utf16,
+    };
+    Ok(Input::File {
+        path,
+        format,
+        csv: csv_options(a, source),
+        compression,
+        encoding,
+        sheet: a.sheet.clone(),
+    })
+}
+
+/// The kind of source: `--source`, else what the file's name says.
+fn source_kind(a: &LoadArgs, path: Option<&Path>) -> anyhow::Result<SourceKind> {
     let source = match (a.source, path) {
         (Some(s), _) => s,
         (None, Some(p)) => kind_from_name(p).with_context(|| {
@@ -39,6 +79,11 @@ fn input_from_args(a: &LoadArgs, path: Option<&Path>) -> anyhow::Result<Input> {
     if path.is_some() && source == SourceKind::Sql {
         anyhow::bail!("--path is for file sources; use --url (or --database) for SQL");
     }
+    Ok(source)
+}
+
+/// How to read a delimited file: the flags, tab-separated for `tsv`.
+fn csv_options(a: &LoadArgs, source: SourceKind) -> CsvOptions {
     let mut csv = CsvOptions {
         header: !a.no_header,
         comment_prefix: a.comment_prefix.clone(),
@@ -54,85 +99,53 @@ fn input_from_args(a: &LoadArgs, path: Option<&Path>) -> anyhow::Result<Input> {
     if let Some(q) = a.quote {
         csv.quote = Some(q);
     }
-    let file = |format| -> anyhow::Result<Input> {
-        let path = path.map(Path::to_path_buf).with_context(|| {
-            format!(
-                "--source {} needs --path FILE",
-                format!("{source:?}").to_lowercase()
-            )
-        })?;
-        let compression = match a.compression {
-            Some(CompressionArg::None) => Compression::None,
-            Some(CompressionArg::Gzip) => Compression::Gzip,
-            Some(CompressionArg::Zstd) => Compression::Zstd,
-            None => Compression::from_name(&path),
-        };
-        Ok(Input::File {
-            path,
-            format,
-            csv: csv.clone(),
-            compression,
-            encoding: match a.encoding {
-                EncodingArg::Utf8 => TextEncoding::Utf8,
-                EncodingArg::Latin1 => TextEncoding::Latin1,
-                EncodingArg::Windows1252 => TextEncoding::Windows1252,
-                EncodingArg::Utf16 => TextEncoding::Utf16,
-            },
-            sheet: a.sheet.clone(),
-        })
+    csv
+}
+
+/// The database `--url`, or `--db-kind` with its parts, names: an SQLite
+/// file (the shipped items database by default) or a server.
+fn sql_input(a: &LoadArgs) -> anyhow::Result<Input> {
+    let select = match (&a.table, &a.query) {
+        (Some(t), None) => Select::Table(t.clone()),
+        (None, Some(q)) => Select::Query(q.clone()),
+        _ => anyhow::bail!("--source sql needs --table NAME or --query SQL"),
     };
-    Ok(match source {
-        SourceKind::Csv | SourceKind::Tsv => file(frame::Format::Csv)?,
-        SourceKind::Parquet => file(frame::Format::Parquet)?,
-        SourceKind::Json => file(frame::Format::Json)?,
-        SourceKind::Ndjson => file(frame::Format::Ndjson)?,
-        SourceKind::Xlsx => file(frame::Format::Sheet)?,
-        SourceKind::Ipc => file(frame::Format::Ipc)?,
-        SourceKind::Sql => {
-            let select = match (&a.table, &a.query) {
-                (Some(t), None) => Select::Table(t.clone()),
-                (None, Some(q)) => Select::Query(q.clone()),
-                _ => anyhow::bail!("--source sql needs --table NAME or --query SQL"),
-            };
-            let password = std::env::var("DHT_DB_PASSWORD")
-                .ok()
-                .filter(|p| !p.is_empty());
-            let server_kind = match a.db_kind {
-                Some(DbKind::Postgres) => Some(server::Kind::Postgres),
-                Some(DbKind::Mysql) => Some(server::Kind::Mysql),
-                Some(DbKind::Mssql) => Some(server::Kind::Mssql),
-                Some(DbKind::Sqlite) | None => None,
-            };
-            let input = match (&a.url, server_kind) {
-                (Some(url), _) if url.starts_with("sqlite:") => Input::Sqlite {
-                    url: url.clone(),
-                    select,
-                },
-                (Some(url), _) => Input::Server {
-                    target: server::Target::from_url(url, password)?,
-                    select,
-                },
-                (None, Some(kind)) => Input::Server {
-                    target: server::Target::from_parts(
-                        kind,
-                        a.host.clone(),
-                        a.port,
-                        a.user.clone(),
-                        a.database.clone(),
-                        password,
-                    ),
-                    select,
-                },
-                (None, None) => Input::Sqlite {
-                    url: match &a.database {
-                        Some(file) => format!("sqlite://{file}"),
-                        None => default_sqlite_url(),
-                    },
-                    select,
-                },
-            };
-            with_tls(input, a)?
-        }
+    let password = std::env::var("DHT_DB_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty());
+    let server_kind = match a.db_kind {
+        Some(DbKind::Postgres) => Some(server::Kind::Postgres),
+        Some(DbKind::Mysql) => Some(server::Kind::Mysql),
+        Some(DbKind::Mssql) => Some(server::Kind::Mssql),
+        Some(DbKind::Sqlite) | None => None,
+    };
+    Ok(match (&a.url, server_kind) {
+        (Some(url), _) if url.starts_with("sqlite:") => Input::Sqlite {
+            url: url.clone(),
+            select,
+        },
+        (Some(url), _) => Input::Server {
+            target: server::Target::from_url(url, password)?,
+            select,
+        },
+        (None, Some(kind)) => Input::Server {
+            target: server::Target::from_parts(
+                kind,
+                a.host.clone(),
+                a.port,
+                a.user.clone(),
+                a.database.clone(),
+                password,
+            ),
+            select,
+        },
+        (None, None) => Input::Sqlite {
+            url: match &a.database {
+                Some(file) => format!("sqlite://{file}"),
+                None => default_sqlite_url(),
+            },
+            select,
+        },
     })
 }
 
