@@ -185,7 +185,7 @@ async fn kept(seed: u64, bits: u32) {
     let mut idle: Option<Idle> = None;
     for round in 0..40 {
         let w = &mut loaded.world;
-        match rng.random_range(0..10) {
+        match rng.random_range(0..11) {
             0..=4 => {
                 let key = format!("k{}", rng.random_range(0..60));
                 w.put(&key, json!(round), None).unwrap();
@@ -208,6 +208,21 @@ async fn kept(seed: u64, bits: u32) {
                     }
                     departed += 1;
                 }
+            }
+            // The newest node (the largest row id) departs and another
+            // joins, in one save: the row id just deleted must not be
+            // given to the new node, whose copies the save would then
+            // forget along with the departed node's.
+            10 if departed < 2 => {
+                let newest = w.find(&format!("node-{}", joined - 1)).ok();
+                if let Some(id) = newest.filter(|id| {
+                    w.len() > 5 && w.would_isolate(*id).is_none() && w.sole_copies(*id).is_empty()
+                }) {
+                    w.fail(id).unwrap();
+                    departed += 1;
+                }
+                w.join(&format!("node-{joined}"), None, None).unwrap();
+                joined += 1;
             }
             _ => {
                 w.converge(200)

@@ -34,7 +34,7 @@ impl State {
         let departed = self.delete_departed(loaded, &gone, &mut saved).await?;
         let mut dirty = pending_slices(loaded);
         let (rewritten, joined) = self
-            .write_node_rows(loaded, &live, &mut dirty, &mut saved)
+            .write_node_rows(loaded, &live, &departed, &mut dirty, &mut saved)
             .await?;
         let rewritten_held = if loaded.fresh {
             let nodes = rewritten.iter().map(|(id, nid, _)| (*id, *nid)).collect();
@@ -88,51 +88,48 @@ impl State {
     /// Inserts the rows of new members and updates those whose routing
     /// changed, noting in `dirty` the slices of the entries each live
     /// node's store journaled. Returns the rows written and whether a node
-    /// joined.
+    /// joined. `departed` (sorted) are the row ids this save deleted.
     async fn write_node_rows(
         &mut self,
         loaded: &mut Loaded,
         live: &[NodeId],
+        departed: &[i64],
         dirty: &mut Dirty,
         saved: &mut Saved,
     ) -> Result<(Vec<Written>, bool), StateError> {
-        let bits = loaded.world.bits();
-        let mut joined = false;
         let mut rewritten: Vec<Written> = Vec::new();
+        let mut joining: Vec<(NodeId, Vec<u8>)> = Vec::new();
         for &id in live {
             let routing = codec::encode(loaded.world.node(id).expect("live node"));
-            let nid = match loaded.nodes.get(&id) {
+            match loaded.nodes.get(&id) {
                 Some((nid, old)) => {
-                    let nid = *nid;
                     if *old != routing {
                         sqlx::query("UPDATE nodes SET routing = ? WHERE nid = ?")
                             .bind(&routing)
-                            .bind(nid)
+                            .bind(*nid)
                             .execute(&mut self.conn)
                             .await
                             .map_err(|e| classify(&self.path, e))?;
                         saved.nodes += 1;
-                        rewritten.push((id, nid, routing));
+                        rewritten.push((id, *nid, routing));
                     }
-                    nid
                 }
-                None => {
-                    let nid: i64 = sqlx::query_scalar(
-                        "INSERT INTO nodes(addr, name, routing) VALUES (?, ?, ?) RETURNING nid",
-                    )
-                    .bind(codec::node_id_bytes(id))
-                    .bind(loaded.world.name(id))
-                    .bind(&routing)
-                    .fetch_one(&mut self.conn)
-                    .await
-                    .map_err(|e| classify(&self.path, e))?;
-                    saved.nodes += 1;
-                    joined = true;
-                    rewritten.push((id, nid, routing));
-                    nid
-                }
-            };
-            if !loaded.fresh {
+                None => joining.push((id, routing)),
+            }
+        }
+        let joined = !joining.is_empty();
+        saved.nodes += joining.len();
+        let above = departed.last().copied().unwrap_or(0);
+        self.insert_node_rows(loaded, joining, above, &mut rewritten)
+            .await?;
+        if !loaded.fresh {
+            let bits = loaded.world.bits();
+            let written: BTreeMap<NodeId, i64> = rewritten.iter().map(|w| (w.0, w.1)).collect();
+            for &id in live {
+                let nid = match loaded.nodes.get(&id) {
+                    Some(&(nid, _)) => nid,
+                    None => written[&id],
+                };
                 let node = loaded.world.node_mut(id).expect("live node");
                 for k in node.store.take_changes() {
                     dirty
@@ -143,6 +140,55 @@ impl State {
             }
         }
         Ok((rewritten, joined))
+    }
+
+    /// Inserts the rows of the nodes `joining` (address, routing), many per
+    /// statement, with row ids counted on from the largest in the file
+    /// (this transaction holds the file) and above `above`, and adds them to
+    /// `rewritten`. A statement per row cost a new ring of 10^6 nodes most
+    /// of its save. A row id this save deleted is not given out again:
+    /// [`update_held`] drops the departed ids after adding what this save
+    /// wrote.
+    async fn insert_node_rows(
+        &mut self,
+        loaded: &Loaded,
+        joining: Vec<(NodeId, Vec<u8>)>,
+        above: i64,
+        rewritten: &mut Vec<Written>,
+    ) -> Result<(), StateError> {
+        /// Rows per statement: four variables each, well under SQLite's
+        /// limit of 32,766.
+        const ROWS: usize = 1_000;
+        if joining.is_empty() {
+            return Ok(());
+        }
+        let largest: i64 = sqlx::query_scalar("SELECT coalesce(max(nid), 0) FROM nodes")
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| classify(&self.path, e))?;
+        let mut next = largest.max(above) + 1;
+        let mut rows = joining.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<(NodeId, Vec<u8>)> = rows.by_ref().take(ROWS).collect();
+            let marks = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
+            let sql = format!("INSERT INTO nodes(nid, addr, name, routing) VALUES {marks}");
+            let mut q = sqlx::query(&sql);
+            for (i, (id, routing)) in chunk.iter().enumerate() {
+                q = q
+                    .bind(next + i as i64)
+                    .bind(codec::node_id_bytes(*id))
+                    .bind(loaded.world.name(*id))
+                    .bind(routing);
+            }
+            q.execute(&mut self.conn)
+                .await
+                .map_err(|e| classify(&self.path, e))?;
+            for (id, routing) in chunk {
+                rewritten.push((id, next, routing));
+                next += 1;
+            }
+        }
+        Ok(())
     }
 
     /// Rewrites each dirty slice, and each slice a departed node (row ids
