@@ -17,6 +17,10 @@ type Dirty = BTreeMap<i64, BTreeSet<(i64, NodeId)>>;
 /// A node row as a save wrote it: (address, row id, routing blob).
 type Written = (NodeId, i64, Vec<u8>);
 
+/// Node rows written per statement: at most four variables each, well
+/// under SQLite's limit of 32,766.
+const NODE_ROWS: usize = 1_000;
+
 impl State {
     /// Writes back what changed since `load`: node rows added, changed or
     /// gone, the slices holding entries the stores journaled or copies of
@@ -102,23 +106,14 @@ impl State {
         for &id in live {
             let routing = codec::encode(loaded.world.node(id).expect("live node"));
             match loaded.nodes.get(&id) {
-                Some((nid, old)) => {
-                    if *old != routing {
-                        sqlx::query("UPDATE nodes SET routing = ? WHERE nid = ?")
-                            .bind(&routing)
-                            .bind(*nid)
-                            .execute(&mut self.conn)
-                            .await
-                            .map_err(|e| classify(&self.path, e))?;
-                        saved.nodes += 1;
-                        rewritten.push((id, *nid, routing));
-                    }
-                }
+                Some((nid, old)) if *old != routing => rewritten.push((id, *nid, routing)),
+                Some(_) => {}
                 None => joining.push((id, routing)),
             }
         }
+        self.update_node_rows(&rewritten).await?;
         let joined = !joining.is_empty();
-        saved.nodes += joining.len();
+        saved.nodes += rewritten.len() + joining.len();
         let above = departed.last().copied().unwrap_or(0);
         self.insert_node_rows(loaded, joining, above, &mut rewritten)
             .await?;
@@ -142,6 +137,27 @@ impl State {
         Ok((rewritten, joined))
     }
 
+    /// Writes the changed routing of the node rows in `changed`, many per
+    /// statement (a statement per row cost a maintenance round on 10^6
+    /// nodes most of its save).
+    async fn update_node_rows(&mut self, changed: &[Written]) -> Result<(), StateError> {
+        for chunk in changed.chunks(NODE_ROWS) {
+            let marks = vec!["(?, ?)"; chunk.len()].join(", ");
+            let sql = format!(
+                "UPDATE nodes SET routing = v.column2 FROM (VALUES {marks}) AS v \
+                 WHERE nodes.nid = v.column1"
+            );
+            let mut q = sqlx::query(&sql);
+            for (_, nid, routing) in chunk {
+                q = q.bind(*nid).bind(routing);
+            }
+            q.execute(&mut self.conn)
+                .await
+                .map_err(|e| classify(&self.path, e))?;
+        }
+        Ok(())
+    }
+
     /// Inserts the rows of the nodes `joining` (address, routing), many per
     /// statement, with row ids counted on from the largest in the file
     /// (this transaction holds the file) and above `above`, and adds them to
@@ -156,9 +172,6 @@ impl State {
         above: i64,
         rewritten: &mut Vec<Written>,
     ) -> Result<(), StateError> {
-        /// Rows per statement: four variables each, well under SQLite's
-        /// limit of 32,766.
-        const ROWS: usize = 1_000;
         if joining.is_empty() {
             return Ok(());
         }
@@ -169,7 +182,7 @@ impl State {
         let mut next = largest.max(above) + 1;
         let mut rows = joining.into_iter().peekable();
         while rows.peek().is_some() {
-            let chunk: Vec<(NodeId, Vec<u8>)> = rows.by_ref().take(ROWS).collect();
+            let chunk: Vec<(NodeId, Vec<u8>)> = rows.by_ref().take(NODE_ROWS).collect();
             let marks = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
             let sql = format!("INSERT INTO nodes(nid, addr, name, routing) VALUES {marks}");
             let mut q = sqlx::query(&sql);
