@@ -69,23 +69,17 @@ impl State {
         gone: &[NodeId],
         saved: &mut Saved,
     ) -> Result<Vec<i64>, StateError> {
-        let mut departed: Vec<i64> = Vec::new();
-        for id in gone {
-            if let Some(&(nid, _)) = loaded.nodes.get(id) {
-                assert!(
-                    loaded.whole,
-                    "a ring whose members change is loaded whole (Scope::All)"
-                );
-                sqlx::query("DELETE FROM nodes WHERE nid = ?")
-                    .bind(nid)
-                    .execute(&mut self.conn)
-                    .await
-                    .map_err(self.sql())?;
-                saved.nodes += 1;
-                departed.push(nid);
-            }
-        }
+        let mut departed: Vec<i64> = gone
+            .iter()
+            .filter_map(|id| loaded.nodes.get(id).map(|&(nid, _)| nid))
+            .collect();
+        assert!(
+            departed.is_empty() || loaded.whole,
+            "a ring whose members change is loaded whole (Scope::All)"
+        );
         departed.sort_unstable();
+        self.delete_rows("nodes", "nid", &departed).await?;
+        saved.nodes += departed.len();
         Ok(departed)
     }
 
@@ -270,19 +264,25 @@ impl State {
         }
         saved.slices += self.flush_slices(&mut batch, true).await?;
         saved.slices += emptied.len();
-        self.delete_slices(&emptied).await?;
+        self.delete_rows("slices", "slice", &emptied).await?;
         Ok(rewritten_held)
     }
 
-    /// Deletes the rows of `slices`, many per statement: a load's last save
-    /// may empty every slice.
-    async fn delete_slices(&mut self, slices: &[i64]) -> Result<(), StateError> {
-        for chunk in slices.chunks(500) {
+    /// Deletes the rows of `table` whose `key` is one of `keys`, many per
+    /// statement: a load's last save may empty every slice, a round of
+    /// churn remove many nodes.
+    async fn delete_rows(
+        &mut self,
+        table: &str,
+        key: &str,
+        keys: &[i64],
+    ) -> Result<(), StateError> {
+        for chunk in keys.chunks(500) {
             let marks = vec!["?"; chunk.len()].join(", ");
-            let sql = format!("DELETE FROM slices WHERE slice IN ({marks})");
+            let sql = format!("DELETE FROM {table} WHERE {key} IN ({marks})");
             let mut q = sqlx::query(&sql);
-            for slice in chunk {
-                q = q.bind(slice);
+            for k in chunk {
+                q = q.bind(k);
             }
             q.execute(&mut self.conn).await.map_err(self.sql())?;
         }
