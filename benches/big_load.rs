@@ -1,7 +1,7 @@
 //! Memory of a load from a large gzip CSV (a figure, not a timed test):
 //! `dht load` of generated gzip CSV files of growing size (by default 64
 //! MB, 256 MB and 1 GB compressed) into a new 1,000-node ring with r = 3,
-//! each file read and stored in parts (`--part-size`, default 16M). Reports
+//! each file read and stored in parts (`--part-size`, default 64M). Reports
 //! each run's peak resident memory (`wait4`'s maximum resident set) and
 //! wall time next to the baseline measured in the same run: the smallest
 //! file loaded whole in memory (`--part-size` larger than the file), as
