@@ -7,7 +7,7 @@ use clap::Args;
 use dht::app::show_node;
 use dht::app::view::GetReport;
 use dht::sim::World;
-use dht::state::{Access, Loaded, Reading, Scope, State};
+use dht::state::{Access, Loaded, Reading, State};
 use serde_json::Value;
 use std::io::Write;
 use std::path::Path;
@@ -25,8 +25,9 @@ pub struct DumpArgs {
 
 pub async fn dump(path: &Path, a: DumpArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let mut st = State::open(path, Access::Read).await?;
-    let loaded = st.load(Scope::Routing).await?;
-    let bits = loaded.world.bits();
+    // The listing needs the slices and the nodes' names alone: the routing
+    // state is checked, not decoded into a ring.
+    let bits = st.settings_checked().await?.bits;
     let mut out = output::EntryWriter::new(out, a.format, a.replicas)?;
     // Key by key as the state file gives them, in ring order: a million
     // keys stream out without the whole listing in memory.

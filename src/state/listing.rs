@@ -20,19 +20,23 @@ impl State {
         mut each: impl FnMut(&Arc<str>, NodeId, &Key, &Arc<serde_json::Value>),
     ) -> Result<(), StateError> {
         let mut nodes: BTreeMap<i64, (Arc<str>, NodeId)> = BTreeMap::new();
-        for row in sqlx::query("SELECT nid, name, addr FROM nodes")
-            .fetch_all(&mut self.conn)
-            .await
-            .map_err(self.sql())?
-        {
-            let nid: i64 =
-                column(&row, 0).map_err(|e| self.damaged(format!("table nodes: {e}")))?;
-            let in_row = |e: String| self.damaged(format!("table nodes, row {nid}: {e}"));
-            let name: String = column(&row, 1).map_err(in_row)?;
-            let addr: &[u8] = column(&row, 2).map_err(in_row)?;
-            let id = codec::decode_node_id(addr)
-                .map_err(|e| in_row(format!("node {name:?}: address: {e}")))?;
-            nodes.insert(nid, (name.into(), id));
+        // Row by row: a million rows held at once cost hundreds of MB.
+        let mut rows = sqlx::query("SELECT nid, name, addr FROM nodes").fetch(&mut self.conn);
+        let mut bad = None;
+        while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
+            match name_row(&row) {
+                Ok((nid, name, id)) => {
+                    nodes.insert(nid, (name.into(), id));
+                }
+                Err(what) => {
+                    bad = Some(what);
+                    break;
+                }
+            }
+        }
+        drop(rows);
+        if let Some(what) = bad {
+            return Err(self.damaged(what));
         }
         let q = sqlx::query("SELECT slice, data FROM slices ORDER BY slice");
         self.each_copy_of(q, |key, v, nid| {
@@ -190,4 +194,16 @@ pub struct StoredCopy {
     pub node_name: Arc<str>,
     /// The holding node's address.
     pub node: NodeId,
+}
+
+/// A row of `SELECT nid, name, addr FROM nodes`: (row id, name, address),
+/// or what is damaged in it.
+fn name_row(row: &sqlx::sqlite::SqliteRow) -> Result<(i64, String, NodeId), String> {
+    let nid: i64 = column(row, 0).map_err(|e| format!("table nodes: {e}"))?;
+    let in_row = |e: String| format!("table nodes, row {nid}: {e}");
+    let name: String = column(row, 1).map_err(in_row)?;
+    let addr: &[u8] = column(row, 2).map_err(in_row)?;
+    let id =
+        codec::decode_node_id(addr).map_err(|e| in_row(format!("node {name:?}: address: {e}")))?;
+    Ok((nid, name, id))
 }

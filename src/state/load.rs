@@ -97,6 +97,33 @@ impl State {
         })
     }
 
+    /// The ring's settings, for a command that lists the stored keys
+    /// without the nodes' routing state (`dump`): what [`State::load`]
+    /// would refuse it refuses too (no ring, damaged settings or counters,
+    /// a node row whose routing blob fails its checksum), but the blobs
+    /// are only checked, one row at a time, not decoded into a ring.
+    pub async fn settings_checked(&mut self) -> Result<Params, StateError> {
+        if !self.has_ring().await? {
+            return Err(StateError::NoRing(self.path.clone()));
+        }
+        let params = self.params().await?;
+        self.counters().await?;
+        let mut rows =
+            sqlx::query("SELECT nid, addr, name, routing FROM nodes").fetch(&mut self.conn);
+        let mut bad = None;
+        while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
+            if let Err(what) = routing_checked(&row) {
+                bad = Some(what);
+                break;
+            }
+        }
+        drop(rows);
+        match bad {
+            Some(what) => Err(self.damaged(what)),
+            None => Ok(params),
+        }
+    }
+
     /// The world's saved counters.
     pub(super) async fn counters(&mut self) -> Result<Counters, StateError> {
         serde_json::from_str(&self.meta("counters").await?)
@@ -114,6 +141,20 @@ pub(super) struct NodeRow {
     pub(super) routing: Vec<u8>,
     /// The node, its store empty.
     pub(super) node: Node,
+}
+
+/// Checks a row of `SELECT nid, addr, name, routing FROM nodes` against
+/// its checksum, or says what is damaged in it, as [`node_row`] would.
+fn routing_checked(row: &sqlx::sqlite::SqliteRow) -> Result<(), String> {
+    let nid: i64 = column(row, 0).map_err(|e| format!("table nodes: {e}"))?;
+    let in_row = |e: String| format!("table nodes, row {nid}: {e}");
+    let addr: &[u8] = column(row, 1).map_err(in_row)?;
+    let name: &str = column(row, 2).map_err(in_row)?;
+    let routing: &[u8] = column(row, 3).map_err(in_row)?;
+    let id =
+        codec::decode_node_id(addr).map_err(|e| in_row(format!("node {name:?}: address: {e}")))?;
+    codec::verify_routing(id, routing)
+        .map_err(|e| in_row(format!("node {name:?}: routing state: {e}")))
 }
 
 /// Decodes a row of `SELECT nid, addr, name, routing FROM nodes`, or says
