@@ -20,18 +20,30 @@ impl State {
         }
         let params = self.params().await?;
         let counters = self.counters().await?;
-        let rows = sqlx::query("SELECT nid, addr, name, routing FROM nodes")
-            .fetch_all(&mut self.conn)
-            .await
-            .map_err(self.sql())?;
         let mut by_nid: BTreeMap<i64, Node> = BTreeMap::new();
         let mut names: BTreeMap<i64, String> = BTreeMap::new();
         let mut snapshot = BTreeMap::new();
-        for row in rows {
-            let r = node_row(&row, params).map_err(|e| self.damaged(e))?;
-            snapshot.insert(r.node.id, (r.nid, r.routing));
-            by_nid.insert(r.nid, r.node);
-            names.insert(r.nid, r.name);
+        // Row by row: a million rows held at once, before decoding, cost
+        // most of a gigabyte.
+        let mut rows =
+            sqlx::query("SELECT nid, addr, name, routing FROM nodes").fetch(&mut self.conn);
+        let mut bad = None;
+        while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
+            match node_row(&row, params) {
+                Ok(r) => {
+                    snapshot.insert(r.node.id, (r.nid, r.routing));
+                    by_nid.insert(r.nid, r.node);
+                    names.insert(r.nid, r.name);
+                }
+                Err(what) => {
+                    bad = Some(what);
+                    break;
+                }
+            }
+        }
+        drop(rows);
+        if let Some(what) = bad {
+            return Err(self.damaged(what));
         }
         let query = match scope {
             Scope::Routing => None,
