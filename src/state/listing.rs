@@ -20,24 +20,12 @@ impl State {
         mut each: impl FnMut(&Arc<str>, NodeId, &Key, &Arc<serde_json::Value>),
     ) -> Result<(), StateError> {
         let mut nodes: BTreeMap<i64, (Arc<str>, NodeId)> = BTreeMap::new();
-        // Row by row: a million rows held at once cost hundreds of MB.
-        let mut rows = sqlx::query("SELECT nid, name, addr FROM nodes").fetch(&mut self.conn);
-        let mut bad = None;
-        while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
-            match name_row(&row) {
-                Ok((nid, name, id)) => {
-                    nodes.insert(nid, (name.into(), id));
-                }
-                Err(what) => {
-                    bad = Some(what);
-                    break;
-                }
-            }
-        }
-        drop(rows);
-        if let Some(what) = bad {
-            return Err(self.damaged(what));
-        }
+        self.each_row("SELECT nid, name, addr FROM nodes", |row| {
+            let (nid, name, id) = name_row(row)?;
+            nodes.insert(nid, (name.into(), id));
+            Ok(())
+        })
+        .await?;
         let q = sqlx::query("SELECT slice, data FROM slices ORDER BY slice");
         self.each_copy_of(q, |key, v, nid| {
             let (name, id) = nodes.get(&nid)?;

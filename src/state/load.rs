@@ -23,28 +23,14 @@ impl State {
         let mut by_nid: BTreeMap<i64, Node> = BTreeMap::new();
         let mut names: BTreeMap<i64, String> = BTreeMap::new();
         let mut snapshot = BTreeMap::new();
-        // Row by row: a million rows held at once, before decoding, cost
-        // most of a gigabyte.
-        let mut rows =
-            sqlx::query("SELECT nid, addr, name, routing FROM nodes").fetch(&mut self.conn);
-        let mut bad = None;
-        while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
-            match node_row(&row, params) {
-                Ok(r) => {
-                    snapshot.insert(r.node.id, (r.nid, r.routing));
-                    by_nid.insert(r.nid, r.node);
-                    names.insert(r.nid, r.name);
-                }
-                Err(what) => {
-                    bad = Some(what);
-                    break;
-                }
-            }
-        }
-        drop(rows);
-        if let Some(what) = bad {
-            return Err(self.damaged(what));
-        }
+        self.each_row("SELECT nid, addr, name, routing FROM nodes", |row| {
+            let r = node_row(row, params)?;
+            snapshot.insert(r.node.id, (r.nid, r.routing));
+            by_nid.insert(r.nid, r.node);
+            names.insert(r.nid, r.name);
+            Ok(())
+        })
+        .await?;
         let query = match scope {
             Scope::Routing => None,
             Scope::Key(_) => Some("SELECT slice, data FROM slices WHERE slice = ?"),
@@ -120,11 +106,26 @@ impl State {
         }
         let params = self.params().await?;
         self.counters().await?;
-        let mut rows =
-            sqlx::query("SELECT nid, addr, name, routing FROM nodes").fetch(&mut self.conn);
+        self.each_row(
+            "SELECT nid, addr, name, routing FROM nodes",
+            routing_checked,
+        )
+        .await?;
+        Ok(params)
+    }
+
+    /// Calls `each` with every row `sql` selects, one row at a time (a
+    /// million rows held at once cost most of a gigabyte), stopping at the
+    /// first that `each` finds damaged.
+    pub(super) async fn each_row(
+        &mut self,
+        sql: &str,
+        mut each: impl FnMut(&sqlx::sqlite::SqliteRow) -> Result<(), String>,
+    ) -> Result<(), StateError> {
+        let mut rows = sqlx::query(sql).fetch(&mut self.conn);
         let mut bad = None;
         while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
-            if let Err(what) = routing_checked(&row) {
+            if let Err(what) = each(&row) {
                 bad = Some(what);
                 break;
             }
@@ -132,7 +133,7 @@ impl State {
         drop(rows);
         match bad {
             Some(what) => Err(self.damaged(what)),
-            None => Ok(params),
+            None => Ok(()),
         }
     }
 
