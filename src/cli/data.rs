@@ -26,8 +26,8 @@ pub struct DumpArgs {
 pub async fn dump(path: &Path, a: DumpArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let mut st = State::open(path, Access::Read).await?;
     // The listing needs the slices and the nodes' names alone: the routing
-    // state is checked, not decoded into a ring.
-    let bits = st.settings_checked().await?.bits;
+    // state is checked as the node rows are read, not decoded into a ring.
+    let bits = st.listing_settings().await?.bits;
     let mut out = output::EntryWriter::new(out, a.format, a.replicas)?;
     // Key by key as the state file gives them, in ring order: a million
     // keys stream out without the whole listing in memory.

@@ -2,25 +2,33 @@
 //! listing and `ring`'s key counts.
 
 use super::column;
-use super::open::classify;
+use super::load::routing_checked;
 use super::slice::{read_slice, slice_of, slice_row};
 use super::{Loaded, State, StateError, codec};
 use crate::chord::store::Key;
 use crate::chord::{Id, NodeId};
-use futures_util::TryStreamExt;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 impl State {
     /// Calls `each` with every stored live entry (tombstones excluded),
     /// with the holding node's name and address, slice by slice in position
-    /// order.
+    /// order; `check_routing` checks each node row against its checksum.
     async fn for_each_live_copy(
         &mut self,
+        check_routing: bool,
         mut each: impl FnMut(&Arc<str>, NodeId, &Key, &Arc<serde_json::Value>),
     ) -> Result<(), StateError> {
         let mut nodes: BTreeMap<i64, (Arc<str>, NodeId)> = BTreeMap::new();
-        self.each_row("SELECT nid, name, addr FROM nodes", |row| {
+        let q = sqlx::query(if check_routing {
+            "SELECT nid, addr, name, routing FROM nodes"
+        } else {
+            "SELECT nid, addr, name FROM nodes"
+        });
+        self.each_row(q, |row| {
+            if check_routing {
+                routing_checked(row)?;
+            }
             let (nid, name, id) = name_row(row)?;
             nodes.insert(nid, (name.into(), id));
             Ok(())
@@ -45,21 +53,11 @@ impl State {
         q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
         mut each: impl FnMut(&Key, &crate::chord::store::Versioned, i64) -> Option<()>,
     ) -> Result<(), StateError> {
-        let mut rows = q.fetch(&mut self.conn);
-        let mut bad = None;
-        while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
-            let decoded =
-                slice_row(&row).and_then(|(slice, data)| read_slice(slice, data, &mut each));
-            if let Err(what) = decoded {
-                bad = Some(what);
-                break;
-            }
-        }
-        drop(rows);
-        match bad {
-            Some(what) => Err(self.damaged(what)),
-            None => Ok(()),
-        }
+        self.each_row(q, |row| {
+            let (slice, data) = slice_row(row)?;
+            read_slice(slice, data, &mut each)
+        })
+        .await
     }
 
     /// Calls `each` with every copy in slice row `slice` (none when the
@@ -96,7 +94,9 @@ impl State {
     /// excluded), in key-position order (then key text), and its live
     /// copies with the names and addresses of the nodes holding them, for
     /// `dump`. One slice is in memory at a time, so a dump of millions of
-    /// keys streams; `each` may take the copies out of the vector.
+    /// keys streams; `each` may take the copies out of the vector. Each
+    /// node row is checked against its checksum as its name is read, since
+    /// no command before it decoded the routing state.
     pub async fn for_each_key(
         &mut self,
         mut each: impl FnMut(&Key, &mut Vec<StoredCopy>),
@@ -104,7 +104,7 @@ impl State {
         // A slice holds each key's copies together, so a key's group ends
         // where another key starts.
         let mut group: Vec<StoredCopy> = Vec::new();
-        self.for_each_live_copy(|name, node, key, value| {
+        self.for_each_live_copy(true, |name, node, key, value| {
             if group.first().is_some_and(|c| c.key != *key) {
                 let done = group[0].key.clone();
                 each(&done, &mut group);
@@ -160,7 +160,7 @@ impl State {
     /// Live keys held per node, for `ring`.
     pub async fn key_counts(&mut self) -> Result<BTreeMap<String, Vec<Id>>, StateError> {
         let mut out: BTreeMap<String, Vec<Id>> = BTreeMap::new();
-        self.for_each_live_copy(|name, _, key, _| match out.get_mut(&**name) {
+        self.for_each_live_copy(false, |name, _, key, _| match out.get_mut(&**name) {
             Some(ids) => ids.push(key.id),
             None => {
                 out.insert(name.to_string(), vec![key.id]);
@@ -184,13 +184,13 @@ pub struct StoredCopy {
     pub node: NodeId,
 }
 
-/// A row of `SELECT nid, name, addr FROM nodes`: (row id, name, address),
+/// A row of `SELECT nid, addr, name ... FROM nodes`: (row id, name, address),
 /// or what is damaged in it.
 fn name_row(row: &sqlx::sqlite::SqliteRow) -> Result<(i64, String, NodeId), String> {
     let nid: i64 = column(row, 0).map_err(|e| format!("table nodes: {e}"))?;
     let in_row = |e: String| format!("table nodes, row {nid}: {e}");
-    let name: String = column(row, 1).map_err(in_row)?;
-    let addr: &[u8] = column(row, 2).map_err(in_row)?;
+    let addr: &[u8] = column(row, 1).map_err(in_row)?;
+    let name: String = column(row, 2).map_err(in_row)?;
     let id =
         codec::decode_node_id(addr).map_err(|e| in_row(format!("node {name:?}: address: {e}")))?;
     Ok((nid, name, id))

@@ -23,7 +23,8 @@ impl State {
         let mut by_nid: BTreeMap<i64, Node> = BTreeMap::new();
         let mut names: BTreeMap<i64, String> = BTreeMap::new();
         let mut snapshot = BTreeMap::new();
-        self.each_row("SELECT nid, addr, name, routing FROM nodes", |row| {
+        let q = sqlx::query("SELECT nid, addr, name, routing FROM nodes");
+        self.each_row(q, |row| {
             let r = node_row(row, params)?;
             snapshot.insert(r.node.id, (r.nid, r.routing));
             by_nid.insert(r.nid, r.node);
@@ -42,41 +43,27 @@ impl State {
             if let Scope::Key(id) = scope {
                 q = q.bind(slice_of(params.bits, id));
             }
-            let mut rows = q.fetch(&mut self.conn);
-            let mut bad = None;
             let mut holders: Vec<i64> = Vec::new();
-            while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
-                let (slice, data) = match slice_row(&row) {
-                    Ok(x) => x,
-                    Err(what) => {
-                        bad = Some(what);
-                        break;
-                    }
-                };
+            self.each_row(q, |row| {
+                let (slice, data) = slice_row(row)?;
                 holders.clear();
-                let decoded = read_slice(slice, data, |key, v, nid| {
+                read_slice(slice, data, |key, v, nid| {
                     let node = by_nid.get_mut(&nid)?;
                     node.store.merge(key.clone(), v.clone());
                     if holders.last() != Some(&nid) {
                         holders.push(nid);
                     }
                     Some(())
-                });
-                if let Err(what) = decoded {
-                    bad = Some(what);
-                    break;
-                }
+                })?;
                 holders.sort_unstable();
                 holders.dedup();
                 let addressed = holders
                     .iter()
                     .map(|&nid| (nid, by_nid.get(&nid).map(|n| n.id)));
                 held.insert(slice, addressed.collect());
-            }
-            drop(rows);
-            if let Some(what) = bad {
-                return Err(self.damaged(what));
-            }
+                Ok(())
+            })
+            .await?;
         }
         let nodes: Vec<(String, Node)> = by_nid
             .into_iter()
@@ -97,32 +84,27 @@ impl State {
 
     /// The ring's settings, for a command that lists the stored keys
     /// without the nodes' routing state (`dump`): what [`State::load`]
-    /// would refuse it refuses too (no ring, damaged settings or counters,
-    /// a node row whose routing blob fails its checksum), but the blobs
-    /// are only checked, one row at a time, not decoded into a ring.
-    pub async fn settings_checked(&mut self) -> Result<Params, StateError> {
+    /// would refuse for its settings it refuses too (no ring, damaged
+    /// settings or counters); [`State::for_each_key`] checks the node rows
+    /// as it reads them.
+    pub async fn listing_settings(&mut self) -> Result<Params, StateError> {
         if !self.has_ring().await? {
             return Err(StateError::NoRing(self.path.clone()));
         }
         let params = self.params().await?;
         self.counters().await?;
-        self.each_row(
-            "SELECT nid, addr, name, routing FROM nodes",
-            routing_checked,
-        )
-        .await?;
         Ok(params)
     }
 
-    /// Calls `each` with every row `sql` selects, one row at a time (a
+    /// Calls `each` with every row `q` selects, one row at a time (a
     /// million rows held at once cost most of a gigabyte), stopping at the
-    /// first that `each` finds damaged.
-    pub(super) async fn each_row(
+    /// first that `each` finds damaged and reporting it.
+    pub(super) async fn each_row<'q>(
         &mut self,
-        sql: &str,
+        q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
         mut each: impl FnMut(&sqlx::sqlite::SqliteRow) -> Result<(), String>,
     ) -> Result<(), StateError> {
-        let mut rows = sqlx::query(sql).fetch(&mut self.conn);
+        let mut rows = q.fetch(&mut self.conn);
         let mut bad = None;
         while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
             if let Err(what) = each(&row) {
@@ -158,7 +140,7 @@ pub(super) struct NodeRow {
 
 /// Checks a row of `SELECT nid, addr, name, routing FROM nodes` against
 /// its checksum, or says what is damaged in it, as [`node_row`] would.
-fn routing_checked(row: &sqlx::sqlite::SqliteRow) -> Result<(), String> {
+pub(super) fn routing_checked(row: &sqlx::sqlite::SqliteRow) -> Result<(), String> {
     let nid: i64 = column(row, 0).map_err(|e| format!("table nodes: {e}"))?;
     let in_row = |e: String| format!("table nodes, row {nid}: {e}");
     let addr: &[u8] = column(row, 1).map_err(in_row)?;
