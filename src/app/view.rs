@@ -1,12 +1,13 @@
 //! What commands show about a ring, as plain data: printers turn these into
 //! tables or JSON, and a server can send them as they are.
 
-use crate::chord::{Id, Node, NodeId};
+use crate::chord::{Id, Node, NodeId, Params};
 use crate::chord::{Lookup, ops::Outcome};
 use crate::sim::World;
+use crate::sim::world::host_of;
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// A node named for people: its name and its id as the ring shows ids.
@@ -66,6 +67,48 @@ pub struct NodeRow {
     pub fingers: Vec<FingerRun>,
 }
 
+/// How a view names nodes: a whole [`World`], or the names of a ring read
+/// row by row ([`ReadNames`]) when building the world would cost far more
+/// than the listing.
+pub trait Names {
+    /// The ring's settings.
+    fn params(&self) -> Params;
+    /// The node's name, or its id in angle brackets for a node that is
+    /// gone (a pointer maintenance has not dropped yet).
+    fn name(&self, id: NodeId) -> String;
+}
+
+impl Names for World {
+    fn params(&self) -> Params {
+        World::params(self)
+    }
+
+    fn name(&self, id: NodeId) -> String {
+        World::name(self, id)
+    }
+}
+
+/// The names of every node of a ring, read without its routing state.
+pub struct ReadNames {
+    /// The ring's settings.
+    pub params: Params,
+    /// Every live node's name.
+    pub names: HashMap<NodeId, Arc<str>>,
+}
+
+impl Names for ReadNames {
+    fn params(&self) -> Params {
+        self.params
+    }
+
+    fn name(&self, id: NodeId) -> String {
+        match self.names.get(&id) {
+            Some(name) => name.to_string(),
+            None => format!("<{}>", self.params.bits.show(id.id())),
+        }
+    }
+}
+
 /// Every node in ring order, as `dht ring` shows it. `held` gives the
 /// positions of the live keys each node holds, by node name (the state file
 /// counts them without loading values).
@@ -73,7 +116,7 @@ pub struct NodeRow {
 /// With virtual nodes, rows are grouped under their physical node: hosts
 /// in the ring order of their first node, each host's nodes in ring order.
 pub fn ring_rows(world: &World, held: &BTreeMap<String, Vec<Id>>) -> Vec<NodeRow> {
-    let mut rows: Vec<NodeRow> = world
+    let rows = world
         .nodes()
         .map(|n| {
             let held = held
@@ -83,7 +126,13 @@ pub fn ring_rows(world: &World, held: &BTreeMap<String, Vec<Id>>) -> Vec<NodeRow
             node_row(world, n, held)
         })
         .collect();
-    if world.params().has_vnodes() {
+    grouped_by_host(rows)
+}
+
+/// `rows` in ring order, grouped under their physical nodes when they have
+/// hosts (see [`ring_rows`]).
+pub fn grouped_by_host(mut rows: Vec<NodeRow>) -> Vec<NodeRow> {
+    if rows.iter().any(|r| r.host.is_some()) {
         let mut order: BTreeMap<String, usize> = BTreeMap::new();
         for r in &rows {
             let next = order.len();
@@ -97,25 +146,35 @@ pub fn ring_rows(world: &World, held: &BTreeMap<String, Vec<Id>>) -> Vec<NodeRow
 }
 
 /// One node as `dht ring` shows it, holding live keys at positions `held`.
-pub fn node_row(world: &World, n: &Node, held: &[Id]) -> NodeRow {
+pub fn node_row(names: &(impl Names + ?Sized), n: &Node, held: &[Id]) -> NodeRow {
+    let mut row = node_row_without_fingers(names, n, held);
+    row.fingers = n
+        .fingers
+        .runs()
+        .iter()
+        .map(|&(from, f)| FingerRun {
+            from,
+            node: names.name(f),
+        })
+        .collect();
+    row
+}
+
+/// [`node_row`] with no fingers: what the table of `dht ring` shows
+/// unless asked for fingers, at a fraction of the memory on a big ring.
+pub fn node_row_without_fingers(names: &(impl Names + ?Sized), n: &Node, held: &[Id]) -> NodeRow {
     let own = held.iter().filter(|k| n.responsible_for(**k)).count();
+    let params = names.params();
+    let node = names.name(n.id);
     NodeRow {
-        host: world.params().has_vnodes().then(|| world.host_name(n.id)),
-        id: world.bits().show(n.id.id()),
-        predecessor: n.pred.map(|p| world.name(p)),
-        successors: n.succs.iter().map(|s| world.name(*s)).collect(),
+        host: params.has_vnodes().then(|| host_of(&node).to_owned()),
+        id: params.bits.show(n.id.id()),
+        predecessor: n.pred.map(|p| names.name(p)),
+        successors: n.succs.iter().map(|s| names.name(*s)).collect(),
         keys: own,
         replicas: held.len() - own,
-        fingers: n
-            .fingers
-            .runs()
-            .iter()
-            .map(|&(from, f)| FingerRun {
-                from,
-                node: world.name(f),
-            })
-            .collect(),
-        node: world.name(n.id),
+        fingers: Vec::new(),
+        node,
     }
 }
 

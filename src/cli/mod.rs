@@ -39,9 +39,10 @@ pub struct Cli {
         value_name = "PATH"
     )]
     pub state: PathBuf,
-    /// Read every node's routing state before a get, put, delete or
-    /// `ring --node`, instead of only the nodes it reaches: the same
-    /// answers, at the cost of the whole ring (for comparison).
+    /// Build the whole ring in memory before a get, put, delete or `ring`,
+    /// instead of reading only the nodes a command reaches (or, for the
+    /// listing of `ring`, one node row at a time): the same answers, at the
+    /// cost of the whole ring (for comparison).
     #[arg(long, global = true)]
     pub whole_ring: bool,
     /// More log output on stderr (-v, -vv, -vvv); RUST_LOG overrides.

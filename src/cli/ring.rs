@@ -10,7 +10,9 @@ use dht::app::circle::Circle;
 use dht::app::{fail, members, view};
 
 use dht::state::{Access, Reading, Scope, State, StateError};
+use std::collections::HashSet;
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -239,12 +241,86 @@ pub async fn show(
         return show_node_row(path, reading, name, &a, out).await;
     }
     let mut st = State::open(path, Access::Read).await?;
-    let mut loaded = st.load(Scope::Routing).await?;
-    let counts = st.key_counts().await?;
     if let Some(file) = &a.svg {
+        let mut loaded = st.load(Scope::Routing).await?;
+        let counts = st.key_counts().await?;
         let lookup = a.path.as_deref().map(|key| (key, a.from.as_deref()));
         return draw(&mut loaded.world, &counts, lookup, file, out);
     }
+    if reading == Reading::Whole {
+        return show_whole(&mut st, &a, out).await;
+    }
+    // The listing decodes one node row at a time and names the nodes it
+    // points at from the names alone: no ring is built.
+    let params = st.listing_settings().await?;
+    let names = view::ReadNames {
+        params,
+        names: st.node_names().await?,
+    };
+    let counts = st.key_counts().await?;
+    let held = |node: &str| counts.get(node).map(Vec::as_slice).unwrap_or(&[]);
+    // A million rows go out in large writes, not a write per line.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
+    if a.json && !params.has_vnodes() {
+        ring_json(&mut st, &names, held, &mut out).await?;
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let row = |name: &str, n: &dht::chord::Node| match a.json || a.fingers {
+        true => view::node_row(&names, n, held(name)),
+        false => view::node_row_without_fingers(&names, n, held(name)),
+    };
+    let footer = |nodes: usize, hosts: usize| {
+        let on_hosts = match params.v() {
+            1 => String::new(),
+            v => format!(" on {hosts} physical nodes ({v} virtual nodes each)"),
+        };
+        format!(
+            "{nodes} nodes{on_hosts}, r={}, m={}",
+            params.replicas, params.bits
+        )
+    };
+    if !params.has_vnodes() {
+        // Without hosts to group by, each node becomes table text at once.
+        let mut table = output::RingTable::new(false, a.fingers);
+        st.for_each_node(params, |name, n| {
+            table.push(&row(name, n));
+            ControlFlow::Continue(())
+        })
+        .await?;
+        table.write_to(&mut out, &footer(names.names.len(), 0))?;
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut rows = Vec::with_capacity(names.names.len());
+    st.for_each_node(params, |name, n| {
+        rows.push(row(name, n));
+        ControlFlow::Continue(())
+    })
+    .await?;
+    let rows = view::grouped_by_host(rows);
+    if a.json {
+        serde_json::to_writer_pretty(&mut out, &rows)?;
+        writeln!(out)?;
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let hosts: HashSet<&str> = rows.iter().filter_map(|r| r.host.as_deref()).collect();
+    let footer = footer(rows.len(), hosts.len());
+    output::ring(&mut out, &rows, a.fingers, &footer)?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--whole-ring ring`: the listing from the ring built whole, as the
+/// server shows it; the same output as the listing read row by row.
+async fn show_whole(
+    st: &mut State,
+    a: &RingArgs,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    let loaded = st.load(Scope::Routing).await?;
+    let counts = st.key_counts().await?;
     let w = &loaded.world;
     let rows = view::ring_rows(w, &counts);
     if a.json {
@@ -267,6 +343,36 @@ pub async fn show(
     );
     output::ring(out, &rows, a.fingers, &footer)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `ring --json` without virtual nodes: each node written as it is read,
+/// the array the same as one written whole.
+async fn ring_json<'a>(
+    st: &mut State,
+    names: &view::ReadNames,
+    held: impl Fn(&str) -> &'a [dht::chord::Id],
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    use serde::ser::{SerializeSeq, Serializer};
+    let mut ser = serde_json::Serializer::pretty(&mut *out);
+    let mut seq = ser.serialize_seq(None)?;
+    let mut failed = None;
+    st.for_each_node(names.params, |name, n| {
+        match seq.serialize_element(&view::node_row(names, n, held(name))) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                failed = Some(e);
+                ControlFlow::Break(())
+            }
+        }
+    })
+    .await?;
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    seq.end()?;
+    writeln!(out)?;
+    Ok(())
 }
 
 /// `ring --svg FILE [--path KEY]`: the circle, written whole or not at all.

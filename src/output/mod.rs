@@ -12,7 +12,7 @@ pub mod svg;
 mod table;
 
 pub use entries::{EntryWriter, Listed, entries};
-pub use reports::{LoadSummary, check, get, load_summary, ring};
+pub use reports::{LoadSummary, RingTable, check, get, load_summary, ring};
 pub use table::Table;
 
 use clap::ValueEnum;

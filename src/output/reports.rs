@@ -35,58 +35,91 @@ pub fn ring(
     fingers: bool,
     footer: &str,
 ) -> std::io::Result<()> {
-    let grouped = rows.iter().any(|r| r.host.is_some());
-    let mut heads = vec![
-        "NODE",
-        "ID",
-        "PREDECESSOR",
-        "SUCCESSORS",
-        "KEYS",
-        "REPLICAS",
-    ];
-    if grouped {
-        heads.insert(0, "HOST");
-    }
-    let mut table = Table::new(&heads);
-    let mut last_host = None;
+    let mut table = RingTable::new(rows.iter().any(|r| r.host.is_some()), fingers);
     for r in rows {
-        let mut cells = Vec::with_capacity(heads.len());
+        table.push(r);
+    }
+    table.write_to(out, footer)
+}
+
+/// The ring's table built a row at a time, each node kept as text alone,
+/// so that a listing of a million nodes needs no more than its output.
+pub struct RingTable {
+    table: Table,
+    /// Rows carry their physical node (a ring with virtual nodes).
+    grouped: bool,
+    /// The host of the last row: a host's name heads its group only.
+    last_host: Option<Option<String>>,
+    /// Each node's finger runs, one line per node, when asked for.
+    fingers: Option<Vec<String>>,
+}
+
+impl RingTable {
+    /// An empty table; `grouped` adds the HOST column, `fingers` the finger
+    /// lines below the table.
+    pub fn new(grouped: bool, fingers: bool) -> RingTable {
+        let mut heads = vec![
+            "NODE",
+            "ID",
+            "PREDECESSOR",
+            "SUCCESSORS",
+            "KEYS",
+            "REPLICAS",
+        ];
         if grouped {
-            // A host's name heads its group; its other rows leave it blank.
-            let first = last_host != Some(&r.host);
-            last_host = Some(&r.host);
+            heads.insert(0, "HOST");
+        }
+        RingTable {
+            table: Table::new(&heads),
+            grouped,
+            last_host: None,
+            fingers: fingers.then(Vec::new),
+        }
+    }
+
+    /// Adds the next node (rows of a host come together).
+    pub fn push(&mut self, r: &NodeRow) {
+        let mut cells = Vec::with_capacity(7);
+        if self.grouped {
+            let first = self.last_host.as_ref() != Some(&r.host);
+            if first {
+                self.last_host = Some(r.host.clone());
+            }
             cells.push(match (&r.host, first) {
                 (Some(h), true) => h.clone(),
                 _ => String::new(),
             });
         }
-        table.row(
-            cells
-                .into_iter()
-                .chain([
-                    r.node.clone(),
-                    r.id.clone(),
-                    r.predecessor.clone().unwrap_or_else(|| "-".into()),
-                    r.successors.join(" "),
-                    r.keys.to_string(),
-                    r.replicas.to_string(),
-                ])
-                .collect(),
-        );
-    }
-    table.write_to(out)?;
-    if fingers {
-        writeln!(out)?;
-        for r in rows {
+        cells.extend([
+            r.node.clone(),
+            r.id.clone(),
+            r.predecessor.clone().unwrap_or_else(|| "-".into()),
+            r.successors.join(" "),
+            r.keys.to_string(),
+            r.replicas.to_string(),
+        ]);
+        self.table.row(cells);
+        if let Some(lines) = &mut self.fingers {
             let f: Vec<String> = r
                 .fingers
                 .iter()
                 .map(|run| format!("{}+:{}", run.from, run.node))
                 .collect();
-            writeln!(out, "{} fingers  {}", r.node, f.join("  "))?;
+            lines.push(format!("{} fingers  {}", r.node, f.join("  ")));
         }
     }
-    writeln!(out, "{footer}")
+
+    /// Writes the table, the finger lines and `footer`.
+    pub fn write_to(self, out: &mut impl Write, footer: &str) -> std::io::Result<()> {
+        self.table.write_to(out)?;
+        if let Some(lines) = self.fingers {
+            writeln!(out)?;
+            for line in lines {
+                writeln!(out, "{line}")?;
+            }
+        }
+        writeln!(out, "{footer}")
+    }
 }
 
 /// A check: "ok" and what holds, or each problem on its own line and a

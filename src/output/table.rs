@@ -1,39 +1,63 @@
-//! The table printer: columns aligned by display width (comfy-table), so
-//! wide characters (CJK, emoji) line up, two spaces between columns, no
-//! borders, nothing after the last cell.
+//! The table printer: columns aligned by display width, so wide
+//! characters (CJK, emoji) line up, two spaces between columns, no borders,
+//! nothing after the last cell.
 
 use super::escape;
-use comfy_table::{CellAlignment, ContentArrangement, presets};
 use std::io::Write;
+use unicode_width::UnicodeWidthStr;
 
-/// A table with a header, aligned on print.
+/// What separates cells in a stored row: escaped cells never hold it.
+const CELL_END: char = '\t';
+
+/// A table with a header, aligned on print. Each row is kept as one string
+/// and the widest cell of each column as rows arrive, so a listing of a
+/// million rows costs little more than its text (a table crate's styled
+/// cell per value cost gigabytes there).
 pub struct Table {
-    inner: comfy_table::Table,
+    /// The widest cell of each column so far, in terminal columns.
+    widths: Vec<usize>,
+    /// The header, then each row: escaped cells separated by [`CELL_END`].
+    rows: Vec<String>,
 }
 
 impl Table {
     /// A table with these column titles.
     pub fn new(header: &[&str]) -> Table {
-        let mut inner = comfy_table::Table::new();
-        inner
-            .load_preset(presets::NOTHING)
-            .set_content_arrangement(ContentArrangement::Disabled)
-            .set_header(header.iter().copied());
-        Table { inner }
+        let mut t = Table {
+            widths: Vec::with_capacity(header.len()),
+            rows: Vec::new(),
+        };
+        t.row(header.iter().map(|h| h.to_string()).collect());
+        t
     }
 
     /// Adds a row (cells are escaped).
     pub fn row(&mut self, cells: Vec<String>) {
-        self.inner.add_row(cells.iter().map(|c| escape(c)));
+        let mut line = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            let cell = escape(cell);
+            if i > 0 {
+                line.push(CELL_END);
+            }
+            match self.widths.get_mut(i) {
+                Some(w) => *w = (*w).max(cell.width()),
+                None => self.widths.push(cell.width()),
+            }
+            line.push_str(&cell);
+        }
+        self.rows.push(line);
     }
 
     /// Writes the table to `out`.
-    pub fn write_to(mut self, out: &mut impl Write) -> std::io::Result<()> {
-        for col in self.inner.column_iter_mut() {
-            col.set_padding((0, 2));
-            col.set_cell_alignment(CellAlignment::Left);
-        }
-        for line in self.inner.lines() {
+    pub fn write_to(self, out: &mut impl Write) -> std::io::Result<()> {
+        let mut line = String::new();
+        for row in &self.rows {
+            line.clear();
+            for (cell, width) in row.split(CELL_END).zip(&self.widths) {
+                line.push_str(cell);
+                let pad = width + 2 - cell.width();
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
             writeln!(out, "{}", line.trim_end())?;
         }
         Ok(())

@@ -1,13 +1,17 @@
-//! Streaming reads of the stored keys, one slice at a time: `dump`'s
-//! listing and `ring`'s key counts.
+//! Streaming reads of the stored keys, one slice at a time, and of the
+//! nodes, one row at a time: `dump`'s listing, and `ring`'s nodes and key
+//! counts.
 
 use super::column;
-use super::load::routing_checked;
+use super::load::{node_row, routing_checked};
+use super::open::classify;
 use super::slice::{read_slice, slice_of, slice_row};
 use super::{Loaded, State, StateError, codec};
 use crate::chord::store::Key;
-use crate::chord::{Id, NodeId};
-use std::collections::BTreeMap;
+use crate::chord::{Id, Node, NodeId, Params};
+use futures_util::TryStreamExt;
+use std::collections::{BTreeMap, HashMap};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 impl State {
@@ -155,6 +159,47 @@ impl State {
         })
         .await?;
         Ok(held)
+    }
+
+    /// Every node's name by address, for a listing that names the nodes
+    /// others point at without building the ring.
+    pub async fn node_names(&mut self) -> Result<HashMap<NodeId, Arc<str>>, StateError> {
+        let mut names = HashMap::new();
+        self.each_row(sqlx::query("SELECT nid, addr, name FROM nodes"), |row| {
+            let (_, name, id) = name_row(row)?;
+            names.insert(id, name.into());
+            Ok(())
+        })
+        .await?;
+        Ok(names)
+    }
+
+    /// Calls `each` with every node in ring order and its name, decoded one
+    /// row at a time, until it answers `Break`: `ring` lists a million
+    /// nodes without holding them, and stops when its reader goes away.
+    pub async fn for_each_node(
+        &mut self,
+        params: Params,
+        mut each: impl FnMut(&str, &Node) -> ControlFlow<()>,
+    ) -> Result<(), StateError> {
+        let q = sqlx::query("SELECT nid, addr, name, routing FROM nodes ORDER BY addr");
+        let mut rows = q.fetch(&mut self.conn);
+        let mut bad = None;
+        while let Some(row) = rows.try_next().await.map_err(|e| classify(&self.path, e))? {
+            match node_row(&row, params) {
+                Ok(r) => {
+                    if each(&r.name, &r.node).is_break() {
+                        break;
+                    }
+                }
+                Err(what) => {
+                    bad = Some(what);
+                    break;
+                }
+            }
+        }
+        drop(rows);
+        bad.map_or(Ok(()), |what| Err(self.damaged(what)))
     }
 
     /// Live keys held per node, for `ring`.

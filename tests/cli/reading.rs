@@ -1,6 +1,7 @@
 //! Commands read on demand (the default) and with `--whole-ring` print the
-//! same, on a ring changed by joins, a leave and a crash left unrepaired;
-//! `ring --node` shows one node as `ring` does.
+//! same, on a ring changed by joins, a leave and a crash left unrepaired
+//! (the listing of `ring`, read a row at a time, too); `ring --node` shows
+//! one node as `ring` does.
 
 use crate::{Env, data};
 use std::process::Output;
@@ -46,6 +47,14 @@ fn reads_on_demand_print_what_whole_ring_reads_print() {
             let whole = shown(e.dht().args(&args).output().unwrap());
             assert_eq!(lazy, whole, "dht {args:?}");
         }
+    }
+    for listing in [&[][..], &["--fingers"][..], &["--json"][..]] {
+        let mut args = vec!["ring"];
+        args.extend_from_slice(listing);
+        let by_row = shown(e.dht().args(&args).output().unwrap());
+        args.insert(0, "--whole-ring");
+        let whole = shown(e.dht().args(&args).output().unwrap());
+        assert_eq!(by_row, whole, "dht {args:?}");
     }
     for name in ["node-3", "new-1", "node-9"] {
         for extra in [&[][..], &["--fingers"][..], &["--json"][..]] {

@@ -80,6 +80,12 @@ fn physical_nodes_join_leave_and_crash_whole() {
     assert!(out.contains("node-2 (4 virtual nodes) crashed"), "{out}");
     assert!(out.contains("replicas remain elsewhere"), "{out}");
     assert_eq!(ring(&e).len(), 16);
+    // The listing read a row at a time groups hosts as the ring built
+    // whole does, pointers to the crashed nodes included.
+    for listing in [&["ring"][..], &["ring", "--fingers"], &["ring", "--json"]] {
+        let whole: Vec<&str> = ["--whole-ring"].iter().chain(listing).copied().collect();
+        assert_eq!(e.ok(listing), e.ok(&whole), "{listing:?}");
+    }
     for (k, v) in &before {
         assert_eq!(&e.get(k), v, "{k} right after the crash");
     }

@@ -11,6 +11,12 @@ use std::sync::Arc;
 /// What separates a physical node's name from its virtual node's number.
 pub const VNODE_MARK: char = '#';
 
+/// The physical node a virtual node's name belongs to (`host#i` runs on
+/// `host`); a name without the mark is its own host.
+pub fn host_of(name: &str) -> &str {
+    name.rsplit_once(VNODE_MARK).map_or(name, |(host, _)| host)
+}
+
 impl World {
     /// The name of virtual node `i` of the physical node `host`.
     pub fn vnode_name(host: &str, i: u32) -> String {
@@ -24,10 +30,7 @@ impl World {
         if !self.params.has_vnodes() {
             return name;
         }
-        match name.rsplit_once(VNODE_MARK) {
-            Some((host, _)) => host.to_owned(),
-            None => name,
-        }
+        host_of(&name).to_owned()
     }
 
     /// The live nodes of the physical node `name`, in ring order. A virtual

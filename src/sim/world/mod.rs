@@ -13,7 +13,7 @@ mod hosts;
 mod partial;
 mod upkeep;
 
-pub use hosts::VNODE_MARK;
+pub use hosts::{VNODE_MARK, host_of};
 pub use partial::Directory;
 pub use upkeep::RoundStats;
 
