@@ -89,7 +89,11 @@ pub struct JoinArgs {
 }
 
 pub async fn join(path: &Path, a: JoinArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let (mut st, mut loaded) = open(path, Access::Write, Scope::All).await?;
+    let mut st = State::open(path, Access::Write).await?;
+    let via: Vec<&str> = a.via.as_deref().into_iter().collect();
+    let name: Vec<&str> = a.name.as_deref().into_iter().collect();
+    names_known(&mut st, &via, &name).await?;
+    let mut loaded = st.load(Scope::All).await?;
     let w = &mut loaded.world;
     let via = a.via.as_deref().map(|v| node_named(w, v)).transpose()?;
     let names: Vec<String> = match a.name {
@@ -109,6 +113,36 @@ pub async fn join(path: &Path, a: JoinArgs, out: &mut impl Write) -> anyhow::Res
     Ok(ExitCode::SUCCESS)
 }
 
+/// Checks the node names a membership command was given through the
+/// nodes table's name index before the command reads the whole ring, so a
+/// mistyped name on a million-node ring is answered at once, in the words
+/// the whole ring would answer with: `live` must name live nodes, `new`
+/// must be free. Physical nodes of a ring with virtual nodes are not in the
+/// index by their own name: such rings are checked whole, as before.
+async fn names_known(st: &mut State, live: &[&str], new: &[&str]) -> anyhow::Result<()> {
+    use dht::sim::WorldError;
+    if st.listing_settings().await?.has_vnodes() {
+        return Ok(());
+    }
+    let (_, checked) = st
+        .on_demand(None, |w| -> anyhow::Result<()> {
+            for name in live {
+                node_named(w, name)?;
+            }
+            for name in new {
+                dht::sim::world::check_name(name)?;
+                match w.named(name) {
+                    Ok(_) => return Err(WorldError::NameTaken((*name).to_owned()).into()),
+                    Err(WorldError::NoSuchNode(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok(())
+        })
+        .await?;
+    checked
+}
+
 #[derive(Debug, Args)]
 pub struct NodeArgs {
     /// The node's name, as `dht ring` lists it.
@@ -116,7 +150,9 @@ pub struct NodeArgs {
 }
 
 pub async fn leave(path: &Path, a: NodeArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let (mut st, mut loaded) = open(path, Access::Write, Scope::All).await?;
+    let mut st = State::open(path, Access::Write).await?;
+    names_known(&mut st, &[&a.node], &[]).await?;
+    let mut loaded = st.load(Scope::All).await?;
     let w = &mut loaded.world;
     let ids = host_named(w, &a.node)?;
     let left = members::leave(w, &ids)
@@ -138,7 +174,9 @@ pub struct FailArgs {
 }
 
 pub async fn fail(path: &Path, a: FailArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let (mut st, mut loaded) = open(path, Access::Write, Scope::All).await?;
+    let mut st = State::open(path, Access::Write).await?;
+    names_known(&mut st, &[&a.node], &[]).await?;
+    let mut loaded = st.load(Scope::All).await?;
     let w = &mut loaded.world;
     let ids = host_named(w, &a.node)?;
     let crashed = fail::crash(w, &ids, a.force)?;

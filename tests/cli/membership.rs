@@ -115,6 +115,46 @@ fn bad_node_names_and_counts_are_refused() {
     assert_eq!(ring.as_array().unwrap().len(), 2);
 }
 
+/// `join`, `leave` and `fail` check the names they are given through the
+/// nodes table's name index before reading the whole ring: on a ring with
+/// one damaged node row far along the ring, a mistyped name is answered as
+/// such (the damaged row is never read), while a real change reads the
+/// whole ring and so reports the damage. Nothing changes either way.
+#[test]
+fn node_names_are_checked_before_the_whole_ring_is_read() {
+    let e = Env::new();
+    e.ok(&["init", "--nodes", "40"]);
+    let ring: Value = serde_json::from_str(&e.ok(&["ring", "--json"])).unwrap();
+    let far = ring[30]["node"].as_str().unwrap().to_owned();
+    crate::sqlite_run(
+        &format!("sqlite://{}", e.state().display()),
+        &format!("UPDATE nodes SET routing = x'0102' WHERE name = '{far}'"),
+    );
+    let before = e.state_bytes();
+    for (args, says) in [
+        (
+            &["leave", "nosuch"][..],
+            "no live node named \"nosuch\" (the ring's nodes: ",
+        ),
+        (&["fail", "nosuch"][..], "no live node named \"nosuch\""),
+        (
+            &["join", "node-3"][..],
+            "a node named \"node-3\" is already in the ring",
+        ),
+        (
+            &["join", "--via", "nosuch", "x"][..],
+            "no live node named \"nosuch\"",
+        ),
+        (&["join", ""][..], "empty"),
+    ] {
+        let err = e.fails(args);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    let err = e.fails(&["leave", "node-3"]);
+    assert!(err.contains("damaged"), "{err}");
+    assert_eq!(e.state_bytes(), before);
+}
+
 #[test]
 fn concurrent_writers_serialize() {
     let e = Env::new();
