@@ -4,6 +4,7 @@
 mod compact;
 mod data;
 mod load;
+mod progress;
 mod ring;
 mod share;
 mod sim;

@@ -1,6 +1,7 @@
 //! Commands that change or show membership: init, join, leave, fail,
 //! maintain, ring, check.
 
+use super::progress::Phase;
 use super::{NewRing, commit, host_named, node_named, note, open};
 use crate::output::{self, svg};
 use anyhow::Context;
@@ -54,12 +55,15 @@ pub async fn init(path: &Path, a: InitArgs, out: &mut impl Write) -> anyhow::Res
     if st.has_ring().await? && !a.force {
         return Err(StateError::Exists(path.to_path_buf()).into());
     }
+    let phase = Phase::start(format!("building a ring of {n} nodes"));
     let (mut world, built) = build::build_ring(params, a.ring.seed, nodes, bulk)?;
+    phase.set(writing(path));
     st.create(params, world.counters()).await?;
     world.set_recording_changes(true);
     let mut loaded = dht::state::Loaded::fresh(world);
     st.save(&mut loaded).await?;
     commit(st, "init", "", &format!("{n} nodes")).await?;
+    drop(phase);
     let how = match built {
         Built::Protocol { rounds } => {
             format!("through the join protocol; converged after {rounds} maintenance rounds")
@@ -93,6 +97,7 @@ pub async fn join(path: &Path, a: JoinArgs, out: &mut impl Write) -> anyhow::Res
     let via: Vec<&str> = a.via.as_deref().into_iter().collect();
     let name: Vec<&str> = a.name.as_deref().into_iter().collect();
     names_known(&mut st, &via, &name).await?;
+    let phase = Phase::start(reading_from(path));
     let mut loaded = st.load(Scope::All).await?;
     let w = &mut loaded.world;
     let via = a.via.as_deref().map(|v| node_named(w, v)).transpose()?;
@@ -104,13 +109,25 @@ pub async fn join(path: &Path, a: JoinArgs, out: &mut impl Write) -> anyhow::Res
     for name in &names {
         joined.push(members::join(w, name, via)?);
     }
+    phase.set(writing(path));
     st.save(&mut loaded).await?;
     commit(st, "join", &names.join(" "), "").await?;
+    drop(phase);
     for line in joined {
         writeln!(out, "{line}")?;
     }
     note("run `dht maintain` to link the new nodes into the ring");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The phase of reading the ring from `path`.
+fn reading_from(path: &Path) -> String {
+    format!("reading the ring from {}", path.display())
+}
+
+/// The phase of writing the ring back to `path`.
+fn writing(path: &Path) -> String {
+    format!("writing the ring to {}", path.display())
 }
 
 /// Checks the node names a membership command was given through the
@@ -152,13 +169,16 @@ pub struct NodeArgs {
 pub async fn leave(path: &Path, a: NodeArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let mut st = State::open(path, Access::Write).await?;
     names_known(&mut st, &[&a.node], &[]).await?;
+    let phase = Phase::start(reading_from(path));
     let mut loaded = st.load(Scope::All).await?;
     let w = &mut loaded.world;
     let ids = host_named(w, &a.node)?;
     let left = members::leave(w, &ids)
         .map_err(|(shown, e)| anyhow::Error::new(e).context(format!("{shown} cannot leave")))?;
+    phase.set(writing(path));
     st.save(&mut loaded).await?;
     commit(st, "leave", &a.node, "").await?;
+    drop(phase);
     writeln!(out, "{left}")?;
     Ok(ExitCode::SUCCESS)
 }
@@ -176,10 +196,12 @@ pub struct FailArgs {
 pub async fn fail(path: &Path, a: FailArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let mut st = State::open(path, Access::Write).await?;
     names_known(&mut st, &[&a.node], &[]).await?;
+    let phase = Phase::start(reading_from(path));
     let mut loaded = st.load(Scope::All).await?;
     let w = &mut loaded.world;
     let ids = host_named(w, &a.node)?;
     let crashed = fail::crash(w, &ids, a.force)?;
+    phase.set(writing(path));
     st.save(&mut loaded).await?;
     st.record_lost(&crashed.node, &crashed.lost).await?;
     commit(
@@ -189,6 +211,7 @@ pub async fn fail(path: &Path, a: FailArgs, out: &mut impl Write) -> anyhow::Res
         &format!("{} keys lost", crashed.lost.len()),
     )
     .await?;
+    drop(phase);
     writeln!(out, "{}", members::crashed(&crashed, true))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -208,26 +231,36 @@ pub async fn maintain(
     a: MaintainArgs,
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
+    let phase = Phase::start(reading_from(path));
     let (mut st, mut loaded) = open(path, Access::Write, Scope::All).await?;
     let w = &mut loaded.world;
+    let mut unsettled = None;
     let (rounds, clean) = if a.until_stable {
-        match w.converge(build::CONVERGE_LIMIT) {
+        let on_round = |i| phase.set(format!("maintenance round {i} (until stable)"));
+        match w.converge_with(build::CONVERGE_LIMIT, on_round) {
             Ok(r) => (r, true),
             Err(e) => {
-                note(&e.to_string());
+                unsettled = Some(e.to_string());
                 (build::CONVERGE_LIMIT, false)
             }
         }
     } else {
         let mut messages = 0;
-        for _ in 0..a.rounds {
+        for i in 1..=a.rounds {
+            phase.set(format!("maintenance round {i} of {}", a.rounds));
             messages += w.round().messages;
         }
         tracing::info!(messages, "maintenance done");
+        phase.set("checking the ring");
         (a.rounds, w.check().is_empty())
     };
+    phase.set(writing(path));
     st.save(&mut loaded).await?;
     commit(st, "maintain", "", &format!("{rounds} rounds")).await?;
+    drop(phase);
+    if let Some(why) = unsettled {
+        note(&why);
+    }
     writeln!(
         out,
         "ran {rounds} maintenance rounds; ring {}",
@@ -280,13 +313,15 @@ pub async fn show(
     }
     let mut st = State::open(path, Access::Read).await?;
     if let Some(file) = &a.svg {
+        let phase = Phase::start(reading_from(path));
         let mut loaded = st.load(Scope::Routing).await?;
         let counts = st.key_counts().await?;
+        drop(phase);
         let lookup = a.path.as_deref().map(|key| (key, a.from.as_deref()));
         return draw(&mut loaded.world, &counts, lookup, file, out);
     }
     if reading == Reading::Whole {
-        return show_whole(&mut st, &a, out).await;
+        return show_whole(path, &mut st, &a, out).await;
     }
     // The listing decodes one node row at a time and names the nodes it
     // points at from the names alone: no ring is built.
@@ -318,6 +353,7 @@ pub async fn show(
             params.replicas, params.bits
         )
     };
+    let phase = Phase::start(reading_from(path));
     if !params.has_vnodes() {
         // Without hosts to group by, each node becomes table text at once.
         let mut table = output::RingTable::new(false, a.fingers);
@@ -326,6 +362,7 @@ pub async fn show(
             ControlFlow::Continue(())
         })
         .await?;
+        drop(phase);
         table.write_to(&mut out, &footer(names.names.len(), 0))?;
         out.flush()?;
         return Ok(ExitCode::SUCCESS);
@@ -337,6 +374,7 @@ pub async fn show(
     })
     .await?;
     let rows = view::grouped_by_host(rows);
+    drop(phase);
     if a.json {
         serde_json::to_writer_pretty(&mut out, &rows)?;
         writeln!(out)?;
@@ -353,12 +391,15 @@ pub async fn show(
 /// `--whole-ring ring`: the listing from the ring built whole, as the
 /// server shows it; the same output as the listing read row by row.
 async fn show_whole(
+    path: &Path,
     st: &mut State,
     a: &RingArgs,
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
+    let phase = Phase::start(reading_from(path));
     let loaded = st.load(Scope::Routing).await?;
     let counts = st.key_counts().await?;
+    drop(phase);
     let w = &loaded.world;
     let rows = view::ring_rows(w, &counts);
     if a.json {
@@ -567,8 +608,10 @@ pub async fn check(path: &Path, a: CheckArgs, out: &mut impl Write) -> anyhow::R
         return repair(path, out).await;
     }
     let mut st = State::open(path, Access::Read).await?;
+    let phase = Phase::start(reading_from(path));
     let loaded = st.load(Scope::All).await?;
     let w = &loaded.world;
+    phase.set("checking every invariant");
     let mut problems: Vec<String> = w.check().iter().map(|p| w.describe(p)).collect();
     problems.extend(st.census_problem(w).await?);
     for lost in st.lost().await? {
@@ -578,6 +621,7 @@ pub async fn check(path: &Path, a: CheckArgs, out: &mut impl Write) -> anyhow::R
         ));
     }
     let hosts = w.params().has_vnodes().then(|| w.host_names().len());
+    drop(phase);
     output::check(out, &problems, w.len(), w.params().replicas, hosts)?;
     Ok(if problems.is_empty() {
         ExitCode::SUCCESS
@@ -589,7 +633,9 @@ pub async fn check(path: &Path, a: CheckArgs, out: &mut impl Write) -> anyhow::R
 /// `check --repair`: salvage, maintain, write back, say what was done.
 async fn repair(path: &Path, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let mut st = State::open(path, Access::Write).await?;
+    let phase = Phase::start(format!("reading every row of {}", path.display()));
     let (mut world, salvage) = st.salvage().await?;
+    drop(phase);
     if salvage.is_clean() {
         if st.census_problem(&world).await?.is_some() {
             st.recount_census().await?;
@@ -601,11 +647,15 @@ async fn repair(path: &Path, out: &mut impl Write) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let params = st.params().await?;
-    let rounds = world.converge(build::CONVERGE_LIMIT).ok();
+    let phase = Phase::start("repairing");
+    let on_round = |i| phase.set(format!("maintenance round {i} (until stable)"));
+    let rounds = world.converge_with(build::CONVERGE_LIMIT, on_round).ok();
+    phase.set(writing(path));
     st.create(params, world.counters()).await?;
     let mut loaded = dht::state::Loaded::fresh(world);
     st.save(&mut loaded).await?;
     commit(st, "repair", "", "").await?;
+    drop(phase);
     for (node, why) in &salvage.rebuilt {
         writeln!(out, "rebuilt the routing state of {node} ({why})")?;
     }

@@ -102,19 +102,59 @@ impl World {
     /// Runs rounds until every invariant, converged ones included, holds.
     /// Returns the number of rounds run.
     pub fn converge(&mut self, max_rounds: usize) -> Result<usize, WorldError> {
-        for rounds in 0..=max_rounds {
+        self.converge_with(max_rounds, |_| {})
+    }
+
+    /// [`World::converge`], calling `before_round` with the number of each
+    /// round about to run (from 1), for progress on a big ring.
+    pub fn converge_with(
+        &mut self,
+        max_rounds: usize,
+        mut before_round: impl FnMut(usize),
+    ) -> Result<usize, WorldError> {
+        let mut rounds = 0;
+        loop {
             let v = self.check();
-            if v.is_empty() {
+            let Some(first) = v.first() else {
                 return Ok(rounds);
-            }
+            };
             if rounds == max_rounds {
                 return Err(WorldError::NotConverged {
                     rounds,
-                    first: self.describe(&v[0]),
+                    first: self.describe(first),
                 });
             }
+            rounds += 1;
+            before_round(rounds);
             self.round();
         }
-        unreachable!()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chord::Params;
+
+    #[test]
+    fn converge_counts_each_round_before_it_runs_and_stops_at_the_limit() {
+        let mut w = World::new(Params::new(16, 2), 7);
+        for i in 0..6 {
+            w.join(&format!("n{i}"), None, None).unwrap();
+        }
+        let mut seen = Vec::new();
+        let rounds = w.converge_with(100, |i| seen.push(i)).unwrap();
+        assert!(rounds > 0);
+        assert_eq!(seen, (1..=rounds).collect::<Vec<_>>());
+        assert_eq!(w.converge(100).unwrap(), 0, "a stable ring needs no round");
+
+        w.join("late", None, None).unwrap();
+        let mut seen = Vec::new();
+        let e = w.converge_with(0, |i| seen.push(i)).unwrap_err();
+        assert!(
+            matches!(e, WorldError::NotConverged { rounds: 0, .. }),
+            "{e}"
+        );
+        assert!(seen.is_empty());
     }
 }
