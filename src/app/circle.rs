@@ -3,10 +3,11 @@
 //! a ring of any size describes itself in bounded space. The web page draws
 //! this from the API and `dht ring --svg` renders it (`output::svg`).
 
-use crate::chord::{Id, Node};
+use crate::chord::{Id, Node, Params};
 use crate::sim::World;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// How many equal arcs the key positions are counted in: finer than a
 /// picture shows, coarse enough to stay small for any number of keys.
@@ -48,37 +49,72 @@ impl Circle {
     /// `get` finds there, also just after a failure, before maintenance
     /// has told the node it took its dead predecessor's keys over.
     pub fn new<'a>(world: &'a World, mut held: impl FnMut(&'a Node) -> Vec<Id>) -> Circle {
-        let bits = world.bits();
+        let nodes: Vec<&Node> = world.nodes().collect();
+        let members: Vec<Id> = nodes.iter().map(|n| n.id.id()).collect();
+        Circle::build(
+            world.params(),
+            &members,
+            |i| world.name(nodes[i].id),
+            |i| held(nodes[i]),
+        )
+    }
+
+    /// The circle of a ring known by its members' positions and names
+    /// alone, in ring order, with the positions of the live keys each holds
+    /// counted apart, by name: what `dht ring --svg` draws without building
+    /// the ring.
+    pub fn of_members(
+        params: Params,
+        members: &[(Id, Arc<str>)],
+        held: &BTreeMap<String, Vec<Id>>,
+    ) -> Circle {
+        let ids: Vec<Id> = members.iter().map(|(id, _)| *id).collect();
+        Circle::build(
+            params,
+            &ids,
+            |i| members[i].1.to_string(),
+            |i| held.get(&*members[i].1).cloned().unwrap_or_default(),
+        )
+    }
+
+    /// The circle of the members at positions `members` (ring order), the
+    /// i-th named `name(i)` and holding live keys at `held(i)`.
+    fn build(
+        params: Params,
+        members: &[Id],
+        name: impl Fn(usize) -> String,
+        mut held: impl FnMut(usize) -> Vec<Id>,
+    ) -> Circle {
+        let bits = params.bits;
         let mut key_bins = vec![0u32; KEY_BINS];
         let mut keys = 0;
-        let members: Vec<Id> = world.nodes().map(|n| n.id.id()).collect();
-        let nodes = world
-            .nodes()
+        let nodes = members
+            .iter()
             .enumerate()
-            .map(|(i, n)| {
+            .map(|(i, &at)| {
                 // The arc from the previous live member, whatever the
                 // node's own predecessor pointer says before maintenance
                 // catches up with a failure.
                 let prev = members[(i + members.len() - 1) % members.len()];
-                let own: Vec<Id> = held(n)
+                let own: Vec<Id> = held(i)
                     .into_iter()
-                    .filter(|k| k.in_half_open(prev, n.id.id()))
+                    .filter(|k| k.in_half_open(prev, at))
                     .collect();
                 for k in &own {
                     key_bins[bin(bits.fraction(*k))] += 1;
                 }
                 keys += own.len();
                 CircleNode {
-                    name: world.name(n.id),
-                    id: bits.show(n.id.id()),
-                    at: bits.fraction(n.id.id()),
+                    name: name(i),
+                    id: bits.show(at),
+                    at: bits.fraction(at),
                     keys: own.len(),
                 }
             })
             .collect();
         Circle {
             bits: bits.get(),
-            replicas: world.params().replicas,
+            replicas: params.replicas,
             nodes,
             keys,
             key_bins,

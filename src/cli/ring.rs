@@ -313,12 +313,7 @@ pub async fn show(
     }
     let mut st = State::open(path, Access::Read).await?;
     if let Some(file) = &a.svg {
-        let phase = Phase::start(reading_from(path));
-        let mut loaded = st.load(Scope::Routing).await?;
-        let counts = st.key_counts().await?;
-        drop(phase);
-        let lookup = a.path.as_deref().map(|key| (key, a.from.as_deref()));
-        return draw(&mut loaded.world, &counts, lookup, file, out);
+        return show_svg(path, &mut st, reading, &a, file, out).await;
     }
     if reading == Reading::Whole {
         return show_whole(path, &mut st, &a, out).await;
@@ -455,30 +450,50 @@ async fn ring_json<'a>(
 }
 
 /// `ring --svg FILE [--path KEY]`: the circle, written whole or not at all.
-fn draw(
-    w: &mut dht::sim::World,
-    counts: &std::collections::BTreeMap<String, Vec<dht::chord::Id>>,
-    lookup: Option<(&str, Option<&str>)>,
+/// The circle needs every node's position and name and the key counts,
+/// not the routing state: no ring is built, and the lookup reads the
+/// nodes it reaches, as `get --path` does (`--whole-ring` builds the ring
+/// and routes on it, for comparison).
+async fn show_svg(
+    path: &Path,
+    st: &mut State,
+    reading: Reading,
+    a: &RingArgs,
     file: &Path,
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
-    let circle = Circle::counted(w, counts);
-    let route = match lookup {
-        Some((key, from)) => {
-            let from = from.map(|f| node_named(w, f)).transpose()?;
-            let at = w.key(key).id;
-            let lookup = w.lookup(at, from)?;
-            Some(svg::Route {
-                key: key.to_owned(),
-                key_at: w.bits().fraction(at),
-                path: lookup.path.iter().map(|n| w.name(*n)).collect(),
-                successor: w.name(lookup.successor),
-                hops: lookup.hops(),
-                messages: w.last_op_messages(),
-            })
+    let lookup = a.path.as_deref().map(|key| (key, a.from.as_deref()));
+    let phase = Phase::start(reading_from(path));
+    let (circle, route) = match reading {
+        Reading::Whole => {
+            let mut loaded = st.load(Scope::Routing).await?;
+            let counts = st.key_counts().await?;
+            let circle = Circle::counted(&loaded.world, &counts);
+            let route = lookup
+                .map(|(key, from)| route_of(&mut loaded.world, key, from))
+                .transpose()?;
+            (circle, route)
         }
-        None => None,
+        Reading::OnDemand => {
+            let params = st.listing_settings().await?;
+            let mut members: Vec<_> = st.node_names().await?.into_iter().collect();
+            members.sort_unstable_by_key(|(id, _)| *id);
+            let members: Vec<_> = members.into_iter().map(|(id, n)| (id.id(), n)).collect();
+            let counts = st.key_counts().await?;
+            let circle = Circle::of_members(params, &members, &counts);
+            let route = match lookup {
+                Some((key, from)) => {
+                    let (_, route) = st
+                        .with_ring(None, Reading::OnDemand, |w| route_of(w, key, from))
+                        .await?;
+                    Some(route?)
+                }
+                None => None,
+            };
+            (circle, route)
+        }
     };
+    drop(phase);
     let doc = svg::ring(&circle, route.as_ref());
     if file == Path::new("-") {
         out.write_all(doc.as_bytes())?;
@@ -503,6 +518,22 @@ fn draw(
         file.display()
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The lookup of `key` from `from` (default: the node the seed picks), as
+/// the picture draws it.
+fn route_of(w: &mut dht::sim::World, key: &str, from: Option<&str>) -> anyhow::Result<svg::Route> {
+    let from = from.map(|f| node_named(w, f)).transpose()?;
+    let at = w.key(key).id;
+    let lookup = w.lookup(at, from)?;
+    Ok(svg::Route {
+        key: key.to_owned(),
+        key_at: w.bits().fraction(at),
+        path: lookup.path.iter().map(|n| w.name(*n)).collect(),
+        successor: w.name(lookup.successor),
+        hops: lookup.hops(),
+        messages: w.last_op_messages(),
+    })
 }
 
 /// Writes `bytes` to `file` through a temporary file beside it, so that a

@@ -5,7 +5,7 @@
 //! mark carries the names it shows as `data-` attributes so that tools and
 //! tests can read the picture back.
 
-use dht::app::circle::Circle;
+use dht::app::circle::{Circle, CircleNode};
 use std::f64::consts::TAU;
 use std::fmt::Write;
 
@@ -17,6 +17,15 @@ const RADIUS: f64 = 300.0;
 const TICK: f64 = 40.0;
 /// Rings up to this many nodes get name labels.
 const LABELS_UP_TO: usize = 48;
+/// Rings up to this many nodes get a dot per node; a bigger ring gets a
+/// band of ticks counting its nodes per arc, and dots for the nodes a
+/// lookup visits only: a dot per node would make a picture of a million
+/// nodes hundreds of megabytes, and the dots overlap long before that.
+const DOTS_UP_TO: usize = 10_000;
+/// How many equal arcs a big ring's nodes are counted in.
+const NODE_BINS: usize = 720;
+/// Longest node tick (drawn inward).
+const NODE_TICK: f64 = 30.0;
 
 /// A lookup to draw over the circle.
 #[derive(Debug, Clone)]
@@ -77,7 +86,7 @@ pub fn ring(circle: &Circle, route: Option<&Route>) -> String {
         "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\">",
         "<path d=\"M0,0 L10,5 L0,10 z\" fill=\"#d9480f\"/></marker></defs>\n",
         "<style>.ring{fill:none;stroke:#868e96;stroke-width:1.5}.keys{stroke:#74c0fc;stroke-width:1.5}",
-        ".node{fill:#1c7ed6;stroke:#fff;stroke-width:0.5}.label{font:11px sans-serif;fill:#343a40}",
+        ".node{fill:#1c7ed6;stroke:#fff;stroke-width:0.5}.node-density{stroke:#1c7ed6;stroke-width:1}.label{font:11px sans-serif;fill:#343a40}",
         ".hop{stroke:#d9480f;stroke-width:2;fill:none}.hop.final{stroke-dasharray:5 4}",
         ".key{fill:#f59f00;stroke:#343a40}.start{fill:#d9480f}.caption{font:14px sans-serif;fill:#212529}</style>\n",
     ));
@@ -90,8 +99,17 @@ pub fn ring(circle: &Circle, route: Option<&Route>) -> String {
     );
     key_ticks(&mut s, circle);
     let dot = (900.0 / n.max(1) as f64).clamp(1.5, 6.0);
+    let dotted: Vec<&CircleNode> = if n <= DOTS_UP_TO {
+        circle.nodes.iter().collect()
+    } else {
+        node_ticks(&mut s, circle);
+        let on_route = |name: &str| {
+            route.is_some_and(|r| r.successor == name || r.path.iter().any(|p| p == name))
+        };
+        circle.nodes.iter().filter(|c| on_route(&c.name)).collect()
+    };
     s.push_str("<g class=\"nodes\">\n");
-    for node in &circle.nodes {
+    for node in dotted {
         let (x, y) = point(node.at, RADIUS);
         let _ = writeln!(
             s,
@@ -119,6 +137,33 @@ pub fn ring(circle: &Circle, route: Option<&Route>) -> String {
     }
     s.push_str("</svg>\n");
     s
+}
+
+/// A big ring's nodes as ticks inward from the ring, one per arc holding
+/// any, longer where more nodes lie.
+fn node_ticks(s: &mut String, circle: &Circle) {
+    let mut bins = vec![0u32; NODE_BINS];
+    for node in &circle.nodes {
+        bins[((node.at * NODE_BINS as f64) as usize).min(NODE_BINS - 1)] += 1;
+    }
+    let most = bins.iter().copied().max().unwrap_or(0).max(1);
+    let mut d = String::new();
+    for (i, &count) in bins.iter().enumerate() {
+        if count == 0 {
+            continue;
+        }
+        let at = (i as f64 + 0.5) / NODE_BINS as f64;
+        let len = 2.0 + NODE_TICK * f64::from(count) / f64::from(most);
+        let (x1, y1) = point(at, RADIUS - 3.0);
+        let (x2, y2) = point(at, RADIUS - 3.0 - len);
+        let _ = write!(d, "M{x1:.1} {y1:.1}L{x2:.1} {y2:.1}");
+    }
+    let _ = writeln!(
+        s,
+        r#"<path class="node-density" d="{d}"><title>{} nodes, counted per {}° of the ring</title></path>"#,
+        circle.nodes.len(),
+        360.0 / NODE_BINS as f64
+    );
 }
 
 /// The keys as ticks outward from the ring, one per non-empty arc, longer

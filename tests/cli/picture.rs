@@ -95,3 +95,40 @@ fn a_picture_that_cannot_be_written_leaves_nothing() {
     assert!(err.contains("nobody"), "{err}");
     assert!(!env.path("x.svg").exists());
 }
+
+/// A ring too big for a dot per node is drawn as a band counting its nodes
+/// per arc, with dots for the nodes the lookup visits only; the picture is
+/// the same whether the ring is built whole or read by names and lookups.
+#[test]
+fn a_big_ring_is_drawn_as_a_density_band_with_the_lookups_nodes() {
+    let env = Env::new();
+    env.ok(&["init", "--nodes", "10001", "--replicas", "1"]);
+    env.ok(&["put", "k", "1"]);
+    let svg = env.ok(&["ring", "--svg", "-", "--path", "k"]);
+    assert!(svg.contains("data-nodes=\"10001\""));
+    assert_eq!(svg.matches("<path class=\"node-density\"").count(), 1);
+    assert!(svg.contains("<title>10001 nodes, counted per 0.5° of the ring</title>"));
+    let got: Value = serde_json::from_str(&env.ok(&["get", "k", "--json"])).unwrap();
+    let mut visited: Vec<&str> = got["path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    visited.push(got["successor"]["name"].as_str().unwrap());
+    visited.sort_unstable();
+    visited.dedup();
+    assert_eq!(
+        svg.matches("<circle class=\"node\"").count(),
+        visited.len(),
+        "dots for {visited:?}"
+    );
+    for name in &visited {
+        assert!(svg.contains(&format!("data-name=\"{name}\"")), "{name}");
+    }
+    assert!(svg.len() < 200_000, "{} bytes", svg.len());
+    assert_eq!(
+        svg,
+        env.ok(&["--whole-ring", "ring", "--svg", "-", "--path", "k"])
+    );
+}

@@ -48,7 +48,14 @@ fn reads_on_demand_print_what_whole_ring_reads_print() {
             assert_eq!(lazy, whole, "dht {args:?}");
         }
     }
-    for listing in [&[][..], &["--fingers"][..], &["--json"][..]] {
+    for listing in [
+        &[][..],
+        &["--fingers"][..],
+        &["--json"][..],
+        &["--svg", "-", "--path", "apple"][..],
+        &["--svg", "-", "--path", "kiwi", "--from", "node-3"][..],
+        &["--svg", "-", "--path", "kiwi", "--from", "node-9"][..],
+    ] {
         let mut args = vec!["ring"];
         args.extend_from_slice(listing);
         let by_row = shown(e.dht().args(&args).output().unwrap());
