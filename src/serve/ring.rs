@@ -96,10 +96,13 @@ pub async fn node_keys(
 pub async fn circle(
     State(server): State<Arc<Server>>,
     caller: Caller,
-) -> Result<Json<Circle>, ApiError> {
+) -> Result<impl axum::response::IntoResponse, ApiError> {
     caller.require(Role::Reader)?;
-    let circle = server.shared.read(|w| Circle::in_memory(w)).await?;
-    Ok(Json(circle))
+    let json = server.shared.circle_json().await?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        json,
+    ))
 }
 
 /// What `check` found.

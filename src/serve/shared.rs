@@ -12,6 +12,7 @@
 use super::batch::KeyWrite;
 use super::error::ApiError;
 use super::keys::Written;
+use crate::app::circle::Circle;
 use crate::sim::World;
 use crate::state::{
     Access, Change, Idle, Loaded, Role, Scope, State, StateError, Watch, log_size, token_hash,
@@ -69,6 +70,8 @@ pub(super) struct Ring {
     looked: u64,
     /// The write connection between writes (see [`Idle`]).
     writer: Option<Idle>,
+    /// The circle as JSON, and the generation it was drawn at.
+    circle: Option<(u64, axum::body::Bytes)>,
 }
 
 /// Everything the request handlers share.
@@ -113,6 +116,7 @@ impl Shared {
                 watch,
                 looked: 0,
                 writer: None,
+                circle: None,
             }),
             accounts: RwLock::new(accounts),
             events,
@@ -173,6 +177,42 @@ impl Shared {
     /// on arrival, and a look that began after a read arrived serves it, so
     /// it still sees every commit made before it came.
     pub async fn read<T>(&self, f: impl FnOnce(&mut World) -> T) -> Result<T, ApiError> {
+        self.read_ring(|ring| {
+            let loaded = ring.loaded.as_mut().expect("caught up");
+            f(&mut loaded.world)
+        })
+        .await
+    }
+
+    /// The ring's circle as JSON ([`Circle::in_memory`]), drawn once per
+    /// generation of the file: every open page asks for it after each
+    /// change, and on a big ring drawing it holds the ring long enough to
+    /// delay everyone else's requests (a million nodes: about a second and
+    /// a hundred megabytes of JSON).
+    pub async fn circle_json(&self) -> Result<axum::body::Bytes, ApiError> {
+        self.read_ring(|ring| {
+            if let Some((at, json)) = &ring.circle
+                && *at == ring.generation
+            {
+                return Ok(json.clone());
+            }
+            let loaded = ring.loaded.as_ref().expect("caught up");
+            let circle = Circle::in_memory(&loaded.world);
+            let json = serde_json::to_vec(&circle).map_err(|e| {
+                ApiError::new(
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("cannot write the circle: {e}"),
+                )
+            })?;
+            let json = axum::body::Bytes::from(json);
+            ring.circle = Some((ring.generation, json.clone()));
+            Ok(json)
+        })
+        .await?
+    }
+
+    /// Runs `f` on the ring caught up with the file (see [`Shared::read`]).
+    async fn read_ring<T>(&self, f: impl FnOnce(&mut Ring) -> T) -> Result<T, ApiError> {
         let ticket = self.arrivals.fetch_add(1, Ordering::SeqCst) + 1;
         let mut ring = self.ring.lock().await;
         if ring.looked < ticket || ring.loaded.is_none() {
@@ -180,8 +220,7 @@ impl Shared {
             self.catch_up(&mut ring).await?;
             ring.looked = upto;
         }
-        let loaded = ring.loaded.as_mut().expect("caught up");
-        Ok(f(&mut loaded.world))
+        Ok(f(&mut ring))
     }
 
     /// Reads the file again if anyone committed since the ring was read,

@@ -183,4 +183,26 @@ fn the_page_and_the_endpoints_it_draws_from() {
         keys,
         "no key is lost or counted twice after a crash"
     );
+
+    // The circle is drawn once per change of the ring, and every change,
+    // the server's own or another process's, draws it again.
+    let circle = || call(s.addr, "GET", "/api/v1/circle", token, "");
+    let again = circle();
+    assert!(
+        again
+            .head
+            .to_lowercase()
+            .contains("content-type: application/json")
+    );
+    assert_eq!(again.json(), after);
+    let w = Some(r.writer.as_str());
+    assert_eq!(
+        call(s.addr, "PUT", "/api/v1/keys/fresh-key", w, "1").status,
+        200
+    );
+    assert_eq!(circle().json()["keys"].as_u64().unwrap(), keys + 1);
+    crate::ok(&r.state, &["put", "cli-key", "2"]);
+    assert_eq!(circle().json()["keys"].as_u64().unwrap(), keys + 2);
+    crate::ok(&r.state, &["join", "late-node"]);
+    assert_eq!(circle().json()["nodes"].as_array().unwrap().len(), 8);
 }
