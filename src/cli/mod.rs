@@ -4,6 +4,7 @@
 mod compact;
 mod data;
 mod load;
+mod members;
 mod progress;
 mod ring;
 mod share;
@@ -63,7 +64,7 @@ Examples:
   dht init --nodes 16
   dht init --bits 6 --ids 1,8,14,21,32,38,42,48,51,56     the paper's ring (Stoica et al., Fig. 3)
   dht init --nodes 100000 --force                         large rings are built directly, converged")]
-    Init(ring::InitArgs),
+    Init(members::InitArgs),
     /// Load records from a CSV, TSV, Parquet, Arrow IPC, JSON or NDJSON
     /// file, a spreadsheet (xlsx, xls, ods), a table of SQLite, PostgreSQL,
     /// MySQL/MariaDB or SQL Server, or a JSON object into the ring, creating
@@ -111,16 +112,16 @@ Examples:
   dht join                  one node with the next free name
   dht join alice
   dht join --count 10")]
-    Join(ring::JoinArgs),
+    Join(members::JoinArgs),
     /// Remove a node gracefully: its keys move to its successor first.
     #[command(after_help = "Example:\n  dht leave node-3")]
-    Leave(ring::NodeArgs),
+    Leave(members::NodeArgs),
     /// Crash a node: it vanishes with its data; replicas recover it.
     #[command(after_help = "\
 Examples:
   dht fail node-3
   dht fail node-3 --force      even if a neighbour would be left with no live successor")]
-    Fail(ring::FailArgs),
+    Fail(members::FailArgs),
     /// Run maintenance rounds: every node stabilizes, fixes a finger, checks
     /// its predecessor and restores replicas.
     #[command(after_help = "\
@@ -128,7 +129,7 @@ Examples:
   dht maintain
   dht maintain --rounds 5
   dht maintain --until-stable")]
-    Maintain(ring::MaintainArgs),
+    Maintain(members::MaintainArgs),
     /// Show the nodes in ring order with their pointers and key counts.
     #[command(after_help = "\
 Examples:
@@ -141,7 +142,7 @@ Examples:
 Examples:
   dht check
   dht check --repair      after check reports damage: save what can be saved")]
-    Check(ring::CheckArgs),
+    Check(members::CheckArgs),
     /// Rewrite the state file compactly: give back the space of deleted
     /// keys and departed nodes, and rewrite a file made by an older dht
     /// (64 KiB pages) in 16 KiB pages, which make a served put write a
@@ -229,18 +230,18 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
         Reading::OnDemand
     };
     match cli.command {
-        Command::Init(a) => ring::init(state, a, out).await,
+        Command::Init(a) => members::init(state, a, out).await,
         Command::Load(a) => load::run(state, a, out).await,
         Command::Dump(a) => data::dump(state, a, out).await,
         Command::Get(a) => data::get(state, reading, a, out).await,
         Command::Put(a) => data::put(state, reading, a, out).await,
         Command::Delete(a) => data::delete(state, reading, a, out).await,
-        Command::Join(a) => ring::join(state, a, out).await,
-        Command::Leave(a) => ring::leave(state, a, out).await,
-        Command::Fail(a) => ring::fail(state, a, out).await,
-        Command::Maintain(a) => ring::maintain(state, a, out).await,
+        Command::Join(a) => members::join(state, a, out).await,
+        Command::Leave(a) => members::leave(state, a, out).await,
+        Command::Fail(a) => members::fail(state, a, out).await,
+        Command::Maintain(a) => members::maintain(state, a, out).await,
         Command::Ring(a) => ring::show(state, reading, a, out).await,
-        Command::Check(a) => ring::check(state, a, out).await,
+        Command::Check(a) => members::check(state, a, out).await,
         Command::Compact(a) => compact::run(state, a, out).await,
         Command::Serve(a) => share::serve(state, a, out).await,
         Command::Sim(e) => sim::run(e, out),
