@@ -3,8 +3,10 @@
 //! command line and the server.
 
 use super::show_node;
+use super::view::NodeRef;
 use crate::chord::NodeId;
 use crate::sim::{World, WorldError};
+use serde::Serialize;
 
 /// The first `count` names `node-<i>` no live physical node has, lowest
 /// first.
@@ -30,45 +32,97 @@ pub fn show_host(world: &World, ids: &[NodeId]) -> String {
     }
 }
 
-/// Joins the physical node `name` through `via` (or a node the seed picks)
-/// and says so.
-pub fn join(world: &mut World, name: &str, via: Option<NodeId>) -> Result<String, WorldError> {
+/// A node that joined, and the successor its join lookup found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Joined {
+    /// The new node.
+    #[serde(flatten)]
+    pub node: NodeRef,
+    /// Its successor; None when it created the ring.
+    pub successor: Option<NodeRef>,
+}
+
+/// Joins the physical node `name` through `via` (or a node the seed
+/// picks): its one node, or its virtual nodes.
+pub fn join_nodes(
+    world: &mut World,
+    name: &str,
+    via: Option<NodeId>,
+) -> Result<Vec<Joined>, WorldError> {
     let joined = world.join_host(name, via)?;
-    if let [(id, lookup)] = joined.as_slice()
+    Ok(joined
+        .iter()
+        .map(|(id, lookup)| Joined {
+            node: NodeRef::of(world, *id),
+            successor: lookup.as_ref().map(|l| NodeRef::of(world, l.successor)),
+        })
+        .collect())
+}
+
+/// What a join of the physical node `name` did, in words.
+pub fn joined_sentence(world: &World, name: &str, joined: &[Joined]) -> String {
+    if let [one] = joined
         && !world.params().has_vnodes()
     {
-        let succ = lookup
+        let succ = one
+            .successor
             .as_ref()
-            .map(|l| show_node(world, l.successor))
-            .unwrap_or_else(|| "itself".into());
-        return Ok(format!(
-            "joined {}; successor {succ}",
-            show_node(world, *id)
-        ));
+            .map_or_else(|| "itself".to_owned(), ToString::to_string);
+        return format!("joined {}; successor {succ}", one.node);
     }
-    let nodes: Vec<String> = joined.iter().map(|(id, _)| show_node(world, *id)).collect();
-    Ok(format!(
+    let nodes: Vec<String> = joined.iter().map(|j| j.node.to_string()).collect();
+    format!(
         "joined {name} as {} virtual nodes: {}",
         nodes.len(),
         nodes.join(", ")
-    ))
+    )
 }
 
-/// The physical node `ids` leaves gracefully, handing its entries over,
-/// and says so; on failure, the node as shown and why.
-pub fn leave(world: &mut World, ids: &[NodeId]) -> Result<String, (String, WorldError)> {
+/// Joins the physical node `name` through `via` (or a node the seed picks)
+/// and says so.
+pub fn join(world: &mut World, name: &str, via: Option<NodeId>) -> Result<String, WorldError> {
+    let joined = join_nodes(world, name, via)?;
+    Ok(joined_sentence(world, name, &joined))
+}
+
+/// What a graceful leave did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Left {
+    /// The physical node, as people see it.
+    pub node: String,
+    /// Stored entries (keys and replicas) it handed over.
+    pub entries: usize,
+}
+
+impl std::fmt::Display for Left {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} left; its {} stored entries were handed over",
+            self.node, self.entries
+        )
+    }
+}
+
+/// The physical node `ids` leaves gracefully, handing its entries over;
+/// on failure, the node as shown and why.
+pub fn leave_host(world: &mut World, ids: &[NodeId]) -> Result<Left, (String, WorldError)> {
     let entries: usize = ids
         .iter()
         .filter_map(|&id| world.node(id))
         .map(|n| n.store.len())
         .sum();
-    let shown = show_host(world, ids);
+    let node = show_host(world, ids);
     match world.leave_host(ids) {
-        Ok(()) => Ok(format!(
-            "{shown} left; its {entries} stored entries were handed over"
-        )),
-        Err(e) => Err((shown, e)),
+        Ok(()) => Ok(Left { node, entries }),
+        Err(e) => Err((node, e)),
     }
+}
+
+/// The physical node `ids` leaves gracefully, handing its entries over,
+/// and says so; on failure, the node as shown and why.
+pub fn leave(world: &mut World, ids: &[NodeId]) -> Result<String, (String, WorldError)> {
+    leave_host(world, ids).map(|left| left.to_string())
 }
 
 /// What a crash did, in words; `list_lost` names every lost key.

@@ -4,11 +4,10 @@ use super::{commit, node_named, note};
 use crate::output::{self, Format, Listed};
 use anyhow::Context;
 use clap::Args;
-use dht::app::show_node;
-use dht::app::view::GetReport;
+use dht::app::view::{GetReport, NodeRef};
 use dht::sim::World;
 use dht::state::{Access, Loaded, Reading, State};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -138,6 +137,10 @@ pub struct PutArgs {
     /// Store the value as text even if it parses as JSON.
     #[arg(long)]
     pub text: bool,
+    /// Print one JSON object (key, node, node_id, replaced) instead of a
+    /// sentence, for scripts.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// A command-line value: JSON when it parses, else text.
@@ -162,13 +165,20 @@ pub async fn put(
         let put = w
             .put(&a.key, value.clone(), None)
             .with_context(|| format!("storing {:?}", a.key))?;
-        anyhow::Ok((show_node(w, put.served_by), put.result.is_some()))
+        anyhow::Ok((NodeRef::of(w, put.served_by), put.result.is_some()))
     })
     .await?;
     let (node, replaced) = put?;
     st.save(&mut loaded).await?;
     st.forget_lost(&a.key).await?;
     commit(st, "put", &a.key, "").await?;
+    if a.json {
+        let done =
+            json!({ "key": a.key, "node": node.name, "node_id": node.id, "replaced": replaced });
+        serde_json::to_writer(&mut *out, &done)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     writeln!(
         out,
         "stored {:?} at {node}{}",
@@ -186,6 +196,10 @@ pub async fn put(
 pub struct DeleteArgs {
     /// The key.
     pub key: String,
+    /// Print one JSON object (key, node, node_id, deleted) instead of a
+    /// sentence, for scripts; a missing key still exits with status 1.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub async fn delete(
@@ -198,13 +212,23 @@ pub async fn delete(
         let deleted = w
             .delete(&a.key, None)
             .with_context(|| format!("deleting {:?}", a.key))?;
-        anyhow::Ok((show_node(w, deleted.served_by), deleted.result.is_some()))
+        anyhow::Ok((NodeRef::of(w, deleted.served_by), deleted.result.is_some()))
     })
     .await?;
     let (node, found) = deleted?;
     st.save(&mut loaded).await?;
     st.forget_lost(&a.key).await?;
     commit(st, "delete", &a.key, "").await?;
+    if a.json {
+        let done = json!({ "key": a.key, "node": node.name, "node_id": node.id, "deleted": found });
+        serde_json::to_writer(&mut *out, &done)?;
+        writeln!(out)?;
+        return Ok(if found {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
+    }
     match found {
         true => {
             writeln!(out, "deleted {:?} at {node}", a.key)?;

@@ -8,6 +8,7 @@ use clap::Args;
 use dht::app::build::{self, Built};
 use dht::app::{fail, members};
 use dht::state::{Access, Scope, State, StateError};
+use serde_json::json;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -39,6 +40,9 @@ pub struct InitArgs {
     /// Replace an existing ring (its data is lost).
     #[arg(long)]
     pub force: bool,
+    /// Print one JSON object instead of a sentence, for scripts.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub async fn init(path: &Path, a: InitArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
@@ -54,6 +58,7 @@ pub async fn init(path: &Path, a: InitArgs, out: &mut impl Write) -> anyhow::Res
     let (mut world, built) = build::build_ring(params, a.ring.seed, nodes, bulk)?;
     phase.set(writing(path));
     st.create(params, world.counters()).await?;
+    let chord_nodes = world.len();
     world.set_recording_changes(true);
     let mut loaded = dht::state::Loaded::fresh(world);
     st.save(&mut loaded).await?;
@@ -65,6 +70,27 @@ pub async fn init(path: &Path, a: InitArgs, out: &mut impl Write) -> anyhow::Res
         }
         Built::Bulk => "in its converged state (bulk build)".to_owned(),
     };
+    if a.json {
+        let (built, rounds) = match built {
+            Built::Protocol { rounds } => ("protocol", Some(rounds)),
+            Built::Bulk => ("bulk", None),
+        };
+        print_json(
+            out,
+            &json!({
+                "nodes": chord_nodes,
+                "physical_nodes": params.has_vnodes().then_some(n),
+                "vnodes": params.v(),
+                "replicas": params.replicas,
+                "bits": params.bits.get(),
+                "seed": a.ring.seed,
+                "built": built,
+                "rounds": rounds,
+                "state": path.display().to_string(),
+            }),
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let size = build::size_in_words(params, n);
     writeln!(
         out,
@@ -85,6 +111,9 @@ pub struct JoinArgs {
     /// Join through this node (default: one chosen by the seed).
     #[arg(long, value_name = "NODE")]
     pub via: Option<String>,
+    /// Print one JSON object instead of a sentence, for scripts.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub async fn join(path: &Path, a: JoinArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
@@ -102,17 +131,34 @@ pub async fn join(path: &Path, a: JoinArgs, out: &mut impl Write) -> anyhow::Res
     };
     let mut joined = Vec::new();
     for name in &names {
-        joined.push(members::join(w, name, via)?);
+        joined.push(members::join_nodes(w, name, via)?);
     }
+    let lines: Vec<String> = names
+        .iter()
+        .zip(&joined)
+        .map(|(name, j)| members::joined_sentence(w, name, j))
+        .collect();
     phase.set(writing(path));
     st.save(&mut loaded).await?;
     commit(st, "join", &names.join(" "), "").await?;
     drop(phase);
-    for line in joined {
+    if a.json {
+        let joined: Vec<_> = joined.into_iter().flatten().collect();
+        print_json(out, &json!({ "joined": joined }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for line in lines {
         writeln!(out, "{line}")?;
     }
     note("run `dht maintain` to link the new nodes into the ring");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `value` as one line of JSON.
+fn print_json(out: &mut impl Write, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    serde_json::to_writer(&mut *out, value)?;
+    writeln!(out)?;
+    Ok(())
 }
 
 /// The phase of reading the ring from `path`.
@@ -159,6 +205,9 @@ async fn names_known(st: &mut State, live: &[&str], new: &[&str]) -> anyhow::Res
 pub struct NodeArgs {
     /// The node's name, as `dht ring` lists it.
     pub node: String,
+    /// Print one JSON object instead of a sentence, for scripts.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub async fn leave(path: &Path, a: NodeArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
@@ -168,13 +217,17 @@ pub async fn leave(path: &Path, a: NodeArgs, out: &mut impl Write) -> anyhow::Re
     let mut loaded = st.load(Scope::All).await?;
     let w = &mut loaded.world;
     let ids = host_named(w, &a.node)?;
-    let left = members::leave(w, &ids)
+    let left = members::leave_host(w, &ids)
         .map_err(|(shown, e)| anyhow::Error::new(e).context(format!("{shown} cannot leave")))?;
     phase.set(writing(path));
     st.save(&mut loaded).await?;
     commit(st, "leave", &a.node, "").await?;
     drop(phase);
-    writeln!(out, "{left}")?;
+    if a.json {
+        print_json(out, &left)?;
+    } else {
+        writeln!(out, "{left}")?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -186,6 +239,9 @@ pub struct FailArgs {
     /// (Zave's failure precondition) or loses keys it alone holds.
     #[arg(long)]
     pub force: bool,
+    /// Print one JSON object instead of a sentence, for scripts.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub async fn fail(path: &Path, a: FailArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
@@ -207,7 +263,15 @@ pub async fn fail(path: &Path, a: FailArgs, out: &mut impl Write) -> anyhow::Res
     )
     .await?;
     drop(phase);
-    writeln!(out, "{}", members::crashed(&crashed, true))?;
+    if a.json {
+        let lost: Vec<&str> = crashed.lost.iter().map(|k| &**k).collect();
+        print_json(
+            out,
+            &json!({ "node": crashed.node, "entries": crashed.entries, "lost": lost }),
+        )?;
+    } else {
+        writeln!(out, "{}", members::crashed(&crashed, true))?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -219,6 +283,9 @@ pub struct MaintainArgs {
     /// Run rounds until every invariant holds (at most 500).
     #[arg(long)]
     pub until_stable: bool,
+    /// Print one JSON object instead of a sentence, for scripts.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub async fn maintain(
@@ -253,6 +320,13 @@ pub async fn maintain(
     st.save(&mut loaded).await?;
     commit(st, "maintain", "", &format!("{rounds} rounds")).await?;
     drop(phase);
+    if a.json {
+        print_json(
+            out,
+            &json!({ "rounds": rounds, "stable": clean, "unsettled": unsettled }),
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some(why) = unsettled {
         note(&why);
     }
@@ -277,6 +351,10 @@ pub struct CheckArgs {
     /// copies in its slice's row). Damaged settings cannot be repaired.
     #[arg(long)]
     pub repair: bool,
+    /// Print one JSON object (ok, nodes, physical nodes, replicas,
+    /// problems) instead of lines, for scripts.
+    #[arg(long, conflicts_with = "repair")]
+    pub json: bool,
 }
 
 pub async fn check(path: &Path, a: CheckArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
@@ -298,7 +376,20 @@ pub async fn check(path: &Path, a: CheckArgs, out: &mut impl Write) -> anyhow::R
     }
     let hosts = w.params().has_vnodes().then(|| w.host_names().len());
     drop(phase);
-    output::check(out, &problems, w.len(), w.params().replicas, hosts)?;
+    if a.json {
+        print_json(
+            out,
+            &json!({
+                "ok": problems.is_empty(),
+                "nodes": w.len(),
+                "physical_nodes": hosts,
+                "replicas": w.params().replicas,
+                "problems": problems,
+            }),
+        )?;
+    } else {
+        output::check(out, &problems, w.len(), w.params().replicas, hosts)?;
+    }
     Ok(if problems.is_empty() {
         ExitCode::SUCCESS
     } else {

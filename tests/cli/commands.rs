@@ -98,3 +98,80 @@ fn errors_are_said_once() {
     let err = e.fails(&["--state", "adir", "dump"]);
     assert!(err.contains("is a directory"), "{err}");
 }
+
+/// Every command that changes or checks the ring prints one line of JSON
+/// with `--json`, for scripts, and exits with the status it would without.
+#[test]
+fn changes_and_checks_print_json_for_scripts() {
+    let e = Env::new();
+    let parse = |s: String| -> serde_json::Value {
+        assert_eq!(s.lines().count(), 1, "one line: {s}");
+        serde_json::from_str(&s).unwrap()
+    };
+    let init = parse(e.ok(&["init", "--nodes", "5", "--replicas", "2", "--json"]));
+    assert_eq!(
+        (
+            &init["nodes"],
+            &init["replicas"],
+            &init["bits"],
+            &init["vnodes"]
+        ),
+        (&json!(5), &json!(2), &json!(160), &json!(1))
+    );
+    assert_eq!(init["physical_nodes"], json!(null));
+    assert_eq!(init["built"], "protocol");
+    assert!(init["rounds"].as_u64().is_some());
+    assert!(init["state"].as_str().unwrap().ends_with("ring.db"));
+
+    let put = parse(e.ok(&["put", "k", "1", "--json"]));
+    assert_eq!(
+        (&put["key"], &put["replaced"]),
+        (&json!("k"), &json!(false))
+    );
+    let node = put["node"].as_str().unwrap().to_owned();
+    assert_eq!(put["node_id"].as_str().unwrap().len(), 40);
+    let again = parse(e.ok(&["put", "k", "2", "--json"]));
+    assert_eq!(
+        (&again["node"], &again["replaced"]),
+        (&json!(node), &json!(true))
+    );
+    let del = parse(e.ok(&["delete", "k", "--json"]));
+    assert_eq!(del["deleted"], true);
+    let missing = e.dht().args(["delete", "k", "--json"]).output().unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(
+        parse(String::from_utf8(missing.stdout).unwrap())["deleted"],
+        false
+    );
+
+    let joined = parse(e.ok(&["join", "extra", "--json"]));
+    let joined = joined["joined"].as_array().unwrap();
+    assert_eq!(joined.len(), 1);
+    assert_eq!(joined[0]["name"], "extra");
+    assert!(joined[0]["successor"]["name"].is_string());
+    let m = parse(e.ok(&["maintain", "--until-stable", "--json"]));
+    assert_eq!(
+        (&m["stable"], &m["unsettled"]),
+        (&json!(true), &json!(null))
+    );
+    let ok = parse(e.ok(&["check", "--json"]));
+    assert_eq!((&ok["ok"], &ok["nodes"]), (&json!(true), &json!(6)));
+    assert_eq!(ok["problems"], json!([]));
+
+    e.ok(&["put", "kept", "1"]);
+    let left = parse(e.ok(&["leave", "extra", "--json"]));
+    assert!(
+        left["node"].as_str().unwrap().starts_with("extra ("),
+        "{left}"
+    );
+    assert!(left["entries"].as_u64().is_some());
+    let failed = parse(e.ok(&["fail", "node-1", "--json"]));
+    assert!(failed["node"].as_str().unwrap().starts_with("node-1 ("));
+    assert_eq!(failed["lost"], json!([]));
+    let after = e.dht().args(["check", "--json"]).output().unwrap();
+    assert_eq!(after.status.code(), Some(1));
+    let after = parse(String::from_utf8(after.stdout).unwrap());
+    assert_eq!(after["ok"], false);
+    assert!(!after["problems"].as_array().unwrap().is_empty());
+    e.fails(&["check", "--json", "--repair"]);
+}

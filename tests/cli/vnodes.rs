@@ -4,7 +4,7 @@
 //! nothing.
 
 use crate::Env;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
 fn ring(e: &Env) -> Vec<Value> {
@@ -123,7 +123,22 @@ fn physical_nodes_join_leave_and_crash_whole() {
 #[test]
 fn a_host_holding_sole_copies_is_not_crashed_without_force() {
     let e = Env::new();
-    e.ok(&["init", "--nodes", "3", "--vnodes", "2", "--replicas", "1"]);
+    let init: Value = serde_json::from_str(&e.ok(&[
+        "init",
+        "--nodes",
+        "3",
+        "--vnodes",
+        "2",
+        "--replicas",
+        "1",
+        "--json",
+    ]))
+    .unwrap();
+    // Chord nodes, and the physical nodes they run on.
+    assert_eq!(
+        (&init["nodes"], &init["physical_nodes"], &init["vnodes"]),
+        (&json!(6), &json!(3), &json!(2))
+    );
     e.ok(&["put", "solo", "1"]);
     let j: Value = serde_json::from_str(&e.ok(&["get", "solo", "--json"])).unwrap();
     let node = j["node"].as_str().unwrap();
