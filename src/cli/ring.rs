@@ -67,7 +67,8 @@ pub async fn show(
     let params = st.listing_settings().await?;
     let names = view::ReadNames {
         params,
-        names: st.node_names().await?,
+        // Every row's routing state is decoded, and so checked, below.
+        names: st.node_names(false).await?,
     };
     let counts = st.key_counts().await?;
     let held = |node: &str| counts.get(node).map(Vec::as_slice).unwrap_or(&[]);
@@ -220,7 +221,9 @@ async fn show_svg(
         }
         Reading::OnDemand => {
             let params = st.listing_settings().await?;
-            let mut members: Vec<_> = st.node_names().await?.into_iter().collect();
+            // The picture reads no routing state otherwise: it is checked
+            // here, as `dump` checks it.
+            let mut members: Vec<_> = st.node_names(true).await?.into_iter().collect();
             members.sort_unstable_by_key(|(id, _)| *id);
             let members: Vec<_> = members.into_iter().map(|(id, n)| (id.id(), n)).collect();
             let counts = st.key_counts().await?;

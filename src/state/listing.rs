@@ -162,10 +162,23 @@ impl State {
     }
 
     /// Every node's name by address, for a listing that names the nodes
-    /// others point at without building the ring.
-    pub async fn node_names(&mut self) -> Result<HashMap<NodeId, Arc<str>>, StateError> {
+    /// others point at without building the ring. `check_routing` checks
+    /// each row's routing state against its checksum on the way, for a
+    /// command that reads no routing state otherwise.
+    pub async fn node_names(
+        &mut self,
+        check_routing: bool,
+    ) -> Result<HashMap<NodeId, Arc<str>>, StateError> {
         let mut names = HashMap::new();
-        self.each_row(sqlx::query("SELECT nid, addr, name FROM nodes"), |row| {
+        let q = sqlx::query(if check_routing {
+            "SELECT nid, addr, name, routing FROM nodes"
+        } else {
+            "SELECT nid, addr, name FROM nodes"
+        });
+        self.each_row(q, |row| {
+            if check_routing {
+                routing_checked(row)?;
+            }
             let (_, name, id) = name_row(row)?;
             names.insert(id, name.into());
             Ok(())

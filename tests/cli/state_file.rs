@@ -338,7 +338,13 @@ fn wrongly_typed_columns_are_damage_not_panics() {
         e.with_db(async |c| {
             sqlx::query(sql).execute(c).await.unwrap();
         });
-        for cmd in [&["dump"][..], &["check"][..], &["ring"][..]] {
+        for cmd in [
+            &["dump"][..],
+            &["check"][..],
+            &["ring"][..],
+            &["ring", "--json"][..],
+            &["ring", "--svg", "-"][..],
+        ] {
             let out = e.dht().args(cmd).output().unwrap();
             let err = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{sql} / {cmd:?}: {err}");
@@ -601,7 +607,11 @@ fn a_flipped_bit_anywhere_is_caught() {
         } else {
             flip(&e, table, col, key, *id);
         }
-        for cmd in [&["dump", "--format", "csv"][..], &["check"][..]] {
+        for cmd in [
+            &["dump", "--format", "csv"][..],
+            &["check"][..],
+            &["ring", "--svg", "-"][..],
+        ] {
             let out = e.dht().args(cmd).output().unwrap();
             let err = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{table} {id} {cmd:?}: {err}");
