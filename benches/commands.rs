@@ -3,7 +3,11 @@
 //! 10^4, 10^5 and 10^6 nodes built in bulk holding 10^5 keys, read on demand
 //! (the default) next to the same commands with `--whole-ring` (every node
 //! read first), measured in the same run. Also `dht --version`: what
-//! starting the process alone costs.
+//! starting the process alone costs. A second table does the same for the
+//! listings that read every node: `ring` (read a row at a time, no ring
+//! built), `ring --json` and `ring --svg FILE --path KEY` (names, key counts
+//! and an on-demand lookup), each next to `--whole-ring`, which builds the
+//! ring first.
 //!
 //! Each figure is the median of several runs of the real binary, each with
 //! another key (gets of stored keys; puts of new ones); peak memory is the
@@ -95,6 +99,7 @@ fn main() {
         "| N | file MB | get ms | get MB | put ms | put MB | whole-ring get ms | whole-ring get MB | whole-ring put ms | whole-ring put MB | get: whole/on demand |"
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut listings = Vec::new();
     for n in sizes {
         let dir = tempfile::tempdir().expect("temporary directory");
         let path = dir.path().join("ring.db");
@@ -140,5 +145,43 @@ fn main() {
             whole_put.1,
             whole_get.0 / get.0
         );
+        // Listings take seconds at a million nodes: fewer runs.
+        let picture = dir.path().join("ring.svg").display().to_string();
+        for (name, args) in [
+            ("ring", vec!["ring"]),
+            ("ring --json", vec!["ring", "--json"]),
+            (
+                "ring --svg --path",
+                vec!["ring", "--svg", &picture, "--path", "key-1"],
+            ),
+        ] {
+            let run = |whole: bool| {
+                let mut a: Vec<String> = vec!["--state".into(), state.clone()];
+                if whole {
+                    a.push("--whole-ring".into());
+                }
+                a.extend(args.iter().map(|s| s.to_string()));
+                a
+            };
+            let by_row = figure(runs.min(3), |_| run(false));
+            let whole = figure(runs.min(3), |_| run(true));
+            listings.push(format!(
+                "| {n} | `{name}` | {:.0} | {:.0} | {:.0} | {:.0} | {:.1}× | {:.1}× |",
+                by_row.0,
+                by_row.1,
+                whole.0,
+                whole.1,
+                whole.0 / by_row.0,
+                whole.1 / by_row.1
+            ));
+        }
+    }
+    println!();
+    println!(
+        "| N | command | ms | MB | whole-ring ms | whole-ring MB | time: whole/by row | memory: whole/by row |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|");
+    for row in listings {
+        println!("{row}");
     }
 }
