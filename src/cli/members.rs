@@ -7,7 +7,8 @@ use crate::output;
 use clap::Args;
 use dht::app::build::{self, Built};
 use dht::app::{fail, members};
-use dht::state::{Access, Scope, State, StateError};
+use dht::chord::NodeId;
+use dht::state::{Access, Loaded, Scope, State, StateError};
 use serde_json::json;
 use std::io::Write;
 use std::path::Path;
@@ -201,6 +202,21 @@ async fn names_known(st: &mut State, live: &[&str], new: &[&str]) -> anyhow::Res
     checked
 }
 
+/// Opens the state for a change to the physical node `name` (leave,
+/// fail): its name checked first, then the whole ring read, showing that
+/// phase; returns its nodes.
+async fn read_for_change(
+    path: &Path,
+    name: &str,
+) -> anyhow::Result<(State, Loaded, Phase, Vec<NodeId>)> {
+    let mut st = State::open(path, Access::Write).await?;
+    names_known(&mut st, &[name], &[]).await?;
+    let phase = Phase::start(reading_from(path));
+    let loaded = st.load(Scope::All).await?;
+    let ids = host_named(&loaded.world, name)?;
+    Ok((st, loaded, phase, ids))
+}
+
 #[derive(Debug, Args)]
 pub struct NodeArgs {
     /// The node's name, as `dht ring` lists it.
@@ -211,12 +227,8 @@ pub struct NodeArgs {
 }
 
 pub async fn leave(path: &Path, a: NodeArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let mut st = State::open(path, Access::Write).await?;
-    names_known(&mut st, &[&a.node], &[]).await?;
-    let phase = Phase::start(reading_from(path));
-    let mut loaded = st.load(Scope::All).await?;
+    let (mut st, mut loaded, phase, ids) = read_for_change(path, &a.node).await?;
     let w = &mut loaded.world;
-    let ids = host_named(w, &a.node)?;
     let left = members::leave_host(w, &ids)
         .map_err(|(shown, e)| anyhow::Error::new(e).context(format!("{shown} cannot leave")))?;
     phase.set(writing(path));
@@ -245,12 +257,8 @@ pub struct FailArgs {
 }
 
 pub async fn fail(path: &Path, a: FailArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let mut st = State::open(path, Access::Write).await?;
-    names_known(&mut st, &[&a.node], &[]).await?;
-    let phase = Phase::start(reading_from(path));
-    let mut loaded = st.load(Scope::All).await?;
+    let (mut st, mut loaded, phase, ids) = read_for_change(path, &a.node).await?;
     let w = &mut loaded.world;
-    let ids = host_named(w, &a.node)?;
     let crashed = fail::crash(w, &ids, a.force)?;
     phase.set(writing(path));
     st.save(&mut loaded).await?;

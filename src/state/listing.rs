@@ -24,18 +24,8 @@ impl State {
         mut each: impl FnMut(&Arc<str>, NodeId, &Key, &Arc<serde_json::Value>),
     ) -> Result<(), StateError> {
         let mut nodes: BTreeMap<i64, (Arc<str>, NodeId)> = BTreeMap::new();
-        let q = sqlx::query(if check_routing {
-            "SELECT nid, addr, name, routing FROM nodes"
-        } else {
-            "SELECT nid, addr, name FROM nodes"
-        });
-        self.each_row(q, |row| {
-            if check_routing {
-                routing_checked(row)?;
-            }
-            let (nid, name, id) = name_row(row)?;
+        self.each_name(check_routing, |nid, name, id| {
             nodes.insert(nid, (name.into(), id));
-            Ok(())
         })
         .await?;
         let q = sqlx::query("SELECT slice, data FROM slices ORDER BY slice");
@@ -170,6 +160,21 @@ impl State {
         check_routing: bool,
     ) -> Result<HashMap<NodeId, Arc<str>>, StateError> {
         let mut names = HashMap::new();
+        self.each_name(check_routing, |_, name, id| {
+            names.insert(id, name.into());
+        })
+        .await?;
+        Ok(names)
+    }
+
+    /// Calls `each` with every node's row id, name and address;
+    /// `check_routing` checks each row's routing state against its
+    /// checksum on the way.
+    async fn each_name(
+        &mut self,
+        check_routing: bool,
+        mut each: impl FnMut(i64, String, NodeId),
+    ) -> Result<(), StateError> {
         let q = sqlx::query(if check_routing {
             "SELECT nid, addr, name, routing FROM nodes"
         } else {
@@ -179,12 +184,11 @@ impl State {
             if check_routing {
                 routing_checked(row)?;
             }
-            let (_, name, id) = name_row(row)?;
-            names.insert(id, name.into());
+            let (nid, name, id) = name_row(row)?;
+            each(nid, name, id);
             Ok(())
         })
-        .await?;
-        Ok(names)
+        .await
     }
 
     /// Calls `each` with every node in ring order and its name, decoded one
