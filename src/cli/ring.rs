@@ -65,12 +65,9 @@ pub async fn show(
     // The listing decodes one node row at a time and names the nodes it
     // points at from the names alone: no ring is built.
     let params = st.listing_settings().await?;
-    let names = view::ReadNames {
-        params,
-        // Every row's routing state is decoded, and so checked, below.
-        names: st.node_names(false).await?,
-    };
-    let counts = st.key_counts().await?;
+    // Every row's routing state is decoded, and so checked, below.
+    let (names, counts) = st.names_and_key_counts(false).await?;
+    let names = view::ReadNames { params, names };
     let held = |node: &str| counts.get(node).map(Vec::as_slice).unwrap_or(&[]);
     // A million rows go out in large writes, not a write per line.
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
@@ -223,10 +220,10 @@ async fn show_svg(
             let params = st.listing_settings().await?;
             // The picture reads no routing state otherwise: it is checked
             // here, as `dump` checks it.
-            let mut members: Vec<_> = st.node_names(true).await?.into_iter().collect();
+            let (names, counts) = st.names_and_key_counts(true).await?;
+            let mut members: Vec<_> = names.into_iter().collect();
             members.sort_unstable_by_key(|(id, _)| *id);
             let members: Vec<_> = members.into_iter().map(|(id, n)| (id.id(), n)).collect();
-            let counts = st.key_counts().await?;
             let circle = Circle::of_members(params, &members, &counts);
             let route = match lookup {
                 Some((key, from)) => {

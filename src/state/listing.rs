@@ -14,6 +14,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
+/// Node names and addresses by row id.
+type Holders = BTreeMap<i64, (Arc<str>, NodeId)>;
+
 impl State {
     /// Calls `each` with every stored live entry (tombstones excluded),
     /// with the holding node's name and address, slice by slice in position
@@ -21,13 +24,29 @@ impl State {
     async fn for_each_live_copy(
         &mut self,
         check_routing: bool,
-        mut each: impl FnMut(&Arc<str>, NodeId, &Key, &Arc<serde_json::Value>),
+        each: impl FnMut(&Arc<str>, NodeId, &Key, &Arc<serde_json::Value>),
     ) -> Result<(), StateError> {
-        let mut nodes: BTreeMap<i64, (Arc<str>, NodeId)> = BTreeMap::new();
+        let nodes = self.holders(check_routing).await?;
+        self.each_live_copy_of(&nodes, each).await
+    }
+
+    /// Every node's name and address by row id: the holders slice rows
+    /// name. `check_routing` checks each node row against its checksum.
+    async fn holders(&mut self, check_routing: bool) -> Result<Holders, StateError> {
+        let mut nodes = Holders::new();
         self.each_name(check_routing, |nid, name, id| {
             nodes.insert(nid, (name.into(), id));
         })
         .await?;
+        Ok(nodes)
+    }
+
+    /// [`State::for_each_live_copy`] with the holders already read.
+    async fn each_live_copy_of(
+        &mut self,
+        nodes: &Holders,
+        mut each: impl FnMut(&Arc<str>, NodeId, &Key, &Arc<serde_json::Value>),
+    ) -> Result<(), StateError> {
         let q = sqlx::query("SELECT slice, data FROM slices ORDER BY slice");
         self.each_copy_of(q, |key, v, nid| {
             let (name, id) = nodes.get(&nid)?;
@@ -151,22 +170,6 @@ impl State {
         Ok(held)
     }
 
-    /// Every node's name by address, for a listing that names the nodes
-    /// others point at without building the ring. `check_routing` checks
-    /// each row's routing state against its checksum on the way, for a
-    /// command that reads no routing state otherwise.
-    pub async fn node_names(
-        &mut self,
-        check_routing: bool,
-    ) -> Result<HashMap<NodeId, Arc<str>>, StateError> {
-        let mut names = HashMap::new();
-        self.each_name(check_routing, |_, name, id| {
-            names.insert(id, name.into());
-        })
-        .await?;
-        Ok(names)
-    }
-
     /// Calls `each` with every node's row id, name and address;
     /// `check_routing` checks each row's routing state against its
     /// checksum on the way.
@@ -221,8 +224,32 @@ impl State {
 
     /// Live keys held per node, for `ring`.
     pub async fn key_counts(&mut self) -> Result<BTreeMap<String, Vec<Id>>, StateError> {
+        let nodes = self.holders(false).await?;
+        self.key_counts_of(&nodes).await
+    }
+
+    /// Every node's name by address and the live keys held per node, the
+    /// node rows read once: what `ring` and `ring --svg` list without
+    /// building the ring. `check_routing` checks each node row's routing
+    /// state against its checksum on the way, for a command that reads no
+    /// routing state otherwise.
+    pub async fn names_and_key_counts(
+        &mut self,
+        check_routing: bool,
+    ) -> Result<(HashMap<NodeId, Arc<str>>, BTreeMap<String, Vec<Id>>), StateError> {
+        let nodes = self.holders(check_routing).await?;
+        let counts = self.key_counts_of(&nodes).await?;
+        let names = nodes.into_values().map(|(name, id)| (id, name)).collect();
+        Ok((names, counts))
+    }
+
+    /// Live keys held per node, the holders already read.
+    async fn key_counts_of(
+        &mut self,
+        nodes: &Holders,
+    ) -> Result<BTreeMap<String, Vec<Id>>, StateError> {
         let mut out: BTreeMap<String, Vec<Id>> = BTreeMap::new();
-        self.for_each_live_copy(false, |name, _, key, _| match out.get_mut(&**name) {
+        self.each_live_copy_of(nodes, |name, _, key, _| match out.get_mut(&**name) {
             Some(ids) => ids.push(key.id),
             None => {
                 out.insert(name.to_string(), vec![key.id]);
