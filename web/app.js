@@ -11,6 +11,12 @@ const RADIUS = 300;
 // tests and tools); larger ones draw every node into one path.
 const DOTS_AS_ELEMENTS = 2000;
 const LABELS_UP_TO = 48;
+// Rings up to this many nodes are sent node by node; a bigger one comes as
+// counts per arc (drawn as a density band), and the page asks the server
+// for the nodes it needs: the one under the pointer, a node's fingers, a
+// lookup's path, check's marks. `?max_nodes=N` in the page's address
+// changes it.
+const MAX_LISTED = Number(new URLSearchParams(location.search).get('max_nodes')) || 20000;
 const PAGE = 20;
 
 const $ = (sel) => document.querySelector(sel);
@@ -20,6 +26,7 @@ const state = {
   me: null,
   circle: null,
   byName: new Map(),
+  places: new Map(), // name -> circle node: nodes learned one by one on a counted ring
   selected: null,
   route: null, // the last lookup: {report, shown: hops drawn so far}
   marked: new Set(), // nodes the last check found problems with
@@ -122,12 +129,34 @@ function fraction(idText) {
   return Number(v >> BigInt(drop)) / 2 ** (bits - drop);
 }
 
+// True when the ring came as counts, not node by node.
+function counted() {
+  return state.circle && state.circle.node_count > state.circle.nodes.length;
+}
+
+// A live node's place on the circle ({name, id, at, keys}), if known.
+function placeOf(name) {
+  return state.byName.get(name) || state.places.get(name);
+}
+
+// Asks where the named nodes sit, on a counted ring; the live ones are
+// remembered (a full ring knows every node already).
+async function learnPlaces(names) {
+  if (!counted()) return;
+  const unknown = [...new Set(names)].filter((n) => n && !state.places.has(n));
+  for (let i = 0; i < unknown.length; i += 1000) {
+    const found = await api('GET', '/circle/nodes?names=' + enc(unknown.slice(i, i + 1000).join('\n')));
+    for (const node of found) state.places.set(node.name, node);
+  }
+}
+
 function draw() {
   const svg = $('#ring');
   svg.replaceChildren();
   const c = state.circle;
-  const n = c.nodes.length;
+  const n = c.node_count;
   svg.setAttribute('data-nodes', n);
+  svg.setAttribute('data-counted', counted() ? 'true' : 'false');
   el('rect', { width: SIZE, height: SIZE, fill: '#fff' }, svg);
   el('circle', { class: 'ring-line', cx: SIZE / 2, cy: SIZE / 2, r: RADIUS }, svg);
   // Keys as ticks per arc, longer where more keys lie.
@@ -145,7 +174,19 @@ function draw() {
   }
   const dot = Math.min(6, Math.max(1.5, 900 / Math.max(1, n)));
   const nodes = el('g', { id: 'nodes' }, svg);
-  if (n <= DOTS_AS_ELEMENTS) {
+  if (counted()) {
+    // Each arc's nodes as a tick inward, longer where more lie.
+    const dense = Math.max(1, ...c.node_bins);
+    let d = '';
+    c.node_bins.forEach((count, i) => {
+      if (!count) return;
+      const at = (i + 0.5) / c.node_bins.length;
+      const [x1, y1] = point(at, RADIUS - 3);
+      const [x2, y2] = point(at, RADIUS - 5 - (30 * count) / dense);
+      d += `M${x1.toFixed(1)} ${y1.toFixed(1)}L${x2.toFixed(1)} ${y2.toFixed(1)}`;
+    });
+    el('path', { class: 'node-density', d }, nodes);
+  } else if (n <= DOTS_AS_ELEMENTS) {
     for (const node of c.nodes) {
       const [x, y] = point(node.at, RADIUS);
       el('circle', {
@@ -162,7 +203,7 @@ function draw() {
     }
     el('path', { class: 'node-dots', d, 'stroke-width': dot * 2 }, nodes);
   }
-  if (n <= LABELS_UP_TO) {
+  if (c.nodes.length <= LABELS_UP_TO) {
     const labels = el('g', { id: 'labels' }, svg);
     for (const node of c.nodes) {
       const [x, y] = point(node.at, RADIUS - 18);
@@ -184,13 +225,13 @@ function drawMarks() {
   if (!g) return;
   g.replaceChildren();
   for (const name of state.marked) {
-    const node = state.byName.get(name);
+    const node = placeOf(name);
     if (!node) continue;
     const [x, y] = point(node.at, RADIUS);
     el('circle', { class: 'problem', 'data-name': name, cx: x, cy: y, r: 11 }, g);
   }
   for (const [name, gone] of state.departed) {
-    if (state.byName.has(name)) continue;
+    if (placeOf(name)) continue;
     const [x, y] = point(gone.at, RADIUS);
     const m = el('g', { class: 'departed ' + gone.op, 'data-name': name }, g);
     el('line', { x1: x - 7, y1: y - 7, x2: x + 7, y2: y + 7 }, m);
@@ -206,7 +247,7 @@ function drawSelected() {
   const g = $('#fingers');
   if (!g || !state.selected || !state.selectedRow) return;
   g.replaceChildren();
-  const me = state.byName.get(state.selected);
+  const me = placeOf(state.selected);
   if (!me) return;
   const [x1, y1] = point(me.at, RADIUS);
   el('circle', { class: 'halo', cx: x1, cy: y1, r: 10 }, g);
@@ -214,7 +255,7 @@ function drawSelected() {
   for (const f of state.selectedRow.fingers) {
     if (seen.has(f.node) || f.node === me.name) continue;
     seen.add(f.node);
-    const to = state.byName.get(f.node);
+    const to = placeOf(f.node);
     if (!to) continue;
     const [x2, y2] = point(to.at, RADIUS);
     el('line', { class: 'finger', 'data-to': f.node, x1, y1, x2, y2 }, g);
@@ -230,14 +271,16 @@ function drawRoute() {
   g.setAttribute('data-key', r.key);
   const [kx, ky] = point(fraction(r.key_id), RADIUS);
   el('circle', { class: 'key-mark', cx: kx, cy: ky, r: 7 }, g);
-  const start = state.byName.get(r.path[0] && r.path[0].name);
+  // The report names each node with its id: its place on any circle.
+  const at = new Map([...r.path, r.successor].map((n) => [n.name, { at: fraction(n.id) }]));
+  const start = at.get(r.path[0] && r.path[0].name);
   if (start) {
     const [sx, sy] = point(start.at, RADIUS);
     el('circle', { class: 'start-mark', cx: sx, cy: sy, r: 9 }, g);
   }
   routeSteps(r).slice(0, state.route.shown).forEach(([from, to, last]) => {
-    const a = state.byName.get(from);
-    const b = state.byName.get(to);
+    const a = at.get(from);
+    const b = at.get(to);
     if (!a || !b) return;
     const [x1, y1] = point(a.at, RADIUS);
     const [x2, y2] = point(b.at, RADIUS);
@@ -261,17 +304,34 @@ function routeSteps(r) {
   return steps;
 }
 
+// A point of the picture, from its centre, in picture units.
+function pictureAt(ev) {
+  const box = $('#ring').getBoundingClientRect();
+  const scale = SIZE / box.width;
+  return [(ev.clientX - box.left) * scale - SIZE / 2, (ev.clientY - box.top) * scale - SIZE / 2];
+}
+
+// The angle of a point as a fraction of a turn, clockwise from the top.
+function angleAt(x, y) {
+  const at = Math.atan2(x, -y) / (2 * Math.PI);
+  return at < 0 ? at + 1 : at;
+}
+
+// On a counted ring: the arc under a point near the ring, as its bin.
+function arcAt(ev) {
+  const [x, y] = pictureAt(ev);
+  if (!counted() || Math.abs(Math.hypot(x, y) - RADIUS) > 24) return null;
+  const at = angleAt(x, y);
+  const bins = state.circle.node_bins;
+  return { at, bin: Math.min(bins.length - 1, Math.floor(at * bins.length)) };
+}
+
 // The node nearest a point of the picture, if the point is near the ring.
 function nodeAt(ev) {
-  const svg = $('#ring');
-  const box = svg.getBoundingClientRect();
-  const scale = SIZE / box.width;
-  const x = (ev.clientX - box.left) * scale - SIZE / 2;
-  const y = (ev.clientY - box.top) * scale - SIZE / 2;
+  const [x, y] = pictureAt(ev);
   const nodes = state.circle ? state.circle.nodes : [];
   if (!nodes.length || Math.abs(Math.hypot(x, y) - RADIUS) > 24) return null;
-  let at = Math.atan2(x, -y) / (2 * Math.PI);
-  if (at < 0) at += 1;
+  const at = angleAt(x, y);
   // Binary search in ring order, then the nearer neighbour (wrapping).
   let lo = 0;
   let hi = nodes.length;
@@ -289,8 +349,17 @@ function nodeAt(ev) {
 $('#ring').addEventListener('mousemove', (ev) => {
   const tip = $('#tip');
   const node = nodeAt(ev);
-  if (!node) { tip.hidden = true; return; }
-  tip.textContent = `${node.name} · id ${node.id} · ${node.keys} keys`;
+  const arc = node ? null : arcAt(ev);
+  if (node) {
+    tip.textContent = `${node.name} · id ${node.id} · ${node.keys} keys`;
+  } else if (arc) {
+    const c = state.circle;
+    const deg = 360 / c.node_bins.length;
+    tip.textContent = `${c.node_bins[arc.bin]} nodes at ${(arc.bin * deg).toFixed(1)}°–${((arc.bin + 1) * deg).toFixed(1)}° · click for the nearest`;
+  } else {
+    tip.hidden = true;
+    return;
+  }
   const box = $('#stage').getBoundingClientRect();
   tip.style.left = ev.clientX - box.left + 12 + 'px';
   tip.style.top = ev.clientY - box.top + 12 + 'px';
@@ -299,7 +368,14 @@ $('#ring').addEventListener('mousemove', (ev) => {
 $('#ring').addEventListener('mouseleave', () => { $('#tip').hidden = true; });
 $('#ring').addEventListener('click', (ev) => {
   const node = nodeAt(ev);
-  if (node) select(node.name);
+  if (node) return select(node.name);
+  const arc = arcAt(ev);
+  if (arc) {
+    api('GET', '/circle/near?at=' + arc.at).then((near) => {
+      state.places.set(near.name, near);
+      return select(near.name);
+    }).catch((e) => say('#summary', e.message, true));
+  }
 });
 
 // ---- a node ----------------------------------------------------------------
@@ -311,6 +387,7 @@ async function select(name) {
       api('GET', '/ring/' + enc(name)),
       api('GET', '/ring/' + enc(name) + '/keys?limit=50'),
     ]);
+    await learnPlaces([row.node, row.predecessor, ...row.successors, ...row.fingers.map((f) => f.node)]);
     state.selectedRow = row;
     showNode(row, keys);
   } catch (e) {
@@ -362,7 +439,7 @@ function showNode(row, keys) {
 $('#lookup-form').addEventListener('submit', async (ev) => {
   ev.preventDefault();
   const key = $('#lookup-key').value;
-  const from = state.selected && state.byName.has(state.selected) ? '?from=' + enc(state.selected) : '';
+  const from = state.selected && placeOf(state.selected) ? '?from=' + enc(state.selected) : '';
   const out = $('#lookup-result');
   try {
     const r = await api('GET', '/keys/' + enc(key) + from);
@@ -570,6 +647,7 @@ click('#check-btn', async () => {
   const out = $('#check-result');
   try {
     const r = await api('GET', '/check');
+    await learnPlaces(r.marked);
     state.marked = new Set(r.marked);
     out.replaceChildren();
     const p = document.createElement('p');
@@ -592,19 +670,23 @@ click('#check-btn', async () => {
 // ---- keeping up with everyone's changes ------------------------------------
 
 async function refresh() {
-  const circle = await api('GET', '/circle').catch((e) => { say('#summary', e.message, true); return null; });
+  const circle = await api('GET', '/circle?max_nodes=' + MAX_LISTED).catch((e) => { say('#summary', e.message, true); return null; });
   if (circle) {
     state.circle = circle;
     state.byName = new Map(circle.nodes.map((n) => [n.name, n]));
+    // Nodes learned one by one are asked for again: some may have gone.
+    const known = [...state.places.keys()];
+    state.places = new Map();
+    await learnPlaces(known).catch(() => {});
     $('#summary').className = '';
-    $('#summary').textContent = `${circle.nodes.length} nodes · ${circle.keys} keys · m=${circle.bits} · r=${circle.replicas}`;
+    $('#summary').textContent = `${circle.node_count} nodes · ${circle.keys} keys · m=${circle.bits} · r=${circle.replicas}`;
   }
-  if (state.selected && state.byName.has(state.selected)) {
+  if (state.selected && placeOf(state.selected)) {
     await select(state.selected); // redraws the circle with the node's fingers
   } else if (circle) {
     draw();
   }
-  if (state.selected && !state.byName.has(state.selected)) {
+  if (state.selected && !placeOf(state.selected)) {
     $('#node-facts').replaceChildren();
     $('#node-keys').replaceChildren();
     const gone = state.departed.get(state.selected);
@@ -632,8 +714,9 @@ function note(change) {
 
 function onChange(change) {
   note(change);
-  if ((change.op === 'fail' || change.op === 'leave') && state.byName.has(change.target)) {
-    state.departed.set(change.target, { at: state.byName.get(change.target).at, op: change.op });
+  const gone = placeOf(change.target);
+  if ((change.op === 'fail' || change.op === 'leave') && gone) {
+    state.departed.set(change.target, { at: gone.at, op: change.op });
   }
   if (change.op === 'join') {
     for (const name of change.target.split(' ')) state.departed.delete(name);

@@ -13,6 +13,11 @@ use std::sync::Arc;
 /// picture shows, coarse enough to stay small for any number of keys.
 pub const KEY_BINS: usize = 360;
 
+/// How many equal arcs the nodes are counted in, for drawing a ring too
+/// large to show a dot per node (two per degree: finer than a picture of
+/// a few hundred pixels shows).
+pub const NODE_BINS: usize = 720;
+
 /// A ring as a picture needs it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Circle {
@@ -20,8 +25,15 @@ pub struct Circle {
     pub bits: u32,
     /// Replication factor r.
     pub replicas: u8,
-    /// Live nodes in ring order.
+    /// Live nodes in ring order; empty when the ring has more than the
+    /// caller asked for (see [`Circle::summary`]).
     pub nodes: Vec<CircleNode>,
+    /// Live nodes in all.
+    pub node_count: usize,
+    /// Live nodes whose position falls in each of [`NODE_BINS`] equal arcs,
+    /// the first starting at id 0: a ring of any size drawn in bounded
+    /// space.
+    pub node_bins: Vec<u32>,
     /// Live keys in all.
     pub keys: usize,
     /// Live keys whose position falls in each of [`KEY_BINS`] equal arcs,
@@ -87,6 +99,7 @@ impl Circle {
     ) -> Circle {
         let bits = params.bits;
         let mut key_bins = vec![0u32; KEY_BINS];
+        let mut node_bins = vec![0u32; NODE_BINS];
         let mut keys = 0;
         let nodes = members
             .iter()
@@ -101,13 +114,15 @@ impl Circle {
                     .filter(|k| k.in_half_open(prev, at))
                     .collect();
                 for k in &own {
-                    key_bins[bin(bits.fraction(*k))] += 1;
+                    key_bins[bin(bits.fraction(*k), KEY_BINS)] += 1;
                 }
                 keys += own.len();
+                let fraction = bits.fraction(at);
+                node_bins[bin(fraction, NODE_BINS)] += 1;
                 CircleNode {
                     name: name(i),
                     id: bits.show(at),
-                    at: bits.fraction(at),
+                    at: fraction,
                     keys: own.len(),
                 }
             })
@@ -116,6 +131,8 @@ impl Circle {
             bits: bits.get(),
             replicas: params.replicas,
             nodes,
+            node_count: members.len(),
+            node_bins,
             keys,
             key_bins,
         }
@@ -139,11 +156,54 @@ impl Circle {
     pub fn at_of(&self, name: &str) -> Option<f64> {
         self.nodes.iter().find(|n| n.name == name).map(|n| n.at)
     }
+
+    /// The circle as counts alone, without the node list: what a picture
+    /// of a ring too large for a dot per node needs (a few kilobytes for
+    /// any size, where a million nodes listed are a hundred megabytes).
+    pub fn summary(&self) -> Circle {
+        Circle {
+            bits: self.bits,
+            replicas: self.replicas,
+            nodes: Vec::new(),
+            node_count: self.node_count,
+            node_bins: self.node_bins.clone(),
+            keys: self.keys,
+            key_bins: self.key_bins.clone(),
+        }
+    }
+
+    /// The live node nearest the position `at` (a fraction of a turn),
+    /// either way round: the node a pointer at that angle means.
+    pub fn near(&self, at: f64) -> Option<&CircleNode> {
+        let n = self.nodes.len();
+        if n == 0 {
+            return None;
+        }
+        let after = self.nodes.partition_point(|c| c.at < at);
+        let gap = |c: &CircleNode| {
+            let d = (c.at - at).abs();
+            d.min(1.0 - d)
+        };
+        let next = &self.nodes[after % n];
+        let prev = &self.nodes[(after + n - 1) % n];
+        Some(if gap(next) <= gap(prev) { next } else { prev })
+    }
+
+    /// The node named `name`, known to sit at `at` (its id's fraction):
+    /// found by position, so a million-node circle needs no index of names.
+    pub fn named(&self, name: &str, at: f64) -> Option<&CircleNode> {
+        let from = self.nodes.partition_point(|c| c.at < at);
+        // Ids differing below an f64's precision share a position.
+        self.nodes[from..]
+            .iter()
+            .take_while(|c| c.at == at)
+            .find(|c| c.name == name)
+    }
 }
 
-/// The bin of a position.
-fn bin(at: f64) -> usize {
-    ((at * KEY_BINS as f64) as usize).min(KEY_BINS - 1)
+/// The bin of a position among `bins` equal arcs.
+fn bin(at: f64, bins: usize) -> usize {
+    ((at * bins as f64) as usize).min(bins - 1)
 }
 
 #[cfg(test)]
@@ -170,7 +230,17 @@ mod tests {
         assert!(c.nodes.windows(2).all(|p| p[0].at < p[1].at));
         assert!(c.nodes.iter().all(|n| (0.0..1.0).contains(&n.at)));
         let k = w.key("k7").id;
-        assert!(c.key_bins[bin(w.bits().fraction(k))] > 0);
+        assert!(c.key_bins[bin(w.bits().fraction(k), KEY_BINS)] > 0);
+        assert_eq!(c.node_count, 6);
+        assert_eq!(c.node_bins.iter().sum::<u32>(), 6);
+        for node in &c.nodes {
+            assert!(c.node_bins[bin(node.at, NODE_BINS)] > 0);
+            assert_eq!(c.near(node.at).unwrap().name, node.name);
+            assert_eq!(c.named(&node.name, node.at).unwrap().id, node.id);
+        }
+        let s = c.summary();
+        assert!(s.nodes.is_empty());
+        assert_eq!((s.node_count, s.keys), (6, 40));
         // Just after a crash, before maintenance: the dead node's keys are
         // counted at the replica holder that now serves them.
         let victim = w.nodes().next().unwrap().id;
@@ -179,5 +249,33 @@ mod tests {
         assert_eq!(c.nodes.len(), 5);
         assert_eq!(c.keys, 40);
         assert_eq!(c.nodes.iter().map(|n| n.keys).sum::<usize>(), 40);
+    }
+
+    #[test]
+    fn the_node_near_a_position_is_found_either_way_round() {
+        let node = |name: &str, at: f64| CircleNode {
+            name: name.into(),
+            id: String::new(),
+            at,
+            keys: 0,
+        };
+        let c = Circle {
+            bits: 8,
+            replicas: 1,
+            nodes: vec![node("a", 0.1), node("b", 0.5), node("c", 0.95)],
+            node_count: 3,
+            node_bins: vec![0; NODE_BINS],
+            keys: 0,
+            key_bins: vec![0; KEY_BINS],
+        };
+        let near = |at| c.near(at).unwrap().name.clone();
+        assert_eq!(near(0.04), "a");
+        assert_eq!(near(0.02), "c", "across id 0");
+        assert_eq!(near(0.99), "c");
+        assert_eq!(near(0.29), "a");
+        assert_eq!(near(0.31), "b");
+        assert_eq!(c.named("b", 0.5).unwrap().name, "b");
+        assert!(c.named("b", 0.1).is_none());
+        assert!(c.named("x", 0.5).is_none());
     }
 }

@@ -22,8 +22,6 @@ const LABELS_UP_TO: usize = 48;
 /// lookup visits only: a dot per node would make a picture of a million
 /// nodes hundreds of megabytes, and the dots overlap long before that.
 const DOTS_UP_TO: usize = 10_000;
-/// How many equal arcs a big ring's nodes are counted in.
-const NODE_BINS: usize = 720;
 /// Longest node tick (drawn inward).
 const NODE_TICK: f64 = 30.0;
 
@@ -142,17 +140,14 @@ pub fn ring(circle: &Circle, route: Option<&Route>) -> String {
 /// A big ring's nodes as ticks inward from the ring, one per arc holding
 /// any, longer where more nodes lie.
 fn node_ticks(s: &mut String, circle: &Circle) {
-    let mut bins = vec![0u32; NODE_BINS];
-    for node in &circle.nodes {
-        bins[((node.at * NODE_BINS as f64) as usize).min(NODE_BINS - 1)] += 1;
-    }
+    let bins = &circle.node_bins;
     let most = bins.iter().copied().max().unwrap_or(0).max(1);
     let mut d = String::new();
     for (i, &count) in bins.iter().enumerate() {
         if count == 0 {
             continue;
         }
-        let at = (i as f64 + 0.5) / NODE_BINS as f64;
+        let at = (i as f64 + 0.5) / bins.len() as f64;
         let len = 2.0 + NODE_TICK * f64::from(count) / f64::from(most);
         let (x1, y1) = point(at, RADIUS - 3.0);
         let (x2, y2) = point(at, RADIUS - 3.0 - len);
@@ -161,8 +156,8 @@ fn node_ticks(s: &mut String, circle: &Circle) {
     let _ = writeln!(
         s,
         r#"<path class="node-density" d="{d}"><title>{} nodes, counted per {}° of the ring</title></path>"#,
-        circle.nodes.len(),
-        360.0 / NODE_BINS as f64
+        circle.node_count,
+        360.0 / bins.len() as f64
     );
 }
 
@@ -269,6 +264,8 @@ mod tests {
                     keys: 1,
                 })
                 .collect(),
+            node_count: names.len(),
+            node_bins: vec![0; dht::app::circle::NODE_BINS],
             keys: names.len(),
             key_bins: vec![1; 4],
         }

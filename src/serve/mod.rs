@@ -103,7 +103,7 @@ pub struct Server {
     info(title = "dht", description = "A Chord ring shared over HTTP: every `dht` command as an endpoint."),
     paths(
         keys::get, keys::put, keys::delete, keys::list,
-        ring::nodes, ring::node, ring::node_keys, ring::circle, ring::check, ring::join, ring::leave, ring::crash, ring::maintain,
+        ring::nodes, ring::node, ring::node_keys, ring::circle, ring::circle_near, ring::circle_nodes, ring::check, ring::join, ring::leave, ring::crash, ring::maintain,
         upload::load,
         people::log, people::events, people::me, people::users, people::add_user, people::remove_user,
     ),
@@ -146,6 +146,8 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/api/v1/ring/{node}", get(ring::node))
         .route("/api/v1/ring/{node}/keys", get(ring::node_keys))
         .route("/api/v1/circle", get(ring::circle))
+        .route("/api/v1/circle/near", get(ring::circle_near))
+        .route("/api/v1/circle/nodes", get(ring::circle_nodes))
         .route("/api/v1/me", get(people::me))
         .route("/api/v1/check", get(ring::check))
         .route("/api/v1/nodes", post(ring::join))

@@ -7,7 +7,7 @@ use super::error::{ApiError, rejected};
 use super::keys::PageQuery;
 use super::shared::Logged;
 use crate::app::build::CONVERGE_LIMIT;
-use crate::app::circle::Circle;
+use crate::app::circle::{Circle, CircleNode};
 use crate::app::pages::{self, Page};
 use crate::app::view::{self, NodeRow};
 use crate::app::{fail, members};
@@ -89,20 +89,105 @@ pub async fn node_keys(
     Ok(Json(keys))
 }
 
+/// How much of the circle to send.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct CircleQuery {
+    /// Send the node list only when the ring has at most this many nodes;
+    /// a bigger ring comes as counts per arc alone (`nodes` empty), which a
+    /// page draws as a density band. All nodes when not given.
+    pub max_nodes: Option<usize>,
+}
+
 /// `GET /api/v1/circle`: the ring as a picture needs it: every node's
-/// position and key count, and the keys counted per arc.
-#[utoipa::path(get, path = "/api/v1/circle", tag = "ring",
+/// position and key count (up to `max_nodes`), and nodes and keys counted
+/// per arc.
+#[utoipa::path(get, path = "/api/v1/circle", tag = "ring", params(CircleQuery),
     responses((status = 200, description = "The circle", body = Circle)))]
 pub async fn circle(
     State(server): State<Arc<Server>>,
     caller: Caller,
+    query: Result<Query<CircleQuery>, QueryRejection>,
 ) -> Result<impl axum::response::IntoResponse, ApiError> {
     caller.require(Role::Reader)?;
-    let json = server.shared.circle_json().await?;
+    let Query(q) = query.map_err(rejected)?;
+    let json = server.shared.circle_json(q.max_nodes).await?;
     Ok((
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         json,
     ))
+}
+
+/// A position on the circle.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct NearQuery {
+    /// A fraction of a turn from id 0, clockwise: 0 <= at < 1.
+    pub at: f64,
+}
+
+/// `GET /api/v1/circle/near?at=F`: the live node nearest a position,
+/// either way round: what a page pointing at a ring drawn as counts
+/// (see `max_nodes`) finds under the pointer.
+#[utoipa::path(get, path = "/api/v1/circle/near", tag = "ring", params(NearQuery),
+    responses((status = 200, description = "The nearest node", body = CircleNode),
+        (status = 400, description = "`at` is not in [0, 1)"), (status = 404, description = "The ring is empty")))]
+pub async fn circle_near(
+    State(server): State<Arc<Server>>,
+    caller: Caller,
+    query: Result<Query<NearQuery>, QueryRejection>,
+) -> Result<Json<CircleNode>, ApiError> {
+    caller.require(Role::Reader)?;
+    let Query(q) = query.map_err(rejected)?;
+    if !(0.0..1.0).contains(&q.at) {
+        return Err(ApiError::bad(
+            "at must be a fraction of a turn, at least 0 and below 1",
+        ));
+    }
+    let circle = server.shared.circle().await?;
+    circle
+        .near(q.at)
+        .cloned()
+        .map(Json)
+        .ok_or_else(|| ApiError::new(axum::http::StatusCode::NOT_FOUND, "the ring has no nodes"))
+}
+
+/// Nodes asked for by name.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct NamesQuery {
+    /// Node names separated by line feeds (`%0A`): names may hold commas
+    /// and spaces but no control characters. At most 1000.
+    pub names: String,
+}
+
+/// `GET /api/v1/circle/nodes?names=A%0AB`: where the named nodes sit on
+/// the circle, for drawing fingers, paths and marks over a ring drawn as
+/// counts. Names not on the ring are left out.
+#[utoipa::path(get, path = "/api/v1/circle/nodes", tag = "ring", params(NamesQuery),
+    responses((status = 200, description = "The live nodes among those named, in the order asked", body = [CircleNode]),
+        (status = 400, description = "More than 1000 names")))]
+pub async fn circle_nodes(
+    State(server): State<Arc<Server>>,
+    caller: Caller,
+    query: Result<Query<NamesQuery>, QueryRejection>,
+) -> Result<Json<Vec<CircleNode>>, ApiError> {
+    caller.require(Role::Reader)?;
+    let Query(q) = query.map_err(rejected)?;
+    let names: Vec<&str> = q.names.split('\n').filter(|n| !n.is_empty()).collect();
+    if names.len() > pages::MAX_PAGE {
+        return Err(ApiError::bad("at most 1000 names at a time"));
+    }
+    let found = server
+        .shared
+        .circle_with(|world, circle| {
+            names
+                .iter()
+                .filter_map(|name| {
+                    let id = world.find(name).ok()?;
+                    circle.named(name, world.bits().fraction(id.id())).cloned()
+                })
+                .collect()
+        })
+        .await?;
+    Ok(Json(found))
 }
 
 /// What `check` found.

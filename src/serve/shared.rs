@@ -70,8 +70,16 @@ pub(super) struct Ring {
     looked: u64,
     /// The write connection between writes (see [`Idle`]).
     writer: Option<Idle>,
-    /// The circle as JSON, and the generation it was drawn at.
-    circle: Option<(u64, axum::body::Bytes)>,
+    /// The circle, drawn once per generation of the file.
+    circle: Option<Drawn>,
+}
+
+/// The circle drawn at a generation of the file, and its JSON once asked
+/// for whole.
+struct Drawn {
+    generation: u64,
+    circle: Arc<Circle>,
+    json: Option<axum::body::Bytes>,
 }
 
 /// Everything the request handlers share.
@@ -184,28 +192,44 @@ impl Shared {
         .await
     }
 
-    /// The ring's circle as JSON ([`Circle::in_memory`]), drawn once per
+    /// The ring's circle ([`Circle::in_memory`]), drawn once per
     /// generation of the file: every open page asks for it after each
     /// change, and on a big ring drawing it holds the ring long enough to
-    /// delay everyone else's requests (a million nodes: about a second and
-    /// a hundred megabytes of JSON).
-    pub async fn circle_json(&self) -> Result<axum::body::Bytes, ApiError> {
+    /// delay everyone else's requests (a million nodes: about a second).
+    pub async fn circle(&self) -> Result<Arc<Circle>, ApiError> {
+        self.read_ring(|ring| Arc::clone(&drawn(ring).circle)).await
+    }
+
+    /// Runs `f` on the ring and its circle, read together.
+    pub async fn circle_with<T>(
+        &self,
+        f: impl FnOnce(&World, &Circle) -> T,
+    ) -> Result<T, ApiError> {
         self.read_ring(|ring| {
-            if let Some((at, json)) = &ring.circle
-                && *at == ring.generation
-            {
+            let circle = Arc::clone(&drawn(ring).circle);
+            let world = &ring.loaded.as_ref().expect("caught up").world;
+            f(world, &circle)
+        })
+        .await
+    }
+
+    /// The circle as JSON: whole (cached with the circle: a million nodes
+    /// are about a hundred megabytes of it), or its counts alone when the
+    /// ring has more than `max_nodes` nodes ([`Circle::summary`]).
+    pub async fn circle_json(
+        &self,
+        max_nodes: Option<usize>,
+    ) -> Result<axum::body::Bytes, ApiError> {
+        self.read_ring(|ring| {
+            let drawn = drawn(ring);
+            if max_nodes.is_some_and(|m| drawn.circle.node_count > m) {
+                return to_json(&drawn.circle.summary());
+            }
+            if let Some(json) = &drawn.json {
                 return Ok(json.clone());
             }
-            let loaded = ring.loaded.as_ref().expect("caught up");
-            let circle = Circle::in_memory(&loaded.world);
-            let json = serde_json::to_vec(&circle).map_err(|e| {
-                ApiError::new(
-                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("cannot write the circle: {e}"),
-                )
-            })?;
-            let json = axum::body::Bytes::from(json);
-            ring.circle = Some((ring.generation, json.clone()));
+            let json = to_json(&drawn.circle)?;
+            drawn.json = Some(json.clone());
             Ok(json)
         })
         .await?
@@ -465,4 +489,34 @@ async fn read_accounts(st: &mut State) -> Result<Accounts, StateError> {
         by_hash,
         found: RwLock::default(),
     })
+}
+
+/// The circle of `ring` at its generation, drawn now if not yet.
+fn drawn(ring: &mut Ring) -> &mut Drawn {
+    let generation = ring.generation;
+    if ring
+        .circle
+        .as_ref()
+        .is_none_or(|d| d.generation != generation)
+    {
+        let loaded = ring.loaded.as_ref().expect("caught up");
+        ring.circle = Some(Drawn {
+            generation,
+            circle: Arc::new(Circle::in_memory(&loaded.world)),
+            json: None,
+        });
+    }
+    ring.circle.as_mut().expect("drawn above")
+}
+
+/// `circle` as a JSON body.
+fn to_json(circle: &Circle) -> Result<axum::body::Bytes, ApiError> {
+    serde_json::to_vec(circle)
+        .map(axum::body::Bytes::from)
+        .map_err(|e| {
+            ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot write the circle: {e}"),
+            )
+        })
 }

@@ -35,6 +35,14 @@ fn every_endpoint_answers_each_role_as_it_may() {
         ("GET", "/api/v1/ring?limit=3".into(), String::new(), 0),
         ("GET", "/api/v1/ring/node-1".into(), String::new(), 0),
         ("GET", "/api/v1/check".into(), String::new(), 0),
+        ("GET", "/api/v1/circle?max_nodes=2".into(), String::new(), 0),
+        ("GET", "/api/v1/circle/near?at=0.5".into(), String::new(), 0),
+        (
+            "GET",
+            "/api/v1/circle/nodes?names=node-1".into(),
+            String::new(),
+            0,
+        ),
         ("GET", "/api/v1/log".into(), String::new(), 0),
         ("PUT", "/api/v1/keys/fig".into(), "{\"price\": 3}".into(), 1),
         ("DELETE", "/api/v1/keys/fig".into(), String::new(), 1),
@@ -119,6 +127,8 @@ fn every_endpoint_answers_each_role_as_it_may() {
         "/api/v1/log",
         "/api/v1/me",
         "/api/v1/circle",
+        "/api/v1/circle/near",
+        "/api/v1/circle/nodes",
         "/api/v1/ring/{node}/keys",
     ] {
         assert!(doc["paths"][p].is_object(), "openapi lacks {p}");

@@ -87,6 +87,65 @@ fn the_page_and_the_endpoints_it_draws_from() {
         keys
     );
 
+    // A ring bigger than the page asks to list comes as counts alone, the
+    // same counts; the node under a pointer and named nodes come apart.
+    assert_eq!(c["node_count"], 8);
+    let bins = |c: &serde_json::Value, f: &str| -> u64 {
+        c[f].as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b.as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(bins(&c, "node_bins"), 8);
+    let small = call(s.addr, "GET", "/api/v1/circle?max_nodes=7", token, "").json();
+    assert_eq!(small["nodes"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        (small["node_count"].clone(), small["keys"].clone()),
+        (8.into(), keys.into())
+    );
+    assert_eq!(
+        (small["node_bins"].clone(), small["key_bins"].clone()),
+        (c["node_bins"].clone(), c["key_bins"].clone())
+    );
+    let whole = call(s.addr, "GET", "/api/v1/circle?max_nodes=8", token, "").json();
+    assert_eq!(whole, c);
+    for n in nodes {
+        let at = n["at"].as_f64().unwrap();
+        let near = call(
+            s.addr,
+            "GET",
+            &format!("/api/v1/circle/near?at={at}"),
+            token,
+            "",
+        )
+        .json();
+        assert_eq!(&near, n);
+    }
+    for bad in ["at=1", "at=-0.5", "at=x", ""] {
+        let said = call(
+            s.addr,
+            "GET",
+            &format!("/api/v1/circle/near?{bad}"),
+            token,
+            "",
+        );
+        assert_eq!(said.status, 400, "{bad}");
+    }
+    let asked = format!(
+        "/api/v1/circle/nodes?names={}%0Anobody%0A{}",
+        nodes[3]["name"].as_str().unwrap(),
+        nodes[1]["name"].as_str().unwrap()
+    );
+    let named = call(s.addr, "GET", &asked, token, "").json();
+    assert_eq!(named, serde_json::json!([nodes[3], nodes[1]]));
+    let many = format!("/api/v1/circle/nodes?names={}", vec!["n"; 1001].join("%0A"));
+    assert_eq!(call(s.addr, "GET", &many, token, "").status, 400);
+    assert_eq!(
+        call(s.addr, "GET", "/api/v1/circle/near?at=0.5", None, "").status,
+        401
+    );
+
     // A node's keys: as many as the circle counts, each a get served there.
     let name = nodes
         .iter()

@@ -362,3 +362,111 @@ async fn ten_thousand_nodes_draw_as_one_path_and_answer_the_pointer() {
     page.screenshot("ten-thousand").await;
     page.close().await;
 }
+
+/// Clicks the ring at the angle of the node with id `id` (as the ring
+/// shows ids), as a person pointing at it would.
+async fn click_at_id(page: &browser::Page, id: &str) {
+    page.eval(&format!(
+        "const [x, y] = point(fraction({id:?}), RADIUS); \
+         const box = $('#ring').getBoundingClientRect(); const s = box.width / SIZE; \
+         const at = {{clientX: box.left + x * s, clientY: box.top + y * s, bubbles: true}}; \
+         $('#ring').dispatchEvent(new MouseEvent('mousemove', at)); \
+         $('#ring').dispatchEvent(new MouseEvent('click', at)); return null;"
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn a_ring_too_big_to_list_is_drawn_from_counts_and_asked_node_by_node() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let ring = ring();
+    let (from, key, cli) = long_lookup(&ring.state);
+    let nodes: Value = serde_json::from_str(&dht(&ring.state, &["ring", "--json"])).unwrap();
+    let row = |name: &str| {
+        nodes
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["node"] == name)
+            .unwrap()
+            .clone()
+    };
+    let served = serve(&ring.state, "127.0.0.1:0");
+    // `?max_nodes=10`: the 32-node ring is sent as counts per arc, as a
+    // ring of more than 20,000 nodes is by default.
+    let url = format!("{}?max_nodes=10", served.url());
+    let reader = browser.page().await;
+    let admin = browser.page().await;
+    for (page, token) in [(&reader, &ring.reader), (&admin, &ring.admin)] {
+        page.open(&url).await;
+        page.sign_in(token).await;
+        page.wait_for("#live.on").await;
+        assert_eq!(page.eval("return $('#ring').dataset.counted").await, "true");
+        assert_eq!(page.eval("return $('#ring').dataset.nodes").await, "32");
+        assert_eq!(page.count("#ring circle.node").await, 0);
+        assert_eq!(page.count("#ring path.node-density").await, 1);
+    }
+    // Pointing at a node's angle selects it (the server finds the nearest)
+    // and draws its fingers to the nodes the command line names.
+    let start = row(&from);
+    click_at_id(&reader, start["id"].as_str().unwrap()).await;
+    reader
+        .wait_for(&format!("#node-panel[data-name=\"{from}\"]"))
+        .await;
+    reader.wait_for("#fingers line.finger").await;
+    let mut drawn: Vec<String> = serde_json::from_value(
+        reader
+            .eval("return [...document.querySelectorAll('#fingers line.finger')].map(l => l.dataset.to)")
+            .await,
+    )
+    .unwrap();
+    drawn.sort();
+    let mut fingers: Vec<String> = start["fingers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["node"].as_str().unwrap().to_owned())
+        .filter(|n| n != &from)
+        .collect();
+    fingers.sort();
+    fingers.dedup();
+    assert_eq!(drawn, fingers);
+    // A lookup from it is drawn through the nodes it asked.
+    reader.type_into("#lookup-key", &key).await;
+    reader.click("#lookup-form button").await;
+    reader.wait_for("#lookup[data-done=\"true\"]").await;
+    let hops: Vec<(String, String)> = serde_json::from_value(
+        reader
+            .eval("return [...document.querySelectorAll('#lookup line.hop')].map(l => [l.dataset.from, l.dataset.to])")
+            .await,
+    )
+    .unwrap();
+    assert_eq!(hops, expected_hops(&cli), "lookup of {key:?} from {from}");
+    reader.screenshot("counted").await;
+
+    // The admin fails a node the reader has selected: the reader's page
+    // marks it and counts one node fewer; check marks the nodes that still
+    // point at it, learned by name.
+    let victim = start["successors"][0].as_str().unwrap().to_owned();
+    click_at_id(&reader, row(&victim)["id"].as_str().unwrap()).await;
+    reader
+        .wait_for(&format!("#node-panel[data-name=\"{victim}\"]"))
+        .await;
+    click_at_id(&admin, row(&victim)["id"].as_str().unwrap()).await;
+    admin
+        .wait_for(&format!("#node-panel[data-name=\"{victim}\"]"))
+        .await;
+    admin.click("#fail-btn").await;
+    reader
+        .wait_for(&format!("#marks g.departed.fail[data-name=\"{victim}\"]"))
+        .await;
+    reader.wait_for("#ring[data-nodes=\"31\"]").await;
+    reader.click("#check-btn").await;
+    reader
+        .wait_for(&format!("#marks circle.problem[data-name=\"{from}\"]"))
+        .await;
+    reader.close().await;
+    admin.close().await;
+}
