@@ -2,7 +2,7 @@
 //! init, join, leave, fail, maintain, check.
 
 use super::progress::Phase;
-use super::{NewRing, commit, host_named, node_named, note, open};
+use super::{NewRing, commit, host_named, node_named, note, open, with_hosts};
 use crate::output;
 use clap::Args;
 use dht::app::build::{self, Built};
@@ -121,7 +121,7 @@ pub async fn join(path: &Path, a: JoinArgs, out: &mut impl Write) -> anyhow::Res
     let mut st = State::open(path, Access::Write).await?;
     let via: Vec<&str> = a.via.as_deref().into_iter().collect();
     let name: Vec<&str> = a.name.as_deref().into_iter().collect();
-    names_known(&mut st, &via, &name).await?;
+    names_known(&mut st, &via, &[], &name).await?;
     let phase = Phase::start(reading_from(path));
     let mut loaded = st.load(Scope::All).await?;
     let w = &mut loaded.world;
@@ -172,27 +172,36 @@ fn writing(path: &Path) -> String {
     format!("writing the ring to {}", path.display())
 }
 
-/// Checks the node names a membership command was given through the
-/// nodes table's name index before the command reads the whole ring, so a
+/// Checks the names a membership command was given through the nodes
+/// table's name index before the command reads the whole ring, so a
 /// mistyped name on a million-node ring is answered at once, in the words
-/// the whole ring would answer with: `live` must name live nodes, `new`
-/// must be free. Physical nodes of a ring with virtual nodes are not in the
-/// index by their own name: such rings are checked whole, as before.
-async fn names_known(st: &mut State, live: &[&str], new: &[&str]) -> anyhow::Result<()> {
+/// the whole ring would answer with: `nodes` must name live nodes, `hosts`
+/// live physical nodes (on a ring with virtual nodes, those of `host#0` …),
+/// `new` must be free names for a physical node.
+async fn names_known(
+    st: &mut State,
+    nodes: &[&str],
+    hosts: &[&str],
+    new: &[&str],
+) -> anyhow::Result<()> {
     use dht::sim::WorldError;
-    if st.listing_settings().await?.has_vnodes() {
-        return Ok(());
-    }
     let (_, checked) = st
         .on_demand(None, |w| -> anyhow::Result<()> {
-            for name in live {
+            for name in nodes {
                 node_named(w, name)?;
             }
+            for name in hosts {
+                match w.physical_named(name) {
+                    Ok(_) => {}
+                    Err(e @ WorldError::NoSuchNode(_)) => return Err(with_hosts(w, e)?),
+                    Err(e) => return Err(e.into()),
+                }
+            }
             for name in new {
-                dht::sim::world::check_name(name)?;
-                match w.named(name) {
+                w.check_host_name(name)?;
+                match w.physical_named(name) {
                     Ok(_) => return Err(WorldError::NameTaken((*name).to_owned()).into()),
-                    Err(WorldError::NoSuchNode(_)) => {}
+                    Err(WorldError::NoSuchNode(_) | WorldError::VirtualNode { .. }) => {}
                     Err(e) => return Err(e.into()),
                 }
             }
@@ -210,7 +219,7 @@ async fn read_for_change(
     name: &str,
 ) -> anyhow::Result<(State, Loaded, Phase, Vec<NodeId>)> {
     let mut st = State::open(path, Access::Write).await?;
-    names_known(&mut st, &[name], &[]).await?;
+    names_known(&mut st, &[], &[name], &[]).await?;
     let phase = Phase::start(reading_from(path));
     let loaded = st.load(Scope::All).await?;
     let ids = host_named(&loaded.world, name)?;

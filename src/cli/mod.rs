@@ -288,7 +288,11 @@ fn host_named(world: &dht::sim::World, name: &str) -> anyhow::Result<Vec<dht::ch
         Ok(ids) => Ok(ids),
         Err(e @ dht::sim::WorldError::NoSuchNode(_)) => {
             let hosts = world.host_names();
-            Err(naming_some(e, &hosts[..hosts.len().min(8)], hosts.len()))
+            Err(naming_some(
+                e,
+                &hosts[..hosts.len().min(8)],
+                hosts.len() > 8,
+            ))
         }
         Err(other) => Err(other.into()),
     }
@@ -304,12 +308,33 @@ fn with_names(
         let id = world.member_at(i)?;
         names.push(world.name(id));
     }
-    Ok(naming_some(e, &names, world.len()))
+    Ok(naming_some(e, &names, world.len() > names.len()))
 }
 
-/// `e`, then the names `shown` of the ring's `total` nodes.
-fn naming_some(e: dht::sim::WorldError, shown: &[String], total: usize) -> anyhow::Error {
-    let more = if total > shown.len() { ", ..." } else { "" };
+/// `e` with the first few physical nodes of the ring in the ring order of
+/// their first node, as [`host_named`] names them, read by rank.
+fn with_hosts(
+    world: &mut dht::sim::World,
+    e: dht::sim::WorldError,
+) -> anyhow::Result<anyhow::Error> {
+    let mut hosts: Vec<String> = Vec::new();
+    for i in 0..world.len() {
+        let id = world.member_at(i)?;
+        let host = world.host_name(id);
+        if !hosts.contains(&host) {
+            if hosts.len() == 8 {
+                return Ok(naming_some(e, &hosts, true));
+            }
+            hosts.push(host);
+        }
+    }
+    Ok(naming_some(e, &hosts, false))
+}
+
+/// `e`, then the names `shown` of the ring's nodes, and "..." if it has
+/// `more`.
+fn naming_some(e: dht::sim::WorldError, shown: &[String], more: bool) -> anyhow::Error {
+    let more = if more { ", ..." } else { "" };
     anyhow::anyhow!(
         "{e} (the ring's nodes: {}{more}; `dht ring` lists them)",
         shown.join(", ")

@@ -155,6 +155,69 @@ fn node_names_are_checked_before_the_whole_ring_is_read() {
     assert_eq!(e.state_bytes(), before);
 }
 
+/// The same on a ring with virtual nodes, where leave and fail name a
+/// physical node (its `host#i` rows read by name) and a mistyped one is
+/// answered with the first physical nodes in ring order, read by rank, in
+/// the words the whole ring gives.
+#[test]
+fn physical_node_names_are_checked_before_the_whole_ring_is_read() {
+    let e = Env::new();
+    e.ok(&["init", "--nodes", "40", "--vnodes", "2"]);
+    let ring: Value = serde_json::from_str(&e.ok(&["ring", "--json"])).unwrap();
+    let rows = ring.as_array().unwrap();
+    assert_eq!(rows.len(), 80);
+    let mut hosts: Vec<String> = Vec::new();
+    for row in rows {
+        let host = row["host"].as_str().unwrap().to_owned();
+        if !hosts.contains(&host) {
+            hosts.push(host);
+        }
+    }
+    let far = &rows[76];
+    let far_host = far["host"].as_str().unwrap().to_owned();
+    crate::sqlite_run(
+        &format!("sqlite://{}", e.state().display()),
+        &format!(
+            "UPDATE nodes SET routing = x'0102' WHERE name = '{}'",
+            far["node"].as_str().unwrap()
+        ),
+    );
+    let live = hosts.iter().find(|h| **h != far_host).unwrap();
+    let before = e.state_bytes();
+    let listed = format!(
+        "no live node named \"nosuch\" (the ring's nodes: {}, ...; `dht ring` lists them)",
+        hosts[..8].join(", ")
+    );
+    let virtual_node = format!("{live}#1");
+    let with_mark = "a#b".to_owned();
+    for (args, says) in [
+        (vec!["leave", "nosuch"], listed.clone()),
+        (vec!["fail", "nosuch"], listed.clone()),
+        (
+            vec!["leave", &virtual_node],
+            format!("\"{live}#1\" is a virtual node of \"{live}\""),
+        ),
+        (
+            vec!["join", live],
+            format!("a node named \"{live}\" is already in the ring"),
+        ),
+        (
+            vec!["join", &with_mark],
+            "'#' separates a virtual node's number".to_owned(),
+        ),
+        (
+            vec!["join", "--via", "nosuch", "x"],
+            "no live node named \"nosuch\"".to_owned(),
+        ),
+    ] {
+        let err = e.fails(&args);
+        assert!(err.contains(&says), "{args:?}: {err}\nexpected: {says}");
+    }
+    let err = e.fails(&["leave", live]);
+    assert!(err.contains("damaged"), "{err}");
+    assert_eq!(e.state_bytes(), before);
+}
+
 #[test]
 fn concurrent_writers_serialize() {
     let e = Env::new();

@@ -5,7 +5,7 @@
 //! nodes a physical node is the one node of that name.
 
 use super::{World, WorldError};
-use crate::chord::{Lookup, NodeId};
+use crate::chord::{Lookup, NodeId, Params};
 use std::sync::Arc;
 
 /// What separates a physical node's name from its virtual node's number.
@@ -36,21 +36,51 @@ impl World {
     /// The live nodes of the physical node `name`, in ring order. A virtual
     /// node's own name is refused: membership changes act on whole hosts.
     pub fn physical(&self, name: &str) -> Result<Vec<NodeId>, WorldError> {
-        if !self.params.has_vnodes() {
-            return Ok(vec![self.find(name)?]);
+        Self::physical_by(self.params, name, |n| self.find(n))
+    }
+
+    /// [`World::physical`], reading nodes first on a ring read on demand
+    /// (see [`World::named`]).
+    pub fn physical_named(&mut self, name: &str) -> Result<Vec<NodeId>, WorldError> {
+        let params = self.params;
+        Self::physical_by(params, name, |n| self.named(n))
+    }
+
+    /// The nodes of the physical node `name` on a ring of `params`, as
+    /// `find` finds nodes by name.
+    fn physical_by(
+        params: Params,
+        name: &str,
+        mut find: impl FnMut(&str) -> Result<NodeId, WorldError>,
+    ) -> Result<Vec<NodeId>, WorldError> {
+        if !params.has_vnodes() {
+            return Ok(vec![find(name)?]);
         }
-        let mut ids = Self::vnodes_by(self.params.v(), name, |n| self.find(n))?;
+        let mut ids = Self::vnodes_by(params.v(), name, &mut find)?;
         if ids.is_empty() {
-            if let Ok(id) = self.find(name) {
-                return Err(WorldError::VirtualNode {
+            return Err(match find(name) {
+                Ok(_) => WorldError::VirtualNode {
                     name: name.to_owned(),
-                    host: self.host_name(id),
-                });
-            }
-            return Err(WorldError::NoSuchNode(name.to_owned()));
+                    host: host_of(name).to_owned(),
+                },
+                Err(e) => e,
+            });
         }
         ids.sort_unstable();
         Ok(ids)
+    }
+
+    /// Checks `name` for a new physical node: a node name, and on a ring
+    /// with virtual nodes one without the mark that numbers them.
+    pub fn check_host_name(&self, name: &str) -> Result<(), WorldError> {
+        super::check_name(name)?;
+        if self.params.has_vnodes() && name.contains(VNODE_MARK) {
+            return Err(WorldError::BadName(
+                name.to_owned(),
+                "on a ring with virtual nodes '#' separates a virtual node's number",
+            ));
+        }
+        Ok(())
     }
 
     /// The live nodes among `host#0` … `host#V-1`, as `find` finds them by
@@ -95,13 +125,7 @@ impl World {
         if !self.params.has_vnodes() {
             return Ok(vec![self.join(name, None, via)?]);
         }
-        super::check_name(name)?;
-        if name.contains(VNODE_MARK) {
-            return Err(WorldError::BadName(
-                name.to_owned(),
-                "on a ring with virtual nodes '#' separates a virtual node's number",
-            ));
-        }
+        self.check_host_name(name)?;
         if self.physical(name).is_ok() {
             return Err(WorldError::NameTaken(name.to_owned()));
         }
