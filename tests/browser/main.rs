@@ -48,6 +48,21 @@ fn expected_hops(report: &Value) -> Vec<(String, String)> {
     hops
 }
 
+/// Looks `key` up on the page and waits until its path is drawn: the
+/// arrows, as (from, to) node names.
+async fn look_up(page: &browser::Page, key: &str) -> Vec<(String, String)> {
+    page.type_into("#lookup-key", key).await;
+    page.click("#lookup-form button").await;
+    page.wait_for("#lookup[data-done=\"true\"]").await;
+    serde_json::from_value(
+        page.eval(
+            "return [...document.querySelectorAll('#lookup line.hop')].map(l => [l.dataset.from, l.dataset.to])",
+        )
+        .await,
+    )
+    .unwrap()
+}
+
 /// A start node and key whose lookup takes at least two hops, found with
 /// the command line (which the page must then agree with).
 fn long_lookup(state: &Path) -> (String, String, Value) {
@@ -82,16 +97,7 @@ async fn a_lookup_is_drawn_through_the_nodes_it_asked() {
         .await;
     page.wait_for(&format!("#node-panel[data-name=\"{from}\"]"))
         .await;
-    page.type_into("#lookup-key", &key).await;
-    page.click("#lookup-form button").await;
-    page.wait_for("#lookup[data-done=\"true\"]").await;
-    let drawn: Vec<(String, String)> = serde_json::from_value(
-        page.eval(
-            "return [...document.querySelectorAll('#lookup line.hop')].map(l => [l.dataset.from, l.dataset.to])",
-        )
-        .await,
-    )
-    .unwrap();
+    let drawn = look_up(&page, &key).await;
     assert_eq!(drawn, expected_hops(&cli), "lookup of {key:?} from {from}");
     let summary = page.text("#lookup-summary").await;
     assert!(
@@ -434,15 +440,7 @@ async fn a_ring_too_big_to_list_is_drawn_from_counts_and_asked_node_by_node() {
     fingers.dedup();
     assert_eq!(drawn, fingers);
     // A lookup from it is drawn through the nodes it asked.
-    reader.type_into("#lookup-key", &key).await;
-    reader.click("#lookup-form button").await;
-    reader.wait_for("#lookup[data-done=\"true\"]").await;
-    let hops: Vec<(String, String)> = serde_json::from_value(
-        reader
-            .eval("return [...document.querySelectorAll('#lookup line.hop')].map(l => [l.dataset.from, l.dataset.to])")
-            .await,
-    )
-    .unwrap();
+    let hops = look_up(&reader, &key).await;
     assert_eq!(hops, expected_hops(&cli), "lookup of {key:?} from {from}");
     reader.screenshot("counted").await;
 
