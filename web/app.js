@@ -259,6 +259,7 @@ function drawSelected() {
     if (!to) continue;
     const [x2, y2] = point(to.at, RADIUS);
     el('line', { class: 'finger', 'data-to': f.node, x1, y1, x2, y2 }, g);
+    if (counted()) el('circle', { class: 'known', 'data-name': f.node, cx: x2, cy: y2, r: 4 }, g);
   }
 }
 
@@ -273,6 +274,13 @@ function drawRoute() {
   el('circle', { class: 'key-mark', cx: kx, cy: ky, r: 7 }, g);
   // The report names each node with its id: its place on any circle.
   const at = new Map([...r.path, r.successor].map((n) => [n.name, { at: fraction(n.id) }]));
+  if (counted()) {
+    // The band shows no single node: a dot for each node the lookup asked.
+    for (const [name, node] of at) {
+      const [x, y] = point(node.at, RADIUS);
+      el('circle', { class: 'known', 'data-name': name, cx: x, cy: y, r: 4 }, g);
+    }
+  }
   const start = at.get(r.path[0] && r.path[0].name);
   if (start) {
     const [sx, sy] = point(start.at, RADIUS);

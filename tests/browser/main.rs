@@ -442,6 +442,12 @@ async fn a_ring_too_big_to_list_is_drawn_from_counts_and_asked_node_by_node() {
     // A lookup from it is drawn through the nodes it asked.
     let hops = look_up(&reader, &key).await;
     assert_eq!(hops, expected_hops(&cli), "lookup of {key:?} from {from}");
+    // The band shows no single node: the nodes asked get a dot each.
+    let asked: std::collections::BTreeSet<&str> = hops
+        .iter()
+        .flat_map(|(a, b)| [a.as_str(), b.as_str()])
+        .collect();
+    assert_eq!(reader.count("#lookup circle.known").await, asked.len());
     reader.screenshot("counted").await;
 
     // The admin fails a node the reader has selected: the reader's page
