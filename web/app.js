@@ -34,6 +34,7 @@ const state = {
   cursors: [null], // page cursors of the key table
   filter: '',
   refreshTimer: null,
+  nearTimer: null,
 };
 
 // ---- the API ------------------------------------------------------------
@@ -356,6 +357,7 @@ function nodeAt(ev) {
 
 $('#ring').addEventListener('mousemove', (ev) => {
   const tip = $('#tip');
+  tip.removeAttribute('data-near');
   const node = nodeAt(ev);
   const arc = node ? null : arcAt(ev);
   if (node) {
@@ -363,7 +365,9 @@ $('#ring').addEventListener('mousemove', (ev) => {
   } else if (arc) {
     const c = state.circle;
     const deg = 360 / c.node_bins.length;
-    tip.textContent = `${c.node_bins[arc.bin]} nodes at ${(arc.bin * deg).toFixed(1)}°–${((arc.bin + 1) * deg).toFixed(1)}° · click for the nearest`;
+    const counts = `${c.node_bins[arc.bin]} nodes at ${(arc.bin * deg).toFixed(1)}°–${((arc.bin + 1) * deg).toFixed(1)}°`;
+    tip.textContent = counts;
+    nameNearSoon(arc.at, counts);
   } else {
     tip.hidden = true;
     return;
@@ -373,7 +377,21 @@ $('#ring').addEventListener('mousemove', (ev) => {
   tip.style.top = ev.clientY - box.top + 12 + 'px';
   tip.hidden = false;
 });
-$('#ring').addEventListener('mouseleave', () => { $('#tip').hidden = true; });
+$('#ring').addEventListener('mouseleave', () => { clearTimeout(state.nearTimer); $('#tip').hidden = true; });
+
+// On a counted ring, the node nearest the pointer is asked for once the
+// pointer rests (a request per resting place, not per pixel moved), and
+// named in the tip under the arc's count.
+function nameNearSoon(at, counts) {
+  clearTimeout(state.nearTimer);
+  state.nearTimer = setTimeout(async () => {
+    const near = await api('GET', '/circle/near?at=' + at).catch(() => null);
+    const tip = $('#tip');
+    if (!near || tip.hidden || tip.textContent !== counts) return;
+    tip.textContent = `${counts} · nearest ${near.name} · id ${near.id} · ${near.keys} keys`;
+    tip.setAttribute('data-near', near.name);
+  }, 150);
+}
 $('#ring').addEventListener('click', (ev) => {
   const node = nodeAt(ev);
   if (node) return select(node.name);

@@ -421,6 +421,12 @@ async fn a_ring_too_big_to_list_is_drawn_from_counts_and_asked_node_by_node() {
     reader
         .wait_for(&format!("#node-panel[data-name=\"{from}\"]"))
         .await;
+    // Resting there, the tip names the nearest node under the arc's count.
+    reader
+        .wait_for(&format!("#tip[data-near=\"{from}\"]"))
+        .await;
+    let tip = reader.text("#tip").await;
+    assert!(tip.contains(&format!("nearest {from} · id ")), "{tip}");
     reader.wait_for("#fingers line.finger").await;
     let mut drawn: Vec<String> = serde_json::from_value(
         reader
