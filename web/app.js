@@ -151,6 +151,22 @@ async function learnPlaces(names) {
   }
 }
 
+// A path of one tick per non-empty bin of `bins` (equal arcs from id 0),
+// from radius `from`, `least` long plus up to `most` for the fullest bin
+// (negative lengths point inward).
+function ticks(bins, from, least, most) {
+  const full = Math.max(1, ...bins);
+  let d = '';
+  bins.forEach((count, i) => {
+    if (!count) return;
+    const at = (i + 0.5) / bins.length;
+    const [x1, y1] = point(at, from);
+    const [x2, y2] = point(at, from + least + (most * count) / full);
+    d += `M${x1.toFixed(1)} ${y1.toFixed(1)}L${x2.toFixed(1)} ${y2.toFixed(1)}`;
+  });
+  return d;
+}
+
 function draw() {
   const svg = $('#ring');
   svg.replaceChildren();
@@ -160,33 +176,15 @@ function draw() {
   svg.setAttribute('data-counted', counted() ? 'true' : 'false');
   el('rect', { width: SIZE, height: SIZE, fill: '#fff' }, svg);
   el('circle', { class: 'ring-line', cx: SIZE / 2, cy: SIZE / 2, r: RADIUS }, svg);
-  // Keys as ticks per arc, longer where more keys lie.
-  const most = Math.max(0, ...c.key_bins);
-  if (most > 0) {
-    let d = '';
-    c.key_bins.forEach((count, i) => {
-      if (!count) return;
-      const at = (i + 0.5) / c.key_bins.length;
-      const [x1, y1] = point(at, RADIUS + 4);
-      const [x2, y2] = point(at, RADIUS + 8 + (40 * count) / most);
-      d += `M${x1.toFixed(1)} ${y1.toFixed(1)}L${x2.toFixed(1)} ${y2.toFixed(1)}`;
-    });
-    el('path', { class: 'key-ticks', d }, svg);
+  // Keys as ticks outward per arc, longer where more keys lie.
+  if (c.key_bins.some((count) => count > 0)) {
+    el('path', { class: 'key-ticks', d: ticks(c.key_bins, RADIUS + 4, 4, 40) }, svg);
   }
   const dot = Math.min(6, Math.max(1.5, 900 / Math.max(1, n)));
   const nodes = el('g', { id: 'nodes' }, svg);
   if (counted()) {
     // Each arc's nodes as a tick inward, longer where more lie.
-    const dense = Math.max(1, ...c.node_bins);
-    let d = '';
-    c.node_bins.forEach((count, i) => {
-      if (!count) return;
-      const at = (i + 0.5) / c.node_bins.length;
-      const [x1, y1] = point(at, RADIUS - 3);
-      const [x2, y2] = point(at, RADIUS - 5 - (30 * count) / dense);
-      d += `M${x1.toFixed(1)} ${y1.toFixed(1)}L${x2.toFixed(1)} ${y2.toFixed(1)}`;
-    });
-    el('path', { class: 'node-density', d }, nodes);
+    el('path', { class: 'node-density', d: ticks(c.node_bins, RADIUS - 3, -2, -30) }, nodes);
   } else if (n <= DOTS_AS_ELEMENTS) {
     for (const node of c.nodes) {
       const [x, y] = point(node.at, RADIUS);
@@ -413,7 +411,8 @@ async function select(name) {
       api('GET', '/ring/' + enc(name)),
       api('GET', '/ring/' + enc(name) + '/keys?limit=50'),
     ]);
-    await learnPlaces([row.node, row.predecessor, ...row.successors, ...row.fingers.map((f) => f.node)]);
+    // What drawSelected draws: the node and its fingers.
+    await learnPlaces([row.node, ...row.fingers.map((f) => f.node)]);
     state.selectedRow = row;
     showNode(row, keys);
   } catch (e) {
@@ -740,9 +739,9 @@ function note(change) {
 
 function onChange(change) {
   note(change);
-  const gone = placeOf(change.target);
-  if ((change.op === 'fail' || change.op === 'leave') && gone) {
-    state.departed.set(change.target, { at: gone.at, op: change.op });
+  if (change.op === 'fail' || change.op === 'leave') {
+    const gone = placeOf(change.target);
+    if (gone) state.departed.set(change.target, { at: gone.at, op: change.op });
   }
   if (change.op === 'join') {
     for (const name of change.target.split(' ')) state.departed.delete(name);

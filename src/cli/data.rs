@@ -1,6 +1,6 @@
 //! Commands on keys: dump, get, put, delete.
 
-use super::{commit, node_named, note};
+use super::{commit, node_named, note, print_json};
 use crate::output::{self, Format, Listed};
 use anyhow::Context;
 use clap::Args;
@@ -113,8 +113,7 @@ pub async fn get(
     .await?;
     let report = report?;
     if a.json {
-        serde_json::to_writer(&mut *out, &report)?;
-        writeln!(out)?;
+        print_json(out, &report)?;
     } else {
         if !report.found {
             note(&format!("key {:?} not found", a.key));
@@ -175,8 +174,7 @@ pub async fn put(
     if a.json {
         let done =
             json!({ "key": a.key, "node": node.name, "node_id": node.id, "replaced": replaced });
-        serde_json::to_writer(&mut *out, &done)?;
-        writeln!(out)?;
+        print_json(out, &done)?;
         return Ok(ExitCode::SUCCESS);
     }
     writeln!(
@@ -221,8 +219,7 @@ pub async fn delete(
     commit(st, "delete", &a.key, "").await?;
     if a.json {
         let done = json!({ "key": a.key, "node": node.name, "node_id": node.id, "deleted": found });
-        serde_json::to_writer(&mut *out, &done)?;
-        writeln!(out)?;
+        print_json(out, &done)?;
         return Ok(if found {
             ExitCode::SUCCESS
         } else {

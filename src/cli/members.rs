@@ -2,7 +2,7 @@
 //! init, join, leave, fail, maintain, check.
 
 use super::progress::Phase;
-use super::{NewRing, commit, host_named, node_named, note, open, with_hosts};
+use super::{NewRing, commit, host_named, node_named, note, open, print_json};
 use crate::output;
 use clap::Args;
 use dht::app::build::{self, Built};
@@ -155,13 +155,6 @@ pub async fn join(path: &Path, a: JoinArgs, out: &mut impl Write) -> anyhow::Res
     Ok(ExitCode::SUCCESS)
 }
 
-/// `value` as one line of JSON.
-fn print_json(out: &mut impl Write, value: &impl serde::Serialize) -> anyhow::Result<()> {
-    serde_json::to_writer(&mut *out, value)?;
-    writeln!(out)?;
-    Ok(())
-}
-
 /// The phase of reading the ring from `path`.
 pub(super) fn reading_from(path: &Path) -> String {
     format!("reading the ring from {}", path.display())
@@ -191,11 +184,7 @@ async fn names_known(
                 node_named(w, name)?;
             }
             for name in hosts {
-                match w.physical_named(name) {
-                    Ok(_) => {}
-                    Err(e @ WorldError::NoSuchNode(_)) => return Err(with_hosts(w, e)?),
-                    Err(e) => return Err(e.into()),
-                }
+                host_named(w, name)?;
             }
             for name in new {
                 w.check_host_name(name)?;
@@ -221,8 +210,8 @@ async fn read_for_change(
     let mut st = State::open(path, Access::Write).await?;
     names_known(&mut st, &[], &[name], &[]).await?;
     let phase = Phase::start(reading_from(path));
-    let loaded = st.load(Scope::All).await?;
-    let ids = host_named(&loaded.world, name)?;
+    let mut loaded = st.load(Scope::All).await?;
+    let ids = host_named(&mut loaded.world, name)?;
     Ok((st, loaded, phase, ids))
 }
 

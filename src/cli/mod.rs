@@ -282,18 +282,12 @@ fn node_named(world: &mut dht::sim::World, name: &str) -> anyhow::Result<dht::ch
 }
 
 /// The nodes of the physical node `name` (one node, on a ring without
-/// virtual nodes), or an error listing some names. Needs the whole ring.
-fn host_named(world: &dht::sim::World, name: &str) -> anyhow::Result<Vec<dht::chord::NodeId>> {
-    match world.physical(name) {
+/// virtual nodes), or an error listing the first few physical nodes; on a
+/// ring read on demand, reading what it needs.
+fn host_named(world: &mut dht::sim::World, name: &str) -> anyhow::Result<Vec<dht::chord::NodeId>> {
+    match world.physical_named(name) {
         Ok(ids) => Ok(ids),
-        Err(e @ dht::sim::WorldError::NoSuchNode(_)) => {
-            let hosts = world.host_names();
-            Err(naming_some(
-                e,
-                &hosts[..hosts.len().min(8)],
-                hosts.len() > 8,
-            ))
-        }
+        Err(e @ dht::sim::WorldError::NoSuchNode(_)) => Err(with_hosts(world, e)?),
         Err(other) => Err(other.into()),
     }
 }
@@ -311,8 +305,16 @@ fn with_names(
     Ok(naming_some(e, &names, world.len() > names.len()))
 }
 
+/// `value` as one line of JSON, for scripts.
+fn print_json(out: &mut impl Write, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    serde_json::to_writer(&mut *out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
 /// `e` with the first few physical nodes of the ring in the ring order of
-/// their first node, as [`host_named`] names them, read by rank.
+/// their first node (as [`dht::sim::World::host_names`] lists them), read
+/// by rank.
 fn with_hosts(
     world: &mut dht::sim::World,
     e: dht::sim::WorldError,

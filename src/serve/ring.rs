@@ -142,10 +142,10 @@ pub async fn circle_near(
             "at must be a fraction of a turn, at least 0 and below 1",
         ));
     }
-    let circle = server.shared.circle().await?;
-    circle
-        .near(q.at)
-        .cloned()
+    server
+        .shared
+        .circle_with(|_, circle| circle.near(q.at).cloned())
+        .await?
         .map(Json)
         .ok_or_else(|| ApiError::new(axum::http::StatusCode::NOT_FOUND, "the ring has no nodes"))
 }

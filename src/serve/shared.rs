@@ -78,7 +78,7 @@ pub(super) struct Ring {
 /// for whole.
 struct Drawn {
     generation: u64,
-    circle: Arc<Circle>,
+    circle: Circle,
     json: Option<axum::body::Bytes>,
 }
 
@@ -192,23 +192,18 @@ impl Shared {
         .await
     }
 
-    /// The ring's circle ([`Circle::in_memory`]), drawn once per
-    /// generation of the file: every open page asks for it after each
-    /// change, and on a big ring drawing it holds the ring long enough to
-    /// delay everyone else's requests (a million nodes: about a second).
-    pub async fn circle(&self) -> Result<Arc<Circle>, ApiError> {
-        self.read_ring(|ring| Arc::clone(&drawn(ring).circle)).await
-    }
-
-    /// Runs `f` on the ring and its circle, read together.
+    /// Runs `f` on the ring and its circle ([`Circle::in_memory`]), drawn
+    /// once per generation of the file: every open page asks for it after
+    /// each change, and on a big ring drawing it holds the ring long enough
+    /// to delay everyone else's requests (a million nodes: about a second).
     pub async fn circle_with<T>(
         &self,
         f: impl FnOnce(&World, &Circle) -> T,
     ) -> Result<T, ApiError> {
         self.read_ring(|ring| {
-            let circle = Arc::clone(&drawn(ring).circle);
-            let world = &ring.loaded.as_ref().expect("caught up").world;
-            f(world, &circle)
+            drawn(ring);
+            let circle = &ring.circle.as_ref().expect("drawn above").circle;
+            f(&ring.loaded.as_ref().expect("caught up").world, circle)
         })
         .await
     }
@@ -502,7 +497,7 @@ fn drawn(ring: &mut Ring) -> &mut Drawn {
         let loaded = ring.loaded.as_ref().expect("caught up");
         ring.circle = Some(Drawn {
             generation,
-            circle: Arc::new(Circle::in_memory(&loaded.world)),
+            circle: Circle::in_memory(&loaded.world),
             json: None,
         });
     }
